@@ -1,0 +1,1 @@
+"""Protocol clients that fire Locust ``request`` events (no User classes here)."""

@@ -1,0 +1,33 @@
+"""Settings of the reference target and the protocol constants clients rely on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WS_CLOSE_LIMIT = 1013
+"""Close code sent to a WebSocket connection refused because the connection limit is reached
+(RFC 6455 "Try Again Later")."""
+
+WS_CLOSE_IDLE = 4000
+"""Close code sent to a WebSocket connection that stayed silent longer than the idle timeout."""
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """Everything the reference target can be told at start-up."""
+
+    bind: str = "127.0.0.1"
+    port: int = 8089
+    redis_url: str | None = None
+    admin_token: str | None = None
+    pages: int = 724
+    rows_per_page: int = 20
+    latency_ms: float = 2.0
+    """Median of the log-normal base latency added to API calls (0 turns it off)."""
+    ws_max_connections: int = 10_000
+    ws_idle_timeout: float = 60.0
+    rate_limit: float = 500.0
+    """Requests per second allowed per client (``X-Client-Id`` header, else peer address)."""
+    rate_burst: int = 1000
+    cache_ttl: int = 60
+    items: int = 1000
