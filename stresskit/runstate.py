@@ -1,0 +1,68 @@
+"""The run's live figures on the master (or local runner), for shapes, criteria, web UI and reports.
+
+Each part updates its own fields on the process where the truth is aggregated — the master in
+a distributed run, the only process in a local run: the page quota sets ``pages_total`` and
+counts ``pages_completed``, the page processors' restarts arrive as ``session_restarts``, the
+fault injector counts ``critical_failures``, cache users add hits and misses, the collector
+appends ``alerts``. Shapes and criteria only read it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_ATTR = "_stresskit_run_state"
+
+
+@dataclass
+class RunState:
+    """Live, master-side figures of one run. Mutated only through its methods or by the owning part."""
+
+    pages_total: int = 0
+    pages_completed: int = 0
+    pages_failed: int = 0
+    session_restarts: int = 0
+    critical_failures: int = 0
+    critical_details: list[str] = field(default_factory=list)
+    faults_injected: int = 0
+    faults_recovered: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **increments: int) -> None:
+        """Add to integer counters, e.g. ``add(pages_completed=1, session_restarts=2)``."""
+        with self._lock:
+            for name, delta in increments.items():
+                setattr(self, name, getattr(self, name) + delta)
+
+    def record_critical(self, detail: str) -> None:
+        with self._lock:
+            self.critical_failures += 1
+            if len(self.critical_details) < 1000:
+                self.critical_details.append(detail)
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        total = self.cache_hits + self.cache_misses
+        return self.cache_hits / total if total else None
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-ready copy of the figures."""
+        with self._lock:
+            data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data["cache_hit_rate"] = self.cache_hit_rate
+        return data
+
+
+def run_state(environment: Any) -> RunState:
+    """The :class:`RunState` of a Locust environment, created on first use."""
+    state = getattr(environment, _ATTR, None)
+    if state is None:
+        state = RunState()
+        setattr(environment, _ATTR, state)
+    return state
