@@ -1,0 +1,1 @@
+"""Shared test helpers (network namespaces as separate hosts, ...). Importing them starts nothing."""
