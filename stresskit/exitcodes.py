@@ -1,0 +1,99 @@
+"""The exit codes of a stresskit run: what failed, in one number a CI job can branch on.
+
+| code | name             | meaning                                                                  |
+|-----:|------------------|--------------------------------------------------------------------------|
+|    0 | PASS             | every success criterion and every ``--threshold`` passed                 |
+|    1 | ERROR            | the harness itself failed (unhandled exception, no verdict possible)     |
+|    2 | BAD_CONFIG       | bad configuration, detected before any load was sent                     |
+|    3 | CRITERIA_FAILED  | a success criterion failed (pages completed < 80%, resource alert)       |
+|    4 | THRESHOLD_FAILED | a ``--threshold`` failed at the end of the run                           |
+|    5 | STOPPED_EARLY    | the run was stopped early: error ratio > 50% or an abort-on-fail         |
+|      |                  | threshold crossed while running                                          |
+|    6 | CRITICAL_FAILURE | critical failures: something the harness could not recover from         |
+
+When several apply, the most severe wins: 2, then 5, then 6, then 3, then 4 (then 1 for an
+unhandled exception in an otherwise passing run). ``stresskit suite`` exits with the worst
+code of its scenarios. ``docs/runbook.md`` says what to look at first for each.
+"""
+
+from __future__ import annotations
+
+import logging
+from enum import IntEnum
+from typing import Any, NoReturn
+
+__all__ = ["SEVERITY", "ExitCode", "describe", "is_bad_configuration", "quit_bad_configuration", "worst"]
+
+log = logging.getLogger("stresskit")
+
+
+class ExitCode(IntEnum):
+    """The documented process exit codes (see the module docstring's table)."""
+
+    PASS = 0
+    ERROR = 1
+    BAD_CONFIG = 2
+    CRITERIA_FAILED = 3
+    THRESHOLD_FAILED = 4
+    STOPPED_EARLY = 5
+    CRITICAL_FAILURE = 6
+
+
+SEVERITY: tuple[ExitCode, ...] = (
+    ExitCode.BAD_CONFIG,
+    ExitCode.STOPPED_EARLY,
+    ExitCode.CRITICAL_FAILURE,
+    ExitCode.CRITERIA_FAILED,
+    ExitCode.THRESHOLD_FAILED,
+    ExitCode.ERROR,
+    ExitCode.PASS,
+)
+"""Most severe first: the order :func:`worst` uses when several outcomes apply."""
+
+_DESCRIPTIONS = {
+    ExitCode.PASS: "pass: all criteria and thresholds met",
+    ExitCode.ERROR: "harness error: no verdict",
+    ExitCode.BAD_CONFIG: "bad configuration: no load was sent",
+    ExitCode.CRITERIA_FAILED: "a success criterion failed",
+    ExitCode.THRESHOLD_FAILED: "a threshold failed",
+    ExitCode.STOPPED_EARLY: "stopped early (error ratio > 50% or abort-on-fail threshold)",
+    ExitCode.CRITICAL_FAILURE: "critical failures the harness could not recover from",
+}
+
+
+def worst(*codes: int) -> int:
+    """The most severe of ``codes`` by :data:`SEVERITY`; unknown codes count as ERROR."""
+    known = [ExitCode(c) if c in ExitCode._value2member_map_ else ExitCode.ERROR for c in codes]
+    if not known:
+        return ExitCode.PASS
+    return min(known, key=SEVERITY.index)
+
+
+def describe(code: int) -> str:
+    """One phrase for a code, e.g. ``describe(4) == "a threshold failed"``."""
+    if code in ExitCode._value2member_map_:
+        return _DESCRIPTIONS[ExitCode(code)]
+    return f"exit code {code} (not a stresskit code: Locust or the interpreter failed)"
+
+
+_BAD_CONFIG_ATTR = "_stresskit_bad_config"
+
+
+def is_bad_configuration(environment: Any) -> bool:
+    """Whether :func:`quit_bad_configuration` ended this environment's run."""
+    return bool(getattr(environment, _BAD_CONFIG_ATTR, False))
+
+
+def quit_bad_configuration(environment: Any, message: str) -> NoReturn:
+    """Log ``message`` as one error line and end the process with :attr:`ExitCode.BAD_CONFIG`.
+
+    Called from ``init`` listeners, before any user is spawned. ``quitting`` is fired first so
+    parts started earlier in ``init`` (the embedded demo target, say) stop their processes.
+    """
+    setattr(environment, _BAD_CONFIG_ATTR, True)
+    log.error("bad configuration: %s", message)
+    environment.process_exit_code = int(ExitCode.BAD_CONFIG)
+    try:
+        environment.events.quitting.fire(environment=environment, reverse=True)
+    finally:
+        raise SystemExit(int(ExitCode.BAD_CONFIG))
