@@ -1,0 +1,227 @@
+"""``ApiUser``: an abstract FastHttpUser that calls a weighted endpoint mix defined as data.
+
+    class ShopUser(ApiUser):
+        wait_time = between(0.1, 0.5)
+        endpoints = (
+            Endpoint("GET", "/api/items/{id}", weight=5, params=lambda u: {"id": u.random.randint(1, 1000)},
+                     shape={"id": int, "name": str}),
+            Endpoint("POST", "/api/items", body=lambda u: {"name": "x", "price": 1}, expect=(201,)),
+        )
+
+- Stats names are the grouped templates (``/api/items/[id]``); HTTP keeps its method as the
+  request type.
+- A response fails when its status is not in ``expect`` or its JSON lacks the ``shape``.
+- Every user sends its own ``X-Client-Id`` header (the target rate-limits per client id) and,
+  with ``--api-token``, ``Authorization: Bearer …``.
+- A 429 is not a failure: it is recorded as a success under ``<name> (throttled)``, the user
+  waits what ``Retry-After`` asks (capped by ``max_retry_after``) and retries up to
+  ``throttle_retries`` times. ``self.throttled`` counts them per user.
+- A connection error (nothing answering) is a failure; the user then backs off exponentially
+  (capped) so an unreachable host gives one stats row and one log line, not a busy loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, task
+
+from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, check_shape, parse_retry_after
+from stresskit.options import option
+
+__all__ = ["REFERENCE_ENDPOINTS", "ApiUser", "Endpoint", "add_arguments"]
+
+log = logging.getLogger("stresskit.users.api")
+
+
+def add_arguments(parser: Any) -> None:
+    """Add the API user options to Locust's parser (each with a ``STRESSKIT_*`` variable)."""
+    group = parser.add_argument_group("stresskit API users")
+    group.add_argument("--api-token", env_var="STRESSKIT_API_TOKEN", default=None, is_secret=True,
+                       help="bearer token sent by API users as 'Authorization: Bearer TOKEN'")
+    group.add_argument("--api-max-retry-after", env_var="STRESSKIT_API_MAX_RETRY_AFTER", type=_non_negative,
+                       default=None, help="cap in seconds on a Retry-After wait after a 429 (default 30)")
+    group.add_argument("--api-throttle-retries", env_var="STRESSKIT_API_THROTTLE_RETRIES", type=_count,
+                       default=None, help="retries of a throttled (429) request after its wait (default 1)")
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return value
+
+
+def _setting(environment: Any, name: str, default: Any) -> Any:
+    """The option ``name`` if given (web UI values arrive as text), else the class default."""
+    value = option(environment, name, None)
+    if value is None or value == "":
+        return default
+    return type(default)(value) if default is not None and not isinstance(value, type(default)) else value
+
+
+_MIXES: dict[tuple[type, int], EndpointMix] = {}
+
+
+def _mix_for(cls: type) -> EndpointMix:
+    """The class's weighted mix, built once per class (immutable, shared read-only)."""
+    key = (cls, id(cls.endpoints))
+    mix = _MIXES.get(key)
+    if mix is None:
+        mix = _MIXES[key] = EndpointMix(cls.endpoints)
+    return mix
+
+
+class ApiUser(FastHttpUser):
+    """A FastHttpUser whose one task calls an endpoint picked from ``endpoints`` by weight."""
+
+    abstract = True
+    kind = "api"
+
+    endpoints: Sequence[Endpoint] = ()
+    """The weighted mix; subclasses set it."""
+    client_id_prefix: str = "stresskit"
+    api_token: str | None = None
+    validate: bool = True
+    """Check ``expect`` and ``shape``; False records every answered request as a success."""
+    max_retry_after: float = 30.0
+    default_retry_after: float = 1.0
+    """Wait after a 429 without a readable Retry-After."""
+    throttle_retries: int = 1
+    backoff_base: float = 0.5
+    backoff_max: float = 10.0
+
+    def __init__(self, environment: Any) -> None:
+        self.client_id = f"{self.client_id_prefix}-{uuid.uuid4().hex[:16]}"
+        headers = dict(type(self).default_headers or {})
+        headers["X-Client-Id"] = self.client_id
+        token = _setting(environment, "api_token", self.api_token or "")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.default_headers = headers
+        super().__init__(environment)
+        self.random = random.Random()
+        self.throttled = 0
+        self._errors_in_row = 0
+        self._mix = _mix_for(type(self)) if self.endpoints else None
+        self._max_retry_after = _setting(environment, "api_max_retry_after", float(self.max_retry_after))
+        self._throttle_retries = _setting(environment, "api_throttle_retries", int(self.throttle_retries))
+
+    def context(self) -> dict:
+        """Request-event context: the client id, so listeners can tell users apart."""
+        return {"client_id": self.client_id}
+
+    @task
+    def endpoint_mix(self) -> None:
+        """Call one endpoint of the mix, chosen by weight."""
+        if self._mix is None:
+            _log_once(self.environment, f"{type(self).__name__} has no endpoints: set its 'endpoints' attribute")
+            self.stop()
+            return
+        self.call(self._mix.pick(self.random))
+
+    def call(self, endpoint: Endpoint) -> Any:
+        """Send ``endpoint`` (honouring 429 + Retry-After); the response, or None if throttled."""
+        path = endpoint.url(self)
+        body = endpoint.body(self) if endpoint.body is not None else None
+        for attempt in range(self._throttle_retries + 1):
+            response, wait = self._send(endpoint, path, body)
+            if wait is None:
+                return response
+            self.throttled += 1
+            gevent.sleep(min(wait, self._max_retry_after))
+        return None
+
+    def _send(self, endpoint: Endpoint, path: str, body: Any) -> tuple[Any, float | None]:
+        """One request; returns (response, seconds to wait if it was throttled else None)."""
+        wait = None
+        with self.client.request(endpoint.method, path, name=endpoint.name, json=body,
+                                 headers=endpoint.headers or None, catch_response=True) as resp:
+            status = resp.status_code
+            if status == 429:
+                resp.request_meta["name"] = f"{endpoint.name} (throttled)"
+                resp.success()
+                wait = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)
+            elif not status:
+                pass  # a connection error: Locust records it as a failure with the exception
+            elif not self.validate:
+                resp.success()
+            elif status not in endpoint.expect:
+                resp.failure(ResponseInvalid(f"status {status}, expected {_statuses(endpoint.expect)}"))
+            elif endpoint.shape is not None:
+                problem = _check_json(resp, endpoint.shape)
+                resp.failure(ResponseInvalid(problem)) if problem else resp.success()
+            else:
+                resp.success()
+        if status:
+            self._errors_in_row = 0
+        else:
+            self._connection_failed(resp)
+        return resp, wait
+
+    def _connection_failed(self, resp: Any) -> None:
+        """Back off after a connection error (capped exponential), logging the first one."""
+        error = getattr(resp, "error", None) or resp.request_meta.get("exception")
+        _log_once(self.environment, f"API requests to {self.host} fail: {error!r} (is --host right and the server up?)")
+        delay = min(self.backoff_max, self.backoff_base * (2 ** self._errors_in_row))
+        self._errors_in_row += 1
+        gevent.sleep(delay * self.random.uniform(0.8, 1.2))
+
+
+def _check_json(resp: Any, shape: Any) -> str | None:
+    try:
+        data = resp.json()
+    except ValueError:
+        return "body is not JSON"
+    return check_shape(data, shape)
+
+
+def _statuses(expect: tuple[int, ...]) -> str:
+    return " or ".join(str(s) for s in expect)
+
+
+def _log_once(environment: Any, message: str) -> None:
+    seen = environment.__dict__.setdefault("_stresskit_api_logged", set())
+    if message not in seen:
+        seen.add(message)
+        log.error(message)
+
+
+# -- the reference target's API, as data ------------------------------------------------------
+
+ITEM = {"id": int, "name": str, "price": float}
+_WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "item", "kilo", "lima")
+
+REFERENCE_ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/api/items?limit={limit}&offset={offset}", weight=5, name="/api/items",
+             params=lambda u: {"limit": u.random.choice((10, 20, 50)), "offset": u.random.randrange(0, 900)},
+             shape={"items": [ITEM], "total": int}),
+    Endpoint("GET", "/api/items/{id}", weight=10, params=lambda u: {"id": u.random.randint(1, 1000)}, shape=ITEM),
+    Endpoint("GET", "/api/search?q={q}", weight=2, name="/api/search",
+             params=lambda u: {"q": u.random.choice(_WORDS)}, shape={"query": str, "matches": int, "items": [ITEM]}),
+    Endpoint("POST", "/api/items", weight=1, expect=(201,), shape=ITEM,
+             body=lambda u: {"name": f"load {u.random.choice(_WORDS)}", "price": round(u.random.uniform(1, 99), 2)}),
+    Endpoint("GET", "/api/cache/{key}", weight=2, params=lambda u: {"key": f"k{u.random.randrange(200)}"},
+             shape={"key": str, "value": str, "cached": bool}),
+)
+"""A mix for the reference target: reads dominate, some searches (CPU on the target), few writes,
+and cache-backed reads (503 when the target runs without Redis)."""
