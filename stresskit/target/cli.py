@@ -65,6 +65,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", type=_positive(float), default=d.rate_limit,
                         help="API requests per second per client before 429 (default %(default)s)")
     parser.add_argument("--rate-burst", type=_positive(int), default=d.rate_burst)
+    parser.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
+                        help="event loop: uvloop when installed (auto, the default) or the standard one")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
@@ -124,5 +126,15 @@ async def serve(config: TargetConfig) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
-    asyncio.run(serve(config))
+    loop_factory = None
+    if args.loop in ("auto", "uvloop"):
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            if args.loop == "uvloop":
+                raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(config))
     return 0
