@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("stresskit.agent.cli", "run the resource agent on a target host"),
     "report": ("stresskit.report.cli", "turn a run's files into a report with a verdict"),
     "suite": ("stresskit.suite", "run scenarios in order (light → medium → heavy) with a go / no-go"),
+    "proxy": ("stresskit.faults.proxy", "run the TCP fault proxy (Toxiproxy-style toxics) in front of a target"),
 }
 
 
