@@ -9,8 +9,9 @@ appends ``alerts``. Shapes and criteria only read it.
 
 from __future__ import annotations
 
+import copy
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 _ATTR = "_stresskit_run_state"
@@ -54,7 +55,7 @@ class RunState:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy of the figures."""
         with self._lock:
-            data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+            data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
         data["cache_hit_rate"] = self.cache_hit_rate
         return data
 
