@@ -177,12 +177,12 @@ def test_pages_render_rows_by_javascript_in_chromium(target, chrome):
     assert 'class="row"' not in raw.split("<script>")[0], "rows must not be in the served HTML"
     driver = chrome.driver
     driver.get(target.url + "/pages/3")
-    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
     rows = driver.find_elements(By.CSS_SELECTOR, "#rows tr.row")
     assert len(rows) == 20
     assert rows[0].get_attribute("data-id") == "3000"
     driver.find_element(By.ID, "next").click()
-    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-page") == "4")
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-page") == "4")
     driver.get(target.url + "/pages/40")
     assert driver.find_elements(By.ID, "next") == []
 
