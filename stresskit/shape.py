@@ -34,6 +34,7 @@ from locust.dispatch import UsersDispatcher
 from stresskit.errors import ConfigError, ScenarioError
 from stresskit.exitcodes import quit_bad_configuration
 from stresskit.options import option, register_options
+from stresskit.quota import page_quota
 from stresskit.runstate import run_state
 from stresskit.scenarios import KINDS, Scenario, ScenarioSet, format_duration, load_scenarios
 
@@ -43,6 +44,7 @@ __all__ = [
     "Plan",
     "ScenarioShape",
     "Step",
+    "active_plan",
     "active_scenario",
     "add_arguments",
     "scenario_settings",
@@ -105,6 +107,8 @@ class Plan:
                 "set the class attribute kind = 'api' | 'websocket' | 'cache' | 'browser'"
             )
         self.all_classes: tuple[type, ...] = tuple(c for k in self.kinds for c in self.classes_by_kind[k])
+        self.has_pages = "browser" in self.kinds and scenario.pages > 0
+        """Whether this run has a page quota: the scenario has pages and a page processor class runs."""
 
     def at(self, run_time: float) -> Step | None:
         """Users, spawn rate and classes at ``run_time`` seconds; ``None`` once the duration is over."""
@@ -230,7 +234,7 @@ class ScenarioShape(LoadTestShape):
             log.error("cannot run shape %s: %s", type(self).__name__, exc)
             self._stop(environment, f"bad configuration: {exc}")
             return None
-        if self._quota_armed and _quota_done(environment):
+        if self._quota_armed and _quota_done(environment, plan):
             self._stop(environment, "page quota complete")
             return None
         step = plan.at(self.get_run_time())
@@ -252,35 +256,34 @@ class ScenarioShape(LoadTestShape):
             log.info("stopping: %s", reason)
 
 
-def _page_quota(environment: Any) -> Any | None:
-    try:
-        from stresskit.quota import page_quota
-    except ImportError:
-        return None
-    return page_quota(environment)
-
-
 def _apply_page_quota(environment: Any, plan: Plan) -> int:
-    """Set the quota to the scenario's pages (unless ``--pages`` was given or no page processor runs)."""
-    state = run_state(environment)
-    if "browser" not in plan.kinds or plan.scenario.pages <= 0:
+    """Set the page quota to the scenario's pages; unless ``--pages`` was given, or no page processor runs."""
+    if not plan.has_pages:
         return 0
-    quota = _page_quota(environment)
-    if option(environment, "pages", None) is not None:
-        return int(getattr(quota, "total", None) or state.pages_total)
-    if quota is not None:
+    quota = page_quota(environment)
+    if option(environment, "pages", None) is None:
         quota.set_total(plan.scenario.pages)
-    else:
-        state.pages_total = plan.scenario.pages
-    return plan.scenario.pages
+    return quota.total
 
 
-def _quota_done(environment: Any) -> bool:
-    quota = _page_quota(environment)
-    if quota is not None:
-        return bool(quota.done)
-    state = run_state(environment)
-    return state.pages_total > 0 and state.pages_completed >= state.pages_total
+def _quota_done(environment: Any, plan: Plan) -> bool:
+    if not plan.has_pages:
+        return False
+    quota = page_quota(environment)
+    return quota.total > 0 and quota.done
+
+
+def active_plan(environment: Any) -> Plan | None:
+    """The plan of the environment's ScenarioShape (built on demand), or ``None`` without one."""
+    shape = getattr(environment, "shape_class", None)
+    if not isinstance(shape, ScenarioShape):
+        return None
+    if shape.plan is None:
+        try:
+            shape.build_plan(environment)
+        except ConfigError:
+            return None
+    return shape.plan
 
 
 def active_scenario(environment: Any) -> Scenario | None:
@@ -288,15 +291,8 @@ def active_scenario(environment: Any) -> Scenario | None:
 
     For the fault injector (failure rate, conditions) and the criteria (pages, name, scale).
     """
-    shape = getattr(environment, "shape_class", None)
-    if isinstance(shape, ScenarioShape):
-        if shape.plan is None:
-            try:
-                shape.build_plan(environment)
-            except ConfigError:
-                return None
-        return shape.scenario
-    return None
+    plan = active_plan(environment)
+    return plan.scenario if plan is not None else None
 
 
 class KindMixDispatcher(UsersDispatcher):
