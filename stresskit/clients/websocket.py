@@ -201,6 +201,10 @@ class WebSocketConnection:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def live_greenlets(self) -> int:
+        """How many of this connection's greenlets (receive loop, reconnect) are still running."""
+        return sum(1 for g in (self._receiver, self._reconnector) if g is not None and not g.dead)
+
     def wait_connected(self, timeout: float | None = None) -> bool:
         """Wait until the connection is open; False on timeout."""
         return self._connected.wait(timeout)
