@@ -1,0 +1,244 @@
+"""Benchmark: `stresskit report` on a 20-hour production run's worth of files.
+
+Generates (once, cached under the output directory) the files a 20-hour run writes:
+
+- ``_resources.csv``: 1 Hz samples of the target host (one system row, 50 tracked processes,
+  the browser group) plus one load-generator row per worker every 3 s — about 3.8 million rows;
+- ``_stats_history.csv``: Locust's ``--csv-full-history`` at 1 row per second for 30 request
+  names and the Aggregated row — about 2.2 million rows;
+- ``_stats.csv``, ``_failures.csv``, ``_faults.csv``, ``_run.json``.
+
+Then runs ``stresskit report PREFIX`` in a child process, three times, and reports the median
+wall time and the peak RSS of the child (``getrusage(RUSAGE_CHILDREN).ru_maxrss``).
+The bar: under 10 s and under 2 GB on a 2-core machine.
+
+    .venv/bin/python benchmarks/bench_report.py [--hours 20] [--dir /tmp/stresskit-bench-report]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from stresskit.schema import FAULT_COLUMNS, RESOURCE_COLUMNS  # noqa: E402
+
+START = 1_700_000_000.0
+PERCENTILE_COLUMNS = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]
+HISTORY_COLUMNS = ["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s", *PERCENTILE_COLUMNS,
+                   "Total Request Count", "Total Failure Count", "Total Median Response Time",
+                   "Total Average Response Time", "Total Min Response Time", "Total Max Response Time",
+                   "Total Average Content Size"]
+STATS_COLUMNS = ["Type", "Name", "Request Count", "Failure Count", "Median Response Time",
+                 "Average Response Time", "Min Response Time", "Max Response Time", "Average Content Size",
+                 "Requests/s", "Failures/s", *PERCENTILE_COLUMNS]
+
+
+def _fmt(values: np.ndarray, decimals: int) -> np.ndarray:
+    return np.char.mod(f"%.{decimals}f", values)
+
+
+def write_resources(path: Path, seconds: int, processes: int, rng: np.random.Generator) -> int:
+    """Write the resources file in chunks (bounded memory); returns the number of rows."""
+    rows = 0
+    chunk = 3600
+    with open(path, "w") as fh:
+        fh.write(",".join(RESOURCE_COLUMNS) + "\n")
+        seq = 0
+        for start in range(0, seconds, chunk):
+            ts = START + np.arange(start, min(start + chunk, seconds), dtype=float)
+            n = len(ts)
+            frames = []
+            # system row
+            used = 8e9 + 2e3 * (ts - START) + rng.normal(0, 5e7, n)
+            frames.append(pd.DataFrame({
+                "timestamp": ts, "host": "target-1", "seq": seq + np.arange(n), "kind": "system", "name": "system",
+                "pid": "", "cpu_percent": np.clip(rng.normal(55, 10, n), 0, 100).round(1),
+                "memory_percent": (used / 32e9 * 100).round(2), "rss_bytes": used.astype(np.int64),
+                "available_bytes": (32e9 - used).astype(np.int64), "swap_percent": 0.0, "load1": 1.5,
+                "threads": "", "open_files": "", "connections": rng.integers(200, 900, n),
+                "disk_read_bps": rng.integers(0, 10**6, n), "disk_write_bps": rng.integers(0, 10**6, n),
+                "net_sent_bps": rng.integers(0, 10**7, n), "net_recv_bps": rng.integers(0, 10**7, n), "count": "",
+            }))
+            for p in range(processes):
+                base = 1e8 + p * 1e7
+                slope = 2e3 if p % 10 == 0 else 0.0  # every tenth process leaks 7.2 MB/h
+                saw = (ts % (60 + p)) / (60 + p) * 2e7
+                rss = base + slope * (ts - START) + saw + rng.normal(0, 1e5, n)
+                frames.append(pd.DataFrame({
+                    "timestamp": ts, "host": "target-1", "seq": seq + np.arange(n), "kind": "process",
+                    "name": f"proc-{p:02d}", "pid": 1000 + p, "cpu_percent": np.abs(rng.normal(5, 2, n)).round(1),
+                    "memory_percent": (rss / 32e9 * 100).round(3), "rss_bytes": rss.astype(np.int64),
+                    "available_bytes": "", "swap_percent": "", "load1": "", "threads": 8, "open_files": 12,
+                    "connections": 4, "disk_read_bps": "", "disk_write_bps": "", "net_sent_bps": "",
+                    "net_recv_bps": "", "count": "",
+                }))
+            brss = 2e9 + rng.normal(0, 5e7, n)
+            frames.append(pd.DataFrame({
+                "timestamp": ts, "host": "target-1", "seq": seq + np.arange(n), "kind": "browsers", "name": "browsers",
+                "pid": "", "cpu_percent": 30.0, "memory_percent": 6.0, "rss_bytes": brss.astype(np.int64),
+                "available_bytes": "", "swap_percent": "", "load1": "", "threads": "", "open_files": "",
+                "connections": "", "disk_read_bps": "", "disk_write_bps": "", "net_sent_bps": "",
+                "net_recv_bps": "", "count": 8,
+            }))
+            gts = ts[::3]
+            for w in range(2):
+                frames.append(pd.DataFrame({
+                    "timestamp": gts, "host": f"worker-{w}", "seq": "", "kind": "generator", "name": f"worker-{w}",
+                    "pid": 500 + w, "cpu_percent": 40.0, "memory_percent": 0.5,
+                    "rss_bytes": (1.5e8 + rng.normal(0, 1e6, len(gts))).astype(np.int64),
+                    "available_bytes": "", "swap_percent": "", "load1": "", "threads": "", "open_files": "",
+                    "connections": "", "disk_read_bps": "", "disk_write_bps": "", "net_sent_bps": "",
+                    "net_recv_bps": "", "count": "",
+                }))
+            seq += n
+            df = pd.concat(frames, ignore_index=True).sort_values("timestamp", kind="stable")
+            df.to_csv(fh, header=False, index=False, float_format="%.3f")
+            rows += len(df)
+    return rows
+
+
+def write_history(path: Path, seconds: int, names: int, rng: np.random.Generator) -> int:
+    """Write a full stats history: one row per second per name plus the Aggregated row."""
+    rows = 0
+    chunk = 3600
+    types = ["GET", "POST", "WS", "REDIS", "PAGE"]
+    totals = np.zeros(names + 1, dtype=np.int64)
+    fails = np.zeros(names + 1, dtype=np.int64)
+    with open(path, "w") as fh:
+        fh.write(",".join(HISTORY_COLUMNS) + "\n")
+        for start in range(0, seconds, chunk):
+            ts = (START + np.arange(start, min(start + chunk, seconds))).astype(np.int64)
+            n = len(ts)
+            frames = []
+            agg_rps = np.zeros(n)
+            agg_new = np.zeros(n, dtype=np.int64)
+            agg_fail = np.zeros(n, dtype=np.int64)
+            for i in range(names):
+                new = rng.poisson(10, n)
+                newf = rng.binomial(new, 0.01)
+                cum = totals[i] + np.cumsum(new)
+                cumf = fails[i] + np.cumsum(newf)
+                totals[i] = cum[-1]
+                fails[i] = cumf[-1]
+                agg_new += new
+                agg_fail += newf
+                rps = new.astype(float)
+                agg_rps += rps
+                base = 20 + i * 5
+                jitter = rng.lognormal(0, 0.1, n)
+                pct = {c: np.round(base * f * jitter) for c, f in zip(PERCENTILE_COLUMNS,
+                                                                (1, 1.2, 1.3, 1.4, 1.8, 2.2, 2.8, 3.2, 5, 6, 7))}
+                frame = pd.DataFrame({"Timestamp": ts, "User Count": 100, "Type": types[i % len(types)],
+                                      "Name": f"/endpoint/{i:02d}", "Requests/s": rps, "Failures/s": newf * 1.0,
+                                      **pct, "Total Request Count": cum, "Total Failure Count": cumf,
+                                      "Total Median Response Time": base, "Total Average Response Time": base * 1.1,
+                                      "Total Min Response Time": 1, "Total Max Response Time": base * 9,
+                                      "Total Average Content Size": 512})
+                frames.append(frame)
+            cum = totals[names] + np.cumsum(agg_new)
+            cumf = fails[names] + np.cumsum(agg_fail)
+            totals[names] = cum[-1]
+            fails[names] = cumf[-1]
+            frames.append(pd.DataFrame({"Timestamp": ts, "User Count": 100, "Type": "", "Name": "Aggregated",
+                                        "Requests/s": agg_rps, "Failures/s": agg_fail * 1.0,
+                                        **{c: 60.0 for c in PERCENTILE_COLUMNS},
+                                        "Total Request Count": cum, "Total Failure Count": cumf,
+                                        "Total Median Response Time": 60, "Total Average Response Time": 70,
+                                        "Total Min Response Time": 1, "Total Max Response Time": 900,
+                                        "Total Average Content Size": 512}))
+            df = pd.concat(frames, ignore_index=True).sort_values("Timestamp", kind="stable")
+            df.to_csv(fh, header=False, index=False, float_format="%.6f")
+            rows += len(df)
+    stats = pd.DataFrame([[types[i % len(types)], f"/endpoint/{i:02d}", totals[i], fails[i], 20 + i * 5,
+                           22 + i * 5.5, 1, (20 + i * 5) * 9, 512, 10.0, 0.1,
+                           *[round((20 + i * 5) * f) for f in (1, 1.2, 1.3, 1.4, 1.8, 2.2, 2.8, 3.2, 5, 6, 7)]]
+                          for i in range(names)]
+                         + [["", "Aggregated", totals[names], fails[names], 60, 70, 1, 900, 512, 300.0, 3.0,
+                             *[60] * 11]], columns=STATS_COLUMNS)
+    stats.to_csv(str(path).replace("_stats_history.csv", "_stats.csv"), index=False)
+    return rows
+
+
+def generate(directory: Path, hours: float = 20.0, processes: int = 50, names: int = 30) -> str:
+    """Write a run's files under ``directory`` (skipped when already there); returns the prefix."""
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = directory / f"run{hours:g}h"
+    marker = Path(f"{prefix}.complete")
+    if marker.exists():
+        return str(prefix)
+    rng = np.random.default_rng(1)
+    seconds = int(hours * 3600)
+    t0 = time.perf_counter()
+    n_res = write_resources(Path(f"{prefix}_resources.csv"), seconds, processes, rng)
+    n_hist = write_history(Path(f"{prefix}_stats_history.csv"), seconds, names, rng)
+    pd.DataFrame([["GET", "/endpoint/01", "HTTPError('500 Server Error')", 120, START, START + seconds]],
+                 columns=["Method", "Name", "Error", "Occurrences", "First Seen", "Last Seen"]
+                 ).to_csv(f"{prefix}_failures.csv", index=False)
+    faults = pd.DataFrame({
+        "timestamp": START + np.sort(rng.uniform(0, seconds, 2000)),
+        "event": np.tile(["injected", "recovered"], 1000), "kind": "browser_crash", "user": "u1",
+        "worker": "worker-0", "detail": "", "recovery_time": np.tile([np.nan, 4.2], 1000)})
+    faults = faults[list(FAULT_COLUMNS)]
+    faults.to_csv(f"{prefix}_faults.csv", index=False)
+    Path(f"{prefix}_run.json").write_text(json.dumps({
+        "scenario": "production", "time_scale": 1.0, "started": START, "ended": START + seconds,
+        "pages_total": 724, "pages_completed": 700, "session_restarts": 12, "critical_failures": 0,
+        "stopped_early": False, "stop_reason": "", "exit_code": 0,
+        "criteria": [{"name": "pages completed >= 80%", "passed": True, "value": 0.967, "limit": 0.8, "detail": ""}],
+        "thresholds": []}))
+    marker.write_text(f"resources rows {n_res}, history rows {n_hist}, {time.perf_counter() - t0:.0f}s\n")
+    return str(prefix)
+
+
+def measure(prefix: str, repeats: int) -> list[tuple[float, float]]:
+    """Run ``stresskit report`` ``repeats`` times in fresh processes: (seconds, peak RSS MiB) each."""
+    results = []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "stresskit", "report", prefix, "--quiet"],
+                              cwd=ROOT, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if proc.returncode not in (0, 1, 3, 4):
+            sys.exit(f"report failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        # ru_maxrss of children is the max over all children so far: the first run sets it, later
+        # runs can only raise it, so each figure is an upper bound of that run's peak.
+        results.append((elapsed, max(peak, before) / 1024))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=20.0)
+    parser.add_argument("--processes", type=int, default=50)
+    parser.add_argument("--names", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dir", default="/tmp/stresskit-bench-report")
+    args = parser.parse_args()
+    prefix = generate(Path(args.dir), args.hours, args.processes, args.names)
+    sizes = {s: os.path.getsize(f"{prefix}{s}") / 2**20 for s in ("_resources.csv", "_stats_history.csv")}
+    print(f"data: {Path(prefix + '.complete').read_text().strip()}; "
+          + ", ".join(f"{k} {v:.0f} MiB" for k, v in sizes.items()))
+    results = measure(prefix, args.repeats)
+    times = [r[0] for r in results]
+    print(f"stresskit report: median {statistics.median(times):.2f} s (runs: "
+          + ", ".join(f"{t:.2f}" for t in times) + f"), peak RSS {max(r[1] for r in results):.0f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""Reading a run's files into DataFrames, tolerant of what a crashed or killed run leaves behind.
+
+Every file is optional: a missing one is noted (:class:`InputNote`) and the report goes on with
+what is there. Rows that cannot be parsed — a line with the wrong number of fields, a value that
+is not a number where one must be, a truncated last line — are skipped and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCE_COLUMNS, RESOURCES_SUFFIX, RUN_SUFFIX
+
+__all__ = ["InputNote", "read_csv_robust", "read_run_json", "read_stats", "read_history", "read_failures",
+           "read_exceptions", "read_resources", "read_faults", "STATS_SUFFIX", "HISTORY_SUFFIX",
+           "FAILURES_SUFFIX", "EXCEPTIONS_SUFFIX", "RESOURCE_KINDS"]
+
+STATS_SUFFIX = "_stats.csv"
+HISTORY_SUFFIX = "_stats_history.csv"
+FAILURES_SUFFIX = "_failures.csv"
+EXCEPTIONS_SUFFIX = "_exceptions.csv"
+RESOURCE_KINDS = ("system", "process", "browsers", "generator", "gap")
+FAULT_EVENTS = ("injected", "recovered", "critical")
+
+_SKIPPED = re.compile(r"Skipping line \d+")
+
+
+@dataclass
+class InputNote:
+    """What happened to one input file: ``ok``, ``missing``, ``empty`` or ``unreadable``."""
+
+    file: str
+    status: str
+    rows: int = 0
+    skipped_rows: int = 0
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One human line, e.g. ``run_resources.csv: 1200 rows, 3 corrupt rows skipped``."""
+        name = os.path.basename(self.file)
+        if self.status == "ok":
+            text = f"{name}: {self.rows} rows"
+            if self.skipped_rows:
+                text += f", {self.skipped_rows} corrupt row(s) skipped"
+            return text + (f" ({self.detail})" if self.detail else "")
+        return f"{name}: {self.status}" + (f" — {self.detail}" if self.detail else "")
+
+
+@dataclass
+class _Read:
+    frame: pd.DataFrame | None
+    note: InputNote
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ...] = (),
+                    usecols: tuple[str, ...] | None = None, strings: tuple[str, ...] = ()) -> _Read:
+    """Read a CSV file, skipping and counting rows that cannot be used.
+
+    ``required`` columns must be in the header and non-empty in a row for the row to count;
+    ``numeric`` columns are coerced to numbers (a non-number becomes NaN; in a required column
+    that drops the row); ``strings`` columns are read as text with empty cells as ``""``.
+    """
+    note = InputNote(file=path, status="ok")
+    if not os.path.exists(path):
+        note.status, note.detail = "missing", "not found; this part of the report is left out"
+        return _Read(None, note)
+    if os.path.getsize(path) == 0:
+        note.status, note.detail = "empty", "the file is empty"
+        return _Read(None, note)
+    wanted = None if usecols is None else set(usecols)
+    dtype = {c: str for c in strings}
+    bad_lines = 0
+    kwargs: dict[str, Any] = dict(usecols=(lambda c: c in wanted) if wanted is not None else None,
+                                  dtype=dtype, encoding_errors="replace", skip_blank_lines=True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pd.read_csv(path, on_bad_lines="warn", engine="c", low_memory=False, **kwargs)
+        bad_lines = sum(len(_SKIPPED.findall(str(w.message))) for w in caught)
+    except pd.errors.EmptyDataError:
+        note.status, note.detail = "empty", "no header and no rows"
+        return _Read(None, note)
+    except (pd.errors.ParserError, ValueError, UnicodeError):
+        # e.g. a quote left open by a truncated last line: the slow, forgiving parser counts each bad line
+        counter = [0]
+
+        def skip(_line: list[str]) -> None:
+            counter[0] += 1
+            return None
+
+        try:
+            frame = pd.read_csv(path, on_bad_lines=skip, engine="python", **kwargs)
+        except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
+            note.status, note.detail = "unreadable", f"cannot be parsed ({type(exc).__name__}: {exc})"
+            return _Read(None, note)
+        bad_lines = counter[0]
+    except OSError as exc:
+        note.status, note.detail = "unreadable", str(exc)
+        return _Read(None, note)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    absent = [c for c in required if c not in frame.columns]
+    if absent:
+        note.status = "unreadable"
+        note.detail = f"header lacks column(s) {', '.join(absent)}; is this the right file?"
+        return _Read(None, note)
+    for column in numeric:
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column].dtype):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    for column in strings:
+        if column in frame.columns:
+            frame[column] = frame[column].fillna("").astype(str)
+    if required:
+        ok = np.ones(len(frame), dtype=bool)
+        for column in required:
+            values = frame[column]
+            ok &= values.notna().to_numpy() if column not in strings else (values != "").to_numpy()
+        dropped = int((~ok).sum())
+        if dropped:
+            frame = frame.loc[ok].reset_index(drop=True)
+    else:
+        dropped = 0
+    note.rows = len(frame)
+    note.skipped_rows = bad_lines + dropped
+    if not len(frame):
+        note.status, note.detail = "empty", "a header but no usable rows"
+    return _Read(frame, note)
+
+
+def read_run_json(prefix: str) -> tuple[dict[str, Any] | None, InputNote]:
+    """``PREFIX_run.json`` as a dict, or None with a note saying why."""
+    path = f"{prefix}{RUN_SUFFIX}"
+    note = InputNote(file=path, status="ok")
+    if not os.path.exists(path):
+        note.status, note.detail = "missing", "not found; criteria, pages and restarts of the run are unknown"
+        return None, note
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        note.status, note.detail = "unreadable", f"not valid JSON ({exc})"
+        return None, note
+    if not isinstance(data, dict):
+        note.status, note.detail = "unreadable", "not a JSON object"
+        return None, note
+    note.rows = 1
+    return data, note
+
+
+def read_stats(prefix: str) -> _Read:
+    """Locust's ``_stats.csv``: whole-run figures per (Type, Name), the ``Aggregated`` row last."""
+    read = read_csv_robust(f"{prefix}{STATS_SUFFIX}", required=("Name", "Request Count"),
+                           numeric=("Request Count", "Failure Count", "Median Response Time",
+                                    "Average Response Time", "Min Response Time", "Max Response Time",
+                                    "Requests/s", "Failures/s"),
+                           strings=("Type", "Name"))
+    if read.frame is not None:
+        _coerce_percentiles(read.frame)
+        if "Type" not in read.frame.columns:
+            read.frame["Type"] = ""
+        if "Failure Count" not in read.frame.columns:
+            read.frame["Failure Count"] = 0
+    return read
+
+
+def read_history(prefix: str) -> _Read:
+    """Locust's ``_stats_history.csv`` (``--csv-full-history`` gives a row per name per second)."""
+    path = f"{prefix}{HISTORY_SUFFIX}"
+    wanted = ("Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count",
+              "50%", "95%", "99%", "99.9%", "100%", "Total Max Response Time")
+    read = read_csv_robust(path, required=("Timestamp", "Name", "Total Request Count"),
+                           numeric=("Timestamp", "User Count", "Total Request Count", "Total Failure Count",
+                                    "Total Max Response Time"),
+                           usecols=wanted, strings=("Type", "Name"))
+    if read.frame is not None:
+        _coerce_percentiles(read.frame)
+        for column in ("User Count", "Total Failure Count"):
+            if column not in read.frame.columns:
+                read.frame[column] = np.nan if column == "User Count" else 0
+        if "Type" not in read.frame.columns:
+            read.frame["Type"] = ""
+    return read
+
+
+def read_failures(prefix: str) -> _Read:
+    """Locust's ``_failures.csv``: occurrences per (Method, Name, Error)."""
+    read = read_csv_robust(f"{prefix}{FAILURES_SUFFIX}", required=("Name", "Occurrences"),
+                           numeric=("Occurrences",), strings=("Method", "Name", "Error"))
+    if read.frame is not None:
+        for column in ("Method", "Error"):
+            if column not in read.frame.columns:
+                read.frame[column] = ""
+    return read
+
+
+def read_exceptions(prefix: str) -> _Read:
+    """Locust's ``_exceptions.csv``: exceptions raised inside tasks (count, message, nodes)."""
+    return read_csv_robust(f"{prefix}{EXCEPTIONS_SUFFIX}", required=("Count", "Message"), numeric=("Count",),
+                           usecols=("Count", "Message", "Nodes"), strings=("Message", "Nodes"))
+
+
+_RESOURCE_NUMERIC = ("timestamp", "pid", "cpu_percent", "memory_percent", "rss_bytes", "available_bytes",
+                     "connections", "count")
+_RESOURCE_USED = ("timestamp", "host", "kind", "name", *_RESOURCE_NUMERIC[1:])
+_KIND_REQUIRES = {"system": ("memory_percent",), "process": ("rss_bytes",), "browsers": ("rss_bytes",),
+                  "generator": ("rss_bytes",), "gap": ()}
+
+
+def read_resources(path: str) -> _Read:
+    """The collector's ``_resources.csv`` (see :data:`stresskit.schema.RESOURCE_COLUMNS`).
+
+    A row counts as corrupt when its kind is unknown or a field its kind needs is empty
+    (a process row without RSS, a system row without memory %): skipped and counted.
+    """
+    read = read_csv_robust(path, required=("timestamp", "kind"), numeric=_RESOURCE_NUMERIC,
+                           usecols=_RESOURCE_USED, strings=("host", "kind", "name"))
+    frame = read.frame
+    if frame is None:
+        return read
+    for column in _RESOURCE_USED:
+        if column not in frame.columns:
+            frame[column] = "" if column in ("host", "name") else np.nan
+    ok = frame["kind"].isin(RESOURCE_KINDS).to_numpy()
+    for kind, needs in _KIND_REQUIRES.items():
+        if needs:
+            is_kind = (frame["kind"] == kind).to_numpy()
+            for column in needs:
+                ok &= ~(is_kind & frame[column].isna().to_numpy())
+    dropped = int((~ok).sum())
+    if dropped:
+        frame = frame.loc[ok].reset_index(drop=True)
+        read.note.skipped_rows += dropped
+        read.note.rows = len(frame)
+    read.frame = frame
+    if not len(frame):
+        read.note.status, read.note.detail = "empty", "a header but no usable rows"
+    return read
+
+
+def read_faults(prefix: str) -> _Read:
+    """The fault injector's ``_faults.csv`` (see :data:`stresskit.schema.FAULT_COLUMNS`)."""
+    read = read_csv_robust(f"{prefix}{FAULTS_SUFFIX}", required=("timestamp", "event", "kind"),
+                           numeric=("timestamp", "recovery_time"), strings=("event", "kind", "user", "worker",
+                                                                             "detail"))
+    frame = read.frame
+    if frame is None:
+        return read
+    for column in FAULT_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = np.nan if column == "recovery_time" else ""
+    ok = frame["event"].isin(FAULT_EVENTS).to_numpy()
+    dropped = int((~ok).sum())
+    if dropped:
+        read.frame = frame.loc[ok].reset_index(drop=True)
+        read.note.skipped_rows += dropped
+        read.note.rows = len(read.frame)
+    return read
+
+
+def resources_path(prefix: str) -> str:
+    return f"{prefix}{RESOURCES_SUFFIX}"
+
+
+def _coerce_percentiles(frame: pd.DataFrame) -> None:
+    for column in frame.columns:
+        if column.endswith("%") and not pd.api.types.is_numeric_dtype(frame[column].dtype):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+
+
+def percentile_columns(frame: pd.DataFrame) -> dict[float, str]:
+    """Locust's percentile columns (``"99.9%"``) as {0.999: "99.9%"}."""
+    found = {}
+    for column in frame.columns:
+        if column.endswith("%"):
+            try:
+                found[float(column[:-1]) / 100.0] = column
+            except ValueError:
+                continue
+    return found
