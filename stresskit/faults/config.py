@@ -49,9 +49,10 @@ def add_arguments(parser: Any) -> None:
                             "e.g. http://127.0.0.1:8474; the users' --host must point at the proxy")
     group.add_argument("--fault-proxy-name", default="", env_var="STRESSKIT_FAULT_PROXY_NAME",
                        help="name of the proxy on that server (default: the only one)")
-    group.add_argument("--target-admin-token", default=None, env_var="STRESSKIT_ADMIN_TOKEN", is_secret=True,
-                       help="bearer token of the target's /admin endpoints (needed by backend_crash, "
-                            "websocket_drop_all and network_timeout without a proxy)")
+    # is_secret works on Locust's parser itself, not on argument groups
+    parser.add_argument("--target-admin-token", default=None, env_var="STRESSKIT_ADMIN_TOKEN", is_secret=True,
+                         help="bearer token of the target's /admin endpoints (needed by backend_crash, "
+                             "websocket_drop_all and network_timeout without a proxy)")
 
 
 @dataclass(frozen=True)
@@ -170,8 +171,8 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
 
 
 _NEEDS = {
-    "agent": ("a resource agent on the target host", "start `stresskit agent --allow-faults ...` there and pass "
-              "--agent URL --agent-token TOKEN"),
+    "agent": ("a resource agent on the target host", ("start `stresskit agent --allow-faults ...` there and pass "
+              "--agent URL --agent-token TOKEN")),
     "admin": ("the target's admin token", "pass --target-admin-token (or STRESSKIT_ADMIN_TOKEN)"),
     "proxy": ("the fault proxy", "start `stresskit proxy` in front of the target and pass --fault-proxy URL"),
     "redis": ("the target's Redis", "pass --redis-url"),

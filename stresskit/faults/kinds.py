@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from stresskit.errors import ConfigError
 
 __all__ = [
-    "FaultKind",
-    "KINDS",
-    "USER_KINDS",
-    "RUN_KINDS",
     "DEFAULT_KINDS",
+    "KINDS",
     "RECOVERY_REQUEST_TYPE",
-    "parse_kinds",
+    "RUN_KINDS",
+    "USER_KINDS",
+    "FaultKind",
     "kinds_for_user",
+    "parse_kinds",
 ]
 
 RECOVERY_REQUEST_TYPE = "RECOVERY"

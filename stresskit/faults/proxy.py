@@ -51,10 +51,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
-__all__ = ["Toxic", "Proxy", "ProxyServer", "configure", "run", "main", "start_fault_proxy",
-           "FaultProxyProcess", "parse_proxy_spec", "VERSION"]
+__all__ = [
+    "VERSION",
+    "FaultProxyProcess",
+    "Proxy",
+    "ProxyServer",
+    "Toxic",
+    "configure",
+    "main",
+    "parse_proxy_spec",
+    "run",
+    "start_fault_proxy",
+]
 
 log = logging.getLogger("stresskit.proxy")
 
@@ -168,7 +178,7 @@ class Link:
         try:
             self.upstream_reader, self.upstream_writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), timeout=10)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             log.info("%s: upstream %s:%s unreachable: %s", self.proxy.name, host, port, exc)
             self.abort(reset=True)
             return
@@ -385,7 +395,7 @@ class Proxy:
     async def wait_change(self, timeout: float | None) -> None:
         try:
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def add_toxic(self, body: Any) -> Toxic:
@@ -657,7 +667,7 @@ async def _serve(api_host: str, api_port: int, specs: Sequence[dict[str, Any]], 
     except OSError as exc:
         await server.close()
         raise ConfigError(f"cannot serve the API on {api_host}:{api_port}: {exc.strerror or exc}") from None
-    bound = site._server.sockets[0].getsockname()  # noqa: SLF001 - the port when 0 was asked for
+    bound = site._server.sockets[0].getsockname()
     api_url = f"http://{bound[0]}:{bound[1]}"
     log.info("fault proxy API on %s; proxies: %s", api_url,
              ", ".join(f"{p.name} {p.listen}→{p.upstream}" for p in server.proxies.values()) or "none")
@@ -739,7 +749,7 @@ class FaultProxyProcess:
     def stop(self) -> int | None:
         return self.process.stop()
 
-    def __enter__(self) -> FaultProxyProcess:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

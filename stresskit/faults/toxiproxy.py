@@ -18,7 +18,7 @@ from typing import Any
 
 from stresskit.errors import FaultError
 
-__all__ = ["ToxiproxyClient", "TOXIC_TYPES"]
+__all__ = ["TOXIC_TYPES", "ToxiproxyClient"]
 
 TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data")
 

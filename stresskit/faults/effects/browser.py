@@ -24,8 +24,15 @@ import psutil
 
 from stresskit.errors import FaultError
 
-__all__ = ["driver_of", "browser_processes", "crash_browser", "arm_page_fault", "disarm_page_fault",
-           "PAGE_FAULTS", "DEFAULT_ELEMENT_SELECTOR"]
+__all__ = [
+    "DEFAULT_ELEMENT_SELECTOR",
+    "PAGE_FAULTS",
+    "arm_page_fault",
+    "browser_processes",
+    "crash_browser",
+    "disarm_page_fault",
+    "driver_of",
+]
 
 PAGE_FAULTS = ("element_not_found", "stale_element", "javascript_error")
 DEFAULT_ELEMENT_SELECTOR = "#rows tr.row"
@@ -114,7 +121,7 @@ def crash_browser(user: Any) -> str:
             proc.send_signal(signal.SIGKILL)
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             continue
-    gone, alive = psutil.wait_procs(procs, timeout=5)
+    _gone, alive = psutil.wait_procs(procs, timeout=5)
     if alive:
         raise FaultError(f"browser processes survived SIGKILL: {[p.pid for p in alive]}")
     return f"SIGKILL {len(procs)} browser processes ({', '.join(sorted(names)[:6])}{' ...' if len(names) > 6 else ''})"

@@ -1,0 +1,62 @@
+"""``memory_pressure`` and ``cpu_exhaustion``: real load on the target host through its agents.
+
+Uses the agent's fault actuator (``stresskit agent --allow-faults``), which holds the memory or
+burns the cores in child processes and ends them itself at the deadline; ``release`` ends them
+early. Only the agents given with ``--agent`` are touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from stresskit.errors import FaultError
+from stresskit.faults.effects import Injected
+
+__all__ = ["agent_clients", "burn_cpu", "hold_memory"]
+
+
+def agent_clients(urls: Sequence[str], token: str | None) -> list:
+    """One ``AgentClient`` per agent URL."""
+    try:
+        from stresskit.agent.client import AgentClient
+    except ImportError as exc:  # the agent part is not installed in this tree
+        raise FaultError(f"the agent client is not available: {exc}") from None
+    return [AgentClient(url, token) for url in urls]
+
+
+def _release_all(clients: list) -> None:
+    for client in clients:
+        try:
+            client.release()
+        except Exception:  # noqa: BLE001 - the agent also ends the hold at its deadline
+            pass
+
+
+def hold_memory(urls: Sequence[str], token: str | None, mb: int, seconds: float) -> Injected:
+    """Hold ``mb`` MiB on every agent's host for ``seconds``."""
+    clients = agent_clients(urls, token)
+    done = []
+    for client in clients:
+        try:
+            client.hold_memory(mb, seconds)
+        except Exception as exc:
+            _release_all(done)
+            raise FaultError(f"agent {getattr(client, 'url', '?')} refused to hold {mb} MB: {exc}") from None
+        done.append(client)
+    return Injected(f"{mb} MB held for {seconds:g}s on {len(clients)} target host(s) via the agent",
+                    release=lambda: _release_all(clients), release_after=seconds)
+
+
+def burn_cpu(urls: Sequence[str], token: str | None, cores: float, seconds: float) -> Injected:
+    """Burn ``cores`` CPU cores on every agent's host for ``seconds``."""
+    clients = agent_clients(urls, token)
+    done = []
+    for client in clients:
+        try:
+            client.burn_cpu(cores, seconds)
+        except Exception as exc:
+            _release_all(done)
+            raise FaultError(f"agent {getattr(client, 'url', '?')} refused to burn {cores:g} cores: {exc}") from None
+        done.append(client)
+    return Injected(f"{cores:g} CPU cores burnt for {seconds:g}s on {len(clients)} target host(s) via the agent",
+                    release=lambda: _release_all(clients), release_after=seconds)

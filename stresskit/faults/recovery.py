@@ -1,0 +1,670 @@
+"""Run-wide faults and error-recovery runs: backend crash, Redis cut, WebSocket drops, partitions.
+
+A :class:`RunFault` breaks the whole system under test for real (``begin``), puts it back
+(``end``) and says when it is healthy again. A :class:`RecoveryDriver` runs one on a timeline
+on the master (or local runner): at ``--recovery-at`` seconds into the test it begins the fault,
+logs an ``injected`` row, and tells every worker (:data:`~stresskit.faults.log.RUN_FAULT_MESSAGE`)
+so that each running user owes a recovery, timed to its next success (``RECOVERY`` /
+``<kind>`` stats entries); after ``--recovery-down`` seconds it ends the fault and logs a
+run-level ``recovered`` row with the time until the target answered again. A fault still on
+when the test stops is always ended.
+
+:class:`ManagedSystem` (``use_managed_target``) starts the reference target and Redis (and
+optionally the fault proxy) for a local run, so a crash can be followed by a real restart on
+the same port. The scenario conditions (memory pressure, network instability, resource
+exhaustion) run here too, as periodic episodes (:func:`start_conditions`).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.runners import WorkerRunner
+
+from stresskit.errors import ConfigError, DependencyMissing, FaultError
+from stresskit.faults.admin import TargetAdmin
+from stresskit.faults.config import FaultConfig
+from stresskit.faults.log import RUN_FAULT_MESSAGE, report
+from stresskit.options import option, register_options
+
+__all__ = [
+    "BackendCrash",
+    "CacheDisconnect",
+    "HostPressure",
+    "LinkPartition",
+    "ManagedSystem",
+    "ProxyPartition",
+    "RecoveryDriver",
+    "RunFault",
+    "WebSocketDropAll",
+    "add_recovery_arguments",
+    "begin_run_fault",
+    "managed_system",
+    "start_conditions",
+    "use_managed_target",
+    "use_recovery",
+]
+
+log = logging.getLogger("stresskit.faults")
+
+# -- run-wide faults ---------------------------------------------------------------------------
+
+
+class RunFault:
+    """A run-wide fault: ``begin`` breaks, ``end`` repairs, ``healthy`` tells when it works again."""
+
+    kind = ""
+
+    def begin(self) -> str:
+        raise NotImplementedError
+
+    def end(self) -> str:
+        return ""
+
+    def healthy(self) -> bool:
+        return True
+
+
+class BackendCrash(RunFault):
+    """The target process dies: SIGKILL when stresskit started it (then a restart on the same
+    port), else ``POST /admin/exit`` and its supervisor restarts it."""
+
+    kind = "backend_crash"
+
+    def __init__(self, admin: TargetAdmin, system: ManagedSystem | None = None) -> None:
+        self.admin = admin
+        self.system = system if system is not None and system.target is not None else None
+        self._pid_before: int | None = None
+
+    def begin(self) -> str:
+        if self.system is not None:
+            pid = self.system.target.pid
+            self.system.target.kill()
+            return f"SIGKILL target pid {pid}"
+        health = self.admin.health()
+        self._pid_before = health.get("pid") if health else None
+        self.admin.exit(1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and self.admin.health() is not None:
+            gevent.sleep(0.05)
+        return f"POST /admin/exit on {self.admin.base_url} (pid {self._pid_before})"
+
+    def end(self) -> str:
+        if self.system is not None:
+            target = self.system.restart_target()
+            return f"restarted as pid {target.pid} on port {target.port}"
+        return "waiting for the target's supervisor to restart it"
+
+    def healthy(self) -> bool:
+        health = self.admin.health()
+        return health is not None and (self._pid_before is None or health.get("pid") != self._pid_before)
+
+
+class CacheDisconnect(RunFault):
+    """Redis loses every client: ``CLIENT KILL TYPE normal``, or (``restart=True`` and a managed
+    Redis) SIGKILL of redis-server and a restart on the same port."""
+
+    kind = "cache_disconnect"
+
+    def __init__(self, redis_url: str, system: ManagedSystem | None = None, restart: bool = False) -> None:
+        self.redis_url = redis_url
+        self.system = system if restart and system is not None and system.redis is not None else None
+
+    def begin(self) -> str:
+        from stresskit.faults.effects.connections import kill_redis_clients
+
+        if self.system is not None:
+            pid = self.system.redis.pid
+            self.system.redis.kill()
+            return f"SIGKILL redis-server pid {pid}"
+        return kill_redis_clients(self.redis_url)
+
+    def end(self) -> str:
+        if self.system is not None:
+            redis = self.system.restart_redis()
+            return f"redis-server restarted as pid {redis.pid} on port {redis.port}"
+        return ""
+
+    def healthy(self) -> bool:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except redis.RedisError:
+            return False
+
+
+class WebSocketDropAll(RunFault):
+    """The target cuts every WebSocket without a close frame; every WebSocket user must reconnect."""
+
+    kind = "websocket_drop_all"
+
+    def __init__(self, admin: TargetAdmin) -> None:
+        self.admin = admin
+
+    def begin(self) -> str:
+        from stresskit.faults.effects.connections import drop_all_websockets
+
+        return drop_all_websockets(self.admin)
+
+    def healthy(self) -> bool:
+        return self.admin.health() is not None
+
+
+class ProxyPartition(RunFault):
+    """The fault proxy goes *down*: every connection through it is cut and new ones are refused."""
+
+    kind = "network_partition"
+
+    def __init__(self, client: Any, proxy: str) -> None:
+        self.client = client
+        self.proxy = proxy
+
+    def begin(self) -> str:
+        self.client.set_enabled(self.proxy, False)
+        return f"fault proxy {self.proxy} down (connections cut and refused)"
+
+    def end(self) -> str:
+        self.client.set_enabled(self.proxy, True)
+        return f"fault proxy {self.proxy} up"
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.client.proxy(self.proxy).get("enabled"))
+        except FaultError:
+            return False
+
+
+class LinkPartition(RunFault):
+    """A network link goes down (``ip -n NETNS link set DEV down``): a real partition between
+    hosts in network namespaces. Only the one link named by ``--partition-link`` is touched."""
+
+    kind = "network_partition"
+
+    def __init__(self, netns: str, dev: str) -> None:
+        self.netns = netns
+        self.dev = dev
+
+    def _ip(self, state: str) -> None:
+        result = subprocess.run(["ip", "-n", self.netns, "link", "set", self.dev, state], capture_output=True,
+                                text=True, timeout=10)
+        if result.returncode != 0:
+            raise FaultError(f"ip -n {self.netns} link set {self.dev} {state}: {result.stderr.strip()}")
+
+    def begin(self) -> str:
+        self._ip("down")
+        return f"link {self.dev} in netns {self.netns} down"
+
+    def end(self) -> str:
+        self._ip("up")
+        return f"link {self.dev} in netns {self.netns} up"
+
+
+class HostPressure(RunFault):
+    """Memory held or CPU burnt on the target host through its agents, for ``seconds``."""
+
+    def __init__(self, kind: str, config: FaultConfig, seconds: float, amount: float) -> None:
+        self.kind = kind
+        self.config = config
+        self.seconds = seconds
+        self.amount = amount
+        self._release = None
+
+    def begin(self) -> str:
+        from stresskit.faults.effects import host
+
+        if self.kind == "memory_pressure":
+            injected = host.hold_memory(self.config.agents, self.config.agent_token, int(self.amount), self.seconds)
+        else:
+            injected = host.burn_cpu(self.config.agents, self.config.agent_token, self.amount, self.seconds)
+        self._release = injected.release
+        return injected.detail
+
+    def end(self) -> str:
+        if self._release is not None:
+            self._release()
+            self._release = None
+        return "released"
+
+
+# -- announcing and driving ----------------------------------------------------------------------
+
+def begin_run_fault(environment: Any, kind: str, detail: str, since: float | None = None) -> float:
+    """Log a run-wide fault and tell every worker's injector that its users owe a recovery."""
+    since = since or time.time()
+    report(environment, "injected", kind, user="", detail=detail, timestamp=since)
+    runner = environment.runner
+    if runner is not None:
+        runner.send_message(RUN_FAULT_MESSAGE, {"kind": kind, "since": since, "detail": detail})
+    return since
+
+
+@dataclass
+class _Episode:
+    fault: RunFault
+    since: float
+    ended: bool = False
+
+
+class RecoveryDriver:
+    """Runs one :class:`RunFault` on a timeline on the master (or local runner): begin at ``at``
+    seconds after test start, end ``down`` seconds later, again every ``every`` seconds (0 = once).
+
+    ``track_health`` logs a run-level ``recovered`` row once ``fault.healthy()`` is true again
+    (or a ``critical`` one after ``limit`` seconds).
+    """
+
+    def __init__(self, environment: Any, fault: RunFault, at: float, down: float, every: float = 0.0,
+                 limit: float = 30.0, track_health: bool = True) -> None:
+        self.environment = environment
+        self.fault = fault
+        self.at, self.down, self.every, self.limit = at, down, every, limit
+        self.track_health = track_health
+        self.episodes: list[_Episode] = []
+        self._greenlet: gevent.Greenlet | None = None
+        self._current: _Episode | None = None
+        environment.events.test_start.add_listener(self._on_test_start)
+        environment.events.test_stop.add_listener(self._on_test_stop)
+        environment.events.quitting.add_listener(self._on_test_stop)
+
+    def remove(self) -> None:
+        self._on_test_stop()
+        events = self.environment.events
+        for hook, handler in ((events.test_start, self._on_test_start), (events.test_stop, self._on_test_stop),
+                              (events.quitting, self._on_test_stop)):
+            try:
+                hook.remove_listener(handler)
+            except ValueError:
+                pass
+
+    def _on_test_start(self, **_: Any) -> None:
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
+
+    def _on_test_stop(self, **_: Any) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=5)
+            self._greenlet = None
+        episode = self._current
+        if episode is not None and not episode.ended:
+            self._end(episode)
+
+    def _run(self) -> None:
+        start = time.monotonic()
+        next_at = self.at
+        while True:
+            gevent.sleep(max(0.0, start + next_at - time.monotonic()))
+            self.run_once()
+            if self.every <= 0:
+                return
+            next_at += self.every
+
+    def run_once(self) -> _Episode | None:
+        """Begin the fault now, keep it for ``down`` seconds, end it, then wait for health."""
+        kind = self.fault.kind
+        since = time.time()
+        try:
+            detail = self.fault.begin()
+        except (FaultError, ConfigError, OSError) as exc:
+            log.error("could not begin %s: %s", kind, exc)
+            report(self.environment, "critical", kind, detail=f"could not begin: {exc}")
+            return None
+        episode = _Episode(self.fault, since)
+        self._current = episode
+        self.episodes.append(episode)
+        begin_run_fault(self.environment, kind, detail, since)
+        log.warning("run-wide fault %s: %s", kind, detail)
+        gevent.sleep(self.down)
+        restored = self._end(episode)
+        if self.track_health:
+            self._await_health(episode, restored)
+        return episode
+
+    def _end(self, episode: _Episode) -> str:
+        episode.ended = True
+        self._current = None
+        try:
+            restored = self.fault.end()
+        except (FaultError, DependencyMissing, OSError) as exc:
+            log.error("could not end %s: %s", self.fault.kind, exc)
+            report(self.environment, "critical", self.fault.kind, detail=f"could not end the fault: {exc}")
+            return ""
+        if restored:
+            log.warning("run-wide fault %s ended: %s", self.fault.kind, restored)
+        return restored
+
+    def _await_health(self, episode: _Episode, restored: str) -> None:
+        ended = time.time()
+        deadline = time.monotonic() + self.limit
+        while time.monotonic() < deadline:
+            if self.fault.healthy():
+                now = time.time()
+                report(self.environment, "recovered", self.fault.kind, user="",
+                       detail=f"system healthy {now - ended:.3f}s after the fault ended"
+                              + (f" ({restored})" if restored else ""),
+                       recovery_time=now - episode.since, timestamp=now)
+                return
+            gevent.sleep(0.05)
+        report(self.environment, "critical", self.fault.kind,
+               detail=f"system not healthy {self.limit:g}s after the fault ended")
+
+
+# -- the managed system (local runs) -------------------------------------------------------------
+
+_SYSTEM_ATTR = "_stresskit_managed_system"
+
+
+class ManagedSystem:
+    """The reference target and Redis (and optionally the fault proxy) started for one local run,
+    so that run-wide faults can kill them and restart them on the same ports."""
+
+    def __init__(self, workdir: Path | None = None, pages: int | None = None, with_redis: bool = True,
+                 with_proxy: bool = False, target_args: tuple[str, ...] = ()) -> None:
+        import tempfile
+
+        from stresskit.target.launcher import start_redis, start_target
+
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stresskit-recovery-"))
+        self.admin_token = secrets.token_urlsafe(16)
+        self.target_args = (*(("--pages", str(pages)) if pages else ()), *target_args)
+        self.redis = None
+        self.proxy = None
+        self.target = None
+        try:
+            if with_redis:
+                try:
+                    self.redis = start_redis(workdir=self.workdir)
+                except DependencyMissing as exc:
+                    log.warning("no Redis for the recovery run (%s)", exc)
+            self.target = start_target(workdir=self.workdir, redis_url=self.redis_url, admin_token=self.admin_token,
+                                       extra_args=list(self.target_args))
+            if with_proxy:
+                from stresskit.faults.proxy import start_fault_proxy
+
+                self.proxy = start_fault_proxy(f"127.0.0.1:{self.target.port}", workdir=self.workdir)
+        except Exception:
+            self.stop()
+            raise
+
+    @property
+    def redis_url(self) -> str | None:
+        return self.redis.url if self.redis is not None else None
+
+    @property
+    def target_url(self) -> str:
+        return self.target.url
+
+    @property
+    def url(self) -> str:
+        """What the users talk to: the proxy when there is one, else the target."""
+        return self.proxy.url if self.proxy is not None else self.target.url
+
+    def restart_target(self):
+        from stresskit.target.launcher import start_target
+
+        old = self.target
+        old.kill()
+        self.target = start_target(port=old.port, workdir=self.workdir, redis_url=self.redis_url,
+                                   admin_token=self.admin_token, extra_args=list(self.target_args))
+        return self.target
+
+    def restart_redis(self):
+        from stresskit.target.launcher import start_redis
+
+        old = self.redis
+        old.kill()
+        self.redis = start_redis(port=old.port, workdir=self.workdir)
+        return self.redis
+
+    def stop(self) -> None:
+        for server in (self.proxy, self.target, self.redis):
+            if server is not None:
+                server.stop()
+
+
+def managed_system(environment: Any) -> ManagedSystem | None:
+    """The system :func:`use_managed_target` started for this run, if any."""
+    return getattr(environment, _SYSTEM_ATTR, None)
+
+
+def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool = False,
+                       target_args: tuple[str, ...] = ()) -> None:
+    """In a local run without ``--host``, start a restartable target (+ Redis, + fault proxy) for the run.
+
+    Sets ``--host`` (the proxy when there is one), ``--redis-url``, ``--target-admin-token`` and
+    ``--fault-proxy`` for the run. Call it before :func:`stresskit.faults.use_faults`.
+    """
+    def on_init(environment: Any, **_: Any) -> None:
+        from locust.runners import LocalRunner
+
+        if not isinstance(environment.runner, LocalRunner) or environment.host:
+            return
+        system = ManagedSystem(pages=pages, with_proxy=with_proxy, target_args=target_args)
+        setattr(environment, _SYSTEM_ATTR, system)
+        environment.host = system.url
+        options = environment.parsed_options
+        if options is not None:
+            for name, value in (("redis_url", system.redis_url), ("target_admin_token", system.admin_token),
+                                ("fault_proxy", system.proxy.api if system.proxy else None),
+                                ("host", system.url)):
+                if value and hasattr(options, name):
+                    setattr(options, name, value)
+        log.info("recovery run: started the target at %s%s%s (restartable; pass --host to test your own)",
+                 system.target_url, f" behind the fault proxy {system.url}" if system.proxy else "",
+                 f", Redis at {system.redis_url}" if system.redis_url else "")
+        environment.events.quitting.add_listener(lambda **_: system.stop())
+
+    events.init.add_listener(on_init)
+
+
+# -- the recovery options and driver wiring ----------------------------------------------------------
+
+def add_recovery_arguments(parser: Any) -> None:
+    """Options of the ready recovery runs (``locustfiles/recovery_*.py``)."""
+    group = parser.add_argument_group("stresskit recovery runs")
+    group.add_argument("--recovery-at", type=float, default=5.0, env_var="STRESSKIT_RECOVERY_AT",
+                       help="seconds after the test starts when the run-wide fault begins (default 5)")
+    group.add_argument("--recovery-down", type=float, default=2.0, env_var="STRESSKIT_RECOVERY_DOWN",
+                       help="seconds the run-wide fault lasts before it is repaired (default 2)")
+    group.add_argument("--recovery-every", type=float, default=0.0, env_var="STRESSKIT_RECOVERY_EVERY",
+                       help="repeat the fault every this many seconds (default 0: once)")
+    group.add_argument("--recovery-restart-redis", action="store_true", default=False,
+                       help="cache_disconnect: SIGKILL and restart the managed redis-server instead of CLIENT KILL")
+    group.add_argument("--partition-link", default="", env_var="STRESSKIT_PARTITION_LINK",
+                       help="network_partition: NETNS:DEV, a link to set down and up "
+                            "(ip -n NETNS link set DEV down); default: the fault proxy goes down")
+
+
+def use_recovery(events: Any, kind: str) -> None:
+    """Run the run-wide fault ``kind`` on the options' timeline (master or local runner)."""
+    from stresskit.faults.kinds import RUN_KINDS
+
+    if kind not in RUN_KINDS:
+        raise ValueError(f"unknown run-wide fault {kind!r}; known: {', '.join(RUN_KINDS)}")
+    register_options(events, add_recovery_arguments)
+
+    def on_init(environment: Any, **_: Any) -> None:
+        if isinstance(environment.runner, WorkerRunner):
+            return
+        try:
+            fault = _build_fault(environment, kind)
+            at = _positive(option(environment, "recovery_at", 5.0), "--recovery-at", zero_ok=True)
+            down = _positive(option(environment, "recovery_down", 2.0), "--recovery-down", zero_ok=True)
+            every = _positive(option(environment, "recovery_every", 0.0), "--recovery-every", zero_ok=True)
+            if every and every <= down:
+                raise ConfigError(f"--recovery-every ({every:g}s) must be longer than --recovery-down ({down:g}s)")
+        except ConfigError as exc:
+            from stresskit.exitcodes import quit_bad_configuration
+
+            quit_bad_configuration(environment, f"recovery: {exc}")
+        limit = float(option(environment, "fault_recovery_limit", 30.0))
+        driver = RecoveryDriver(environment, fault, at, down, every, limit=limit)
+        environment._stresskit_recovery_driver = driver
+        log.info("recovery run: %s at %gs for %gs%s", kind, at, down, f", every {every:g}s" if every else "")
+
+    events.init.add_listener(on_init)
+
+
+def _positive(value: Any, name: str, zero_ok: bool = False) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if number < 0 or (number == 0 and not zero_ok):
+        raise ConfigError(f"{name} must be {'>= 0' if zero_ok else '> 0'}, got {value!r}")
+    return number
+
+
+def _build_fault(environment: Any, kind: str) -> RunFault:
+    system = managed_system(environment)
+    host = environment.host or option(environment, "host")
+    token = option(environment, "target_admin_token")
+    if kind in ("backend_crash", "websocket_drop_all"):
+        if not host:
+            raise ConfigError(f"{kind} needs the target: pass --host")
+        if not token:
+            raise ConfigError(f"{kind} needs the target's admin token: pass --target-admin-token")
+        admin = TargetAdmin(system.target_url if system is not None else host, token)
+        return BackendCrash(admin, system) if kind == "backend_crash" else WebSocketDropAll(admin)
+    if kind == "cache_disconnect":
+        url = option(environment, "redis_url")
+        if not url:
+            raise ConfigError("cache_disconnect needs the Redis the target uses: pass --redis-url")
+        return CacheDisconnect(url, system, restart=bool(option(environment, "recovery_restart_redis", False)))
+    if kind == "network_partition":
+        link = option(environment, "partition_link", "")
+        if link:
+            netns, sep, dev = link.partition(":")
+            if not sep or not netns or not dev:
+                raise ConfigError(f"--partition-link must be NETNS:DEV, got {link!r}")
+            return LinkPartition(netns, dev)
+        api = option(environment, "fault_proxy", "")
+        if not api:
+            raise ConfigError("network_partition needs --fault-proxy URL (or --partition-link NETNS:DEV)")
+        from stresskit.faults.toxiproxy import ToxiproxyClient
+
+        client = ToxiproxyClient(api)
+        try:
+            name = option(environment, "fault_proxy_name", "") or client.only_proxy()
+        except FaultError as exc:
+            raise ConfigError(str(exc)) from None
+        return ProxyPartition(client, name)
+    if kind == "cpu_exhaustion":
+        from stresskit.faults.config import load_config
+
+        config = load_config(environment)
+        if not config.agents:
+            raise ConfigError("cpu_exhaustion needs an agent: pass --agent URL --agent-token TOKEN")
+        return HostPressure(kind, config, seconds=float(option(environment, "recovery_down", 2.0)), amount=1.0)
+    raise ConfigError(f"no recovery run for {kind}")
+
+
+# -- scenario conditions -------------------------------------------------------------------------------
+
+_CONDITIONS_ATTR = "_stresskit_conditions"
+
+
+def start_conditions(environment: Any, config: FaultConfig) -> list[RecoveryDriver]:
+    """Start the scenario's conditions for this test (master or local runner); returns the drivers.
+
+    * ``memory_pressure``: ``--fault-memory-mb`` held on the target host through the agents, half
+      of every period;
+    * ``resource_exhaustion``: one CPU core burnt on the target host, a quarter of every period;
+    * ``network_instability``: latency 50 ± 25 ms on the fault proxy for the whole test, plus a
+      ``--fault-duration`` blackhole once every period (needs ``--fault-proxy``).
+
+    The period is a tenth of the scenario's (scaled) duration, at least 10 s. A condition whose
+    means are not configured is left out with one warning line.
+    """
+    for driver in getattr(environment, _CONDITIONS_ATTR, []):
+        driver.remove()
+    drivers: list[RecoveryDriver] = []
+    duration = _scenario_duration(environment)
+    period = max(10.0, duration / 10.0)
+    limit = config.recovery_limit
+    for condition in config.conditions:
+        if condition in ("memory_pressure", "resource_exhaustion"):
+            if not config.agents:
+                log.warning("scenario condition %s left out: no --agent configured", condition)
+                continue
+            kind, share, amount = (("memory_pressure", 0.5, config.memory_mb) if condition == "memory_pressure"
+                                   else ("cpu_exhaustion", 0.25, 1.0))
+            seconds = min(period * share, 240.0)
+            fault = HostPressure(kind, config, seconds=seconds, amount=amount)
+            drivers.append(RecoveryDriver(environment, fault, at=period / 2, down=seconds, every=period,
+                                          limit=limit, track_health=False))
+        elif condition == "network_instability":
+            if not config.proxy_api:
+                log.warning("scenario condition network_instability left out: no --fault-proxy configured")
+                continue
+            drivers.append(_network_instability(environment, config, period))
+    setattr(environment, _CONDITIONS_ATTR, drivers)
+    for driver in drivers:
+        driver._on_test_start()
+    return drivers
+
+
+class _Instability(RunFault):
+    kind = "network_instability"
+
+    def __init__(self, client: Any, proxy: str, duration: float) -> None:
+        self.client, self.proxy, self.duration = client, proxy, duration
+
+    def begin(self) -> str:
+        from stresskit.faults.effects.network import timeout_via_proxy
+
+        self._timeout = timeout_via_proxy(self.client, self.proxy, self.duration)
+        return self._timeout.detail
+
+    def end(self) -> str:
+        self._timeout.release()
+        return ""
+
+
+def _network_instability(environment: Any, config: FaultConfig, period: float) -> RecoveryDriver:
+    from stresskit.faults.toxiproxy import ToxiproxyClient
+
+    client = ToxiproxyClient(config.proxy_api)
+    proxy = config.proxy_name or client.only_proxy()
+    try:
+        client.add_toxic(proxy, "latency", {"latency": 50, "jitter": 25}, name="stresskit_instability_latency")
+        report(environment, "injected", "network_instability",
+               detail=f"proxy {proxy}: latency 50 ± 25 ms for the whole test")
+    except FaultError as exc:
+        log.warning("network instability: could not add the latency toxic: %s", exc)
+
+    def remove_latency(**_: Any) -> None:
+        try:
+            client.remove_toxic(proxy, "stresskit_instability_latency")
+        except FaultError:
+            pass
+
+    environment.events.test_stop.add_listener(remove_latency)
+    return RecoveryDriver(environment, _Instability(client, proxy, config.duration), at=period / 2,
+                          down=config.duration, every=period, limit=config.recovery_limit, track_health=False)
+
+
+def _scenario_duration(environment: Any) -> float:
+    try:
+        from stresskit.shape import active_scenario
+
+        scenario = active_scenario(environment)
+    except ImportError:
+        scenario = None
+    if scenario is None:
+        from stresskit.faults.config import scenario_of
+
+        scenario = scenario_of(environment)
+    return float(scenario.duration) if scenario is not None else 600.0
+

@@ -1,0 +1,178 @@
+"""Wiring the fault parts into a Locust run: :func:`use_faults`.
+
+``use_faults(events)`` registers the fault options and, at ``init``:
+
+* on the master or a local runner: validates the options against the scenario (a bad kind, a
+  rate outside [0, 1], a fault that needs a missing agent / admin token / proxy, an agent that
+  does not allow faults, an admin token the target refuses: one error line and exit code 2,
+  before any load), creates the :class:`~stresskit.faults.log.FaultLog` and, at each test
+  start, sends the resolved config to the workers (:data:`CONFIG_MESSAGE`) and starts the
+  scenario's conditions;
+* where users run (a worker or a local runner): the :class:`FaultInjector`.
+
+Call it before ``use_embedded_target(events)`` so a bad option stops the run before the demo
+target is started (``quit_bad_configuration`` also stops it if it was).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from locust.runners import MasterRunner, WorkerRunner
+
+from stresskit.errors import ConfigError, FaultError
+from stresskit.faults.config import FaultConfig, add_arguments, load_config
+from stresskit.faults.injector import FaultInjector
+from stresskit.faults.kinds import KINDS
+from stresskit.faults.log import attach_log
+from stresskit.options import option, register_options
+
+__all__ = ["CONFIG_MESSAGE", "fault_injector", "preflight", "use_faults"]
+
+log = logging.getLogger("stresskit.faults")
+
+CONFIG_MESSAGE = "stresskit_fault_config"
+"""master → workers: the resolved :class:`FaultConfig` of the test that is starting."""
+
+_INJECTOR_ATTR = "_stresskit_fault_injector"
+_REGISTERED: set[int] = set()
+
+
+def use_faults(events: Any, conditions: bool = True) -> None:
+    """Opt a locustfile into failure injection (idempotent per ``events`` object).
+
+    ``conditions=False`` leaves the scenario's conditions (memory pressure, network
+    instability, resource exhaustion) off and only draws per-user faults.
+    """
+    register_options(events, add_arguments)
+    if id(events) in _REGISTERED:
+        return
+    _REGISTERED.add(id(events))
+    events.init.add_listener(lambda environment, **_: _on_init(environment, conditions))
+
+
+def fault_injector(environment: Any) -> FaultInjector | None:
+    """The environment's injector (on a worker or local runner), if faults are in use."""
+    return getattr(environment, _INJECTOR_ATTR, None)
+
+
+def _on_init(environment: Any, conditions: bool) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        injector = FaultInjector(environment)
+        setattr(environment, _INJECTOR_ATTR, injector)
+
+        def on_config(environment: Any, msg: Any, **_: Any) -> None:
+            injector.config = _config_from_dict(msg.data)
+            injector.config_from_master = True
+
+        runner.register_message(CONFIG_MESSAGE, on_config)
+        return
+    try:
+        config = load_config(environment, _scenario(environment))
+        preflight(environment, config)
+    except ConfigError as exc:
+        from stresskit.exitcodes import quit_bad_configuration
+
+        quit_bad_configuration(environment, f"faults: {exc}")
+    attach_log(environment)
+    log.info(config.summary())
+    for note in config.notes:
+        log.info("fault kind %s", note)
+    if not isinstance(runner, MasterRunner):
+        setattr(environment, _INJECTOR_ATTR, FaultInjector(environment, config))
+    state = {"config": config}
+
+    def on_test_start(**_: Any) -> None:
+        try:
+            state["config"] = load_config(environment, _scenario(environment))
+        except ConfigError as exc:  # changed in the web UI's form: no restart possible, so turn faults off
+            log.error("fault injection off for this test: %s", exc)
+            state["config"] = FaultConfig()
+        injector = fault_injector(environment)
+        if injector is not None:
+            injector.config = state["config"]
+        if isinstance(runner, MasterRunner):
+            runner.send_message(CONFIG_MESSAGE, dataclasses.asdict(state["config"]))
+        if conditions and state["config"].conditions:
+            from stresskit.faults.recovery import start_conditions
+
+            start_conditions(environment, state["config"])
+
+    environment.events.test_start.add_listener(on_test_start)
+
+
+def _scenario(environment: Any) -> Any | None:
+    try:
+        from stresskit.shape import active_scenario
+    except ImportError:
+        return None
+    scenario = active_scenario(environment)
+    if scenario is not None:
+        return scenario
+    from stresskit.faults.config import scenario_of
+
+    return scenario_of(environment)
+
+
+def _config_from_dict(data: dict[str, Any]) -> FaultConfig:
+    fields = {f.name for f in dataclasses.fields(FaultConfig)}
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (data or {}).items() if k in fields}
+    return FaultConfig(**values)
+
+
+def preflight(environment: Any, config: FaultConfig) -> None:
+    """Checks that need the network, done once at start: raise :class:`ConfigError` when
+
+    * a kind needs the agent and an agent does not answer or does not allow faults;
+    * the fault proxy's API does not answer;
+    * a kind needs the admin API of an explicit ``--host`` and the target refuses the token.
+    """
+    kinds = set(config.kinds) if config.enabled else set()
+    needs = {need for kind in kinds for need in KINDS[kind].needs}
+    if "agent" in needs or (config.conditions and config.agents and
+                            {"memory_pressure", "resource_exhaustion"} & set(config.conditions)):
+        _check_agents(config)
+    if config.proxy_api:
+        from stresskit.faults.toxiproxy import ToxiproxyClient
+
+        try:
+            client = ToxiproxyClient(config.proxy_api)
+            client.version()
+            if config.proxy_name:
+                client.proxy(config.proxy_name)
+            elif config.enabled and "network_timeout" in kinds:
+                client.only_proxy()
+        except FaultError as exc:
+            raise ConfigError(f"--fault-proxy: {exc}") from None
+    host = environment.host or option(environment, "host")
+    if host and config.admin_token and needs & {"admin", "admin|proxy"} and not config.proxy_api:
+        from stresskit.faults.admin import TargetAdmin
+
+        try:
+            TargetAdmin(host, config.admin_token).check()
+        except FaultError as exc:
+            log.warning("the target's admin API did not answer at start (%s); admin faults will be tried anyway",
+                        exc)
+
+
+def _check_agents(config: FaultConfig) -> None:
+    from stresskit.faults.effects.host import agent_clients
+
+    try:
+        clients = agent_clients(config.agents, config.agent_token)
+    except FaultError as exc:
+        raise ConfigError(str(exc)) from None
+    for client in clients:
+        check = getattr(client, "faults_allowed", None)
+        if check is None:
+            continue
+        try:
+            allowed = check()
+        except Exception as exc:  # noqa: BLE001 - any failure to ask is a failure to start
+            raise ConfigError(f"agent {getattr(client, 'url', '?')} did not answer: {exc}") from None
+        if not allowed:
+            raise ConfigError(f"agent {getattr(client, 'url', '?')} does not allow faults: restart it with "
+                              "`stresskit agent --allow-faults`, or leave memory_pressure out of --faults")
