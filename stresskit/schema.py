@@ -60,3 +60,12 @@ RUN_SUFFIX = "_run.json"
 LATENCY_SUFFIX = "_latency.jsonl"
 """Mergeable latency sketches (DDSketch), one JSON line per (window, request name), written on
 the master. See ``stresskit.latency``."""
+
+LIVE_SUFFIX = "_live.json"
+"""Live progress of a running test, rewritten every :data:`stresskit.criteria.LIVE_WRITE_INTERVAL`
+seconds by ``stresskit.criteria`` on the master (``stresskit suite`` shows it as progress):
+
+``{"scenario": str, "time_scale": float, "stage": str, "elapsed": float, "scenario_duration": float|null,
+"pages_total": int, "pages_completed": int, "users": int, "requests": int, "failures": int,
+"critical_failures": int, "updated": float}``
+"""
