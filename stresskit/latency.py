@@ -1,0 +1,271 @@
+"""Precise, mergeable latency percentiles for Locust runs: DDSketch per request name and time window.
+
+Locust rounds each response time to about two significant digits before bucketing it, and its
+history percentiles cover a rolling ~10 s. This recorder keeps, beside Locust's own stats, a
+DDSketch (1% relative accuracy, at most 2048 bins) per (request type, name) for every time
+window (60 s by default) and for the whole run:
+
+- each worker (or the local runner) records every ``request`` event's response time;
+- workers send what they recorded since their last report with Locust's ``report_to_master``
+  piggyback (every 3 s) and start afresh, so a worker holds only a few seconds of sketches;
+- the master merges them (``worker_report``) and writes each window to
+  ``<csv prefix>_latency.jsonl`` once it is closed (its end plus a grace period has passed), then
+  forgets it; the whole-run sketches (one per name, bounded) are written when Locust quits.
+
+Memory stays bounded however long the run. Opt in from a locustfile::
+
+    from locust import events
+    from stresskit.latency import record_latency
+
+    record_latency(events)
+
+Importing this module registers nothing; :func:`record_latency` does. The file format is in
+:mod:`stresskit.report.sketch`; ``stresskit report`` uses it when present.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from typing import Any
+
+from stresskit.report.sketch import BIN_LIMIT, FORMAT_VERSION, RELATIVE_ACCURACY, encode, merge_encoded, new_sketch
+from stresskit.schema import LATENCY_SUFFIX
+
+__all__ = ["LatencyRecorder", "record_latency", "MESSAGE_KEY", "DEFAULT_WINDOW_S"]
+
+log = logging.getLogger("stresskit.latency")
+
+MESSAGE_KEY = "stresskit_latency"
+DEFAULT_WINDOW_S = 60.0
+DEFAULT_GRACE_S = 10.0
+
+Key = tuple[float, str, str]
+
+
+class LatencyRecorder:
+    """Records, ships, merges and writes latency sketches for one Locust environment.
+
+    :param environment: the Locust environment (local, master or worker)
+    :param window_s: length of a time window in seconds
+    :param path: where the master writes; default ``<--csv prefix>_latency.jsonl`` (nothing is
+        written without either)
+    :param grace_s: how long after a window's end the master waits for late worker reports
+    """
+
+    def __init__(self, environment: Any, window_s: float = DEFAULT_WINDOW_S, path: str | None = None,
+                 grace_s: float = DEFAULT_GRACE_S, relative_accuracy: float = RELATIVE_ACCURACY,
+                 bin_limit: int = BIN_LIMIT) -> None:
+        if not window_s > 0:
+            raise ValueError("window_s must be > 0")
+        self.environment = environment
+        self.window_s = float(window_s)
+        self.grace_s = float(grace_s)
+        self.relative_accuracy = relative_accuracy
+        self.bin_limit = bin_limit
+        self._path = path
+        self._pending: dict[Key, Any] = {}  # worker: recorded since the last report
+        self._open: dict[Key, Any] = {}  # master/local: merged, not yet written
+        self._run: dict[tuple[str, str], Any] = {}  # master/local: whole run
+        self._closed_until = -math.inf  # windows starting before this are written
+        self._handle = None
+        self._last_close_check = 0.0
+        self._started: float | None = None
+        self._finished = False
+        self.lines_written = 0
+        events = environment.events
+        self._listeners = [
+            (events.request, self._on_request),
+            (events.report_to_master, self._on_report_to_master),
+            (events.worker_report, self._on_worker_report),
+            (events.test_start, self._on_test_start),
+            (events.quitting, self._on_quitting),
+        ]
+        for hook, handler in self._listeners:
+            hook.add_listener(handler)
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def _role(self) -> str:
+        runner = getattr(self.environment, "runner", None)
+        name = type(runner).__name__ if runner is not None else ""
+        if name.startswith("Worker"):
+            return "worker"
+        if name.startswith("Master"):
+            return "master"
+        return "local"
+
+    def remove(self) -> None:
+        """Unsubscribe from every event (the file is flushed and closed first)."""
+        self.flush()
+        for hook, handler in self._listeners:
+            try:
+                hook.remove_listener(handler)
+            except ValueError:
+                pass
+        self._listeners = []
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _sketch(self) -> Any:
+        return new_sketch(self.relative_accuracy, self.bin_limit)
+
+    def _on_request(self, request_type: str = "", name: str = "", response_time: float | None = None,
+                    **_: Any) -> None:
+        if response_time is None:
+            return
+        value = max(float(response_time), 0.0)
+        now = time.time()
+        start = math.floor(now / self.window_s) * self.window_s
+        key = (start, str(request_type or ""), str(name))
+        if self._role() == "worker":
+            sketch = self._pending.get(key)
+            if sketch is None:
+                sketch = self._pending[key] = self._sketch()
+            sketch.add(value)
+            return
+        if self._started is None:
+            self._started = now
+        for store, skey in ((self._open, key), (self._run, key[1:])):
+            sketch = store.get(skey)
+            if sketch is None:
+                sketch = store[skey] = self._sketch()
+            sketch.add(value)
+        if now - self._last_close_check >= 1.0:
+            self._last_close_check = now
+            self._close_due(now)
+
+    def _on_report_to_master(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
+        if data is None or not self._pending:
+            return
+        data[MESSAGE_KEY] = [{"start": k[0], "type": k[1], "name": k[2], **encode(s)}
+                             for k, s in self._pending.items()]
+        self._pending = {}
+
+    def _on_worker_report(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
+        items = (data or {}).get(MESSAGE_KEY)
+        if not items:
+            return
+        now = time.time()
+        if self._started is None:
+            self._started = now
+        late: list[tuple[Key, Any]] = []
+        for item in items:
+            try:
+                key = (float(item["start"]), str(item["type"]), str(item["name"]))
+                run = self._run.get(key[1:])
+                if run is None:
+                    run = self._run[key[1:]] = self._sketch()
+                merge_encoded(run, item)
+                if key[0] < self._closed_until:
+                    sketch = self._sketch()
+                    merge_encoded(sketch, item)
+                    late.append((key, sketch))
+                    continue
+                sketch = self._open.get(key)
+                if sketch is None:
+                    sketch = self._open[key] = self._sketch()
+                merge_encoded(sketch, item)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("ignoring a malformed latency report from %s: %s", client_id, exc)
+        if late:
+            self._write([self._line("window", k, s, late=True) for k, s in late])
+        self._close_due(now)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _on_test_start(self, **_: Any) -> None:
+        if self._role() == "worker":
+            self._pending = {}
+            return
+        if self._run or self._open:  # a second test in the same process (web UI): finish the first
+            self.flush()
+        self._started = time.time()
+        self._finished = False
+
+    def _on_quitting(self, **_: Any) -> None:
+        if self._role() != "worker":
+            self.flush()
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def flush(self) -> None:
+        """Write every open window and the whole-run sketches (master/local); called at quit."""
+        if self._open:
+            self._close_due(math.inf)
+        if self._run and not self._finished:
+            lines = [self._line("run", (self._started or 0.0, t, n), s) for (t, n), s in sorted(self._run.items())]
+            self._write(lines)
+            self._run = {}
+            self._finished = True
+        if self._handle is not None:
+            self._handle.flush()
+
+    def _close_due(self, now: float) -> None:
+        due = [k for k in self._open if k[0] + self.window_s + self.grace_s <= now]
+        if not due:
+            return
+        due.sort()
+        self._write([self._line("window", k, self._open.pop(k)) for k in due])
+        if math.isfinite(now):
+            self._closed_until = max(self._closed_until, math.floor((now - self.grace_s) / self.window_s)
+                                     * self.window_s)
+
+    def _line(self, kind: str, key: Key, sketch: Any, late: bool = False) -> dict[str, Any]:
+        start, rtype, name = key
+        end = start + self.window_s if kind == "window" else time.time()
+        line = {"kind": kind, "start": start, "end": end, "type": rtype, "name": name, **encode(sketch)}
+        if late:
+            line["late"] = True
+        return line
+
+    def path(self) -> str | None:
+        """The file the master writes, or None when there is no ``--csv`` prefix and no path."""
+        if self._path:
+            return self._path
+        options = getattr(self.environment, "parsed_options", None)
+        prefix = getattr(options, "csv_prefix", None) if options is not None else None
+        return f"{prefix}{LATENCY_SUFFIX}" if prefix else None
+
+    def _write(self, lines: list[dict[str, Any]]) -> None:
+        if not lines:
+            return
+        if self._handle is None:
+            path = self.path()
+            if path is None:
+                return
+            if directory := os.path.dirname(path):
+                os.makedirs(directory, exist_ok=True)
+            self._handle = open(path, "w", encoding="utf-8")
+            meta = {"kind": "meta", "v": FORMAT_VERSION, "window_s": self.window_s, "ra": self.relative_accuracy,
+                    "bin_limit": self.bin_limit, "unit": "ms", "created": time.time()}
+            self._handle.write(json.dumps(meta) + "\n")
+        for line in lines:
+            self._handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._handle.flush()
+        self.lines_written += len(lines)
+
+
+def record_latency(target: Any, window_s: float = DEFAULT_WINDOW_S, path: str | None = None,
+                   grace_s: float = DEFAULT_GRACE_S) -> LatencyRecorder | None:
+    """Opt in to precise latency sketches.
+
+    ``target`` is either a Locust ``Environment`` (the recorder is created now and returned) or
+    ``locust.events`` / an environment's ``events`` (a recorder is created for each environment
+    that fires ``init``; returns None). Call it on the master and on every worker — i.e. at the
+    top level of the locustfile.
+    """
+    if hasattr(target, "runner") and hasattr(target, "events"):
+        return LatencyRecorder(target, window_s=window_s, path=path, grace_s=grace_s)
+
+    def on_init(environment: Any, **_: Any) -> None:
+        if getattr(environment, "_stresskit_latency", None) is None:
+            environment._stresskit_latency = LatencyRecorder(environment, window_s=window_s, path=path,
+                                                             grace_s=grace_s)
+
+    target.init.add_listener(on_init)
+    return None
