@@ -1,0 +1,27 @@
+"""Selenium page processors against the reference target (or your own pages with --host).
+
+    locust -f locustfiles/browser.py --headless -u 2 -r 1 --pages 20
+
+Each user drives its own headless Chromium through the run's pages, each page exactly once
+across all users and workers (``--pages`` / ``STRESSKIT_PAGES``, default 10); the run stops
+by itself when every page is finished. With no --host in a local run, the demo target is
+started on loopback for the run. Knobs: ``--page-timeout``, ``--page-max-retries``,
+``--browser-restart-every``, ``--browser-memory-limit-mb`` (see docs/users-browser.md).
+"""
+
+from locust import events
+
+from stresskit import quota
+from stresskit.embedded import use_embedded_target
+from stresskit.options import register_options
+from stresskit.users.page import PageProcessorUser, add_arguments
+
+register_options(events, quota.add_arguments, add_arguments)
+quota.install(events, stop_when_done=True)
+use_embedded_target(events)
+
+
+class ReferencePageUser(PageProcessorUser):
+    """Walks the reference target's /pages/N, restarting its browser every 50 pages."""
+
+    restart_every_pages = 50
