@@ -306,11 +306,11 @@ def init_cache_hit_rate(environment: Any, **_: Any) -> None:
 
 # -- the user --------------------------------------------------------------------------------------
 
-def _log_once(environment: Any, message: str) -> None:
+def _log_once(environment: Any, message: str, level: int = logging.ERROR) -> None:
     seen = environment.__dict__.setdefault("_stresskit_cache_logged", set())
     if message not in seen:
         seen.add(message)
-        log.error(message)
+        log.log(level, message)
 
 
 class CacheUser(User):
@@ -390,7 +390,8 @@ class CacheUser(User):
                 self.give_up(f"Redis at {self.cache.safe_url} refused the connection: {exc}")
                 return
             except redis.RedisError as exc:
-                _log_once(env, f"cannot reach Redis at {self.cache.safe_url}: {exc} (retrying with backoff)")
+                _log_once(env, f"cannot reach Redis at {self.cache.safe_url}: {exc} (retrying with backoff)",
+                          logging.WARNING)
                 if attempt + 1 < self.connect_attempts:
                     gevent.sleep(self._backoff(attempt))
         self.give_up(f"cache user gives up: Redis at {self.cache.safe_url} unreachable "
@@ -428,7 +429,8 @@ class CacheUser(User):
         except redis.RedisError as exc:
             # already a failure entry; back off so a dead server gives a slow trickle, not a busy loop
             if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-                _log_once(self.environment, f"Redis at {self.cache.safe_url} failing: {exc!r} (backing off)")
+                _log_once(self.environment, f"Redis at {self.cache.safe_url} failing: {exc!r} (backing off)",
+                          logging.WARNING)
                 gevent.sleep(self._backoff(self._errors_in_row))
                 self._errors_in_row += 1
             return
