@@ -36,12 +36,13 @@ from stresskit.events import stresskit_events
 from stresskit.exitcodes import ExitCode, describe, is_bad_configuration, quit_bad_configuration, worst
 from stresskit.options import option, register_options
 from stresskit.runstate import run_state
-from stresskit.schema import RUN_SUFFIX
+from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
 from stresskit.thresholds import Threshold, ThresholdResult, evaluate, parse_thresholds
 
 __all__ = [
     "ERROR_RATIO_WINDOW",
     "LIVE_INTERVAL",
+    "LIVE_WRITE_INTERVAL",
     "MAX_ERROR_RATIO",
     "MIN_PAGE_COMPLETION",
     "MIN_REQUESTS",
@@ -64,16 +65,18 @@ MIN_REQUESTS = 20
 """Requests the window must hold before the error ratio may stop a run (one failed first request is no signal)."""
 LIVE_INTERVAL = 1.0
 """Seconds between live evaluations on the master."""
+LIVE_WRITE_INTERVAL = 2.0
+"""Seconds between rewrites of ``<csv prefix>_live.json`` (progress for ``stresskit suite``)."""
 
 _ATTR = "_stresskit_criteria"
 
 
 def add_arguments(parser: Any) -> None:
     """``--threshold EXPR`` (repeatable) on Locust's parser."""
-    group = parser.add_argument_group("stresskit criteria")
-    group.add_argument(
+    parser.add_argument(
         "--threshold", action="append", default=None, metavar="EXPR", include_in_web_ui=False,
-        help="pass/fail threshold, repeatable, e.g. 'p95:/api/items<500', 'fail_ratio<0.05', "
+        env_var="STRESSKIT_THRESHOLD",
+        help="stresskit: pass/fail threshold, repeatable, e.g. 'p95:/api/items<500', 'fail_ratio<0.05', "
              "'cache_hit_rate>0.9'; append ',abort' (or ',abort=30s') to stop the run as soon as it fails",
     )
 
@@ -105,12 +108,14 @@ class RunCriteria:
         self.stop_reason = ""
         self.samples = 0
         self.workers: set[str] = set()
+        self.peak_users: dict[str, int] = {}
         self.live: dict[str, Any] = {}
         self.final: dict[str, Any] | None = None
         self._window: collections.deque[tuple[float, int, int]] = collections.deque()
         self._reported: set[str] = set()
         self._loop: gevent.Greenlet | None = None
         self._code_set: int | None = None
+        self._live_written = 0.0
         self._listeners = [
             (environment.events.test_start, self._on_test_start),
             (environment.events.test_stop, self._on_test_stop),
@@ -136,6 +141,7 @@ class RunCriteria:
         self.final = None
         self._window.clear()
         self._reported.clear()
+        self.peak_users = {}
         self._stop_loop()
         self._loop = gevent.spawn(self._live_loop)
 
@@ -174,6 +180,10 @@ class RunCriteria:
         env = self.environment
         runner = env.runner
         self.workers.update(getattr(runner, "clients", {}) or {})
+        counts = getattr(runner, "reported_user_classes_count", None)
+        for name, n in (counts if counts is not None else runner.user_classes_count).items():
+            if n > self.peak_users.get(name, 0):
+                self.peak_users[name] = n
         state = run_state(env)
         total = runner.stats.total
         self._window.append((now, total.num_requests, total.num_failures))
@@ -202,12 +212,39 @@ class RunCriteria:
                             "requests failed)")
             return True
         elapsed = now - self.started if self.started is not None else 0.0
+        if now - self._live_written >= LIVE_WRITE_INTERVAL:
+            self._live_written = now
+            self._write_live(now, elapsed, runner, state, total)
         for threshold, result in zip(self.thresholds, thresholds, strict=True):
             if threshold.abort_on_fail and elapsed >= threshold.abort_grace and result.value is not None \
                     and not result.passed:
                 self.stop_early(f"abort-on-fail threshold {threshold.expression!r} crossed: {result.detail}")
                 return True
         return False
+
+    def _write_live(self, now: float, elapsed: float, runner: Any, state: Any, total: Any) -> None:
+        prefix = option(self.environment, "csv_prefix", None)
+        if not prefix:
+            return
+        from stresskit.shape import active_plan
+
+        plan = active_plan(self.environment)
+        shape = self.environment.shape_class
+        step = getattr(shape, "last_step", None)
+        _write_json(f"{prefix}{LIVE_SUFFIX}", {
+            "scenario": plan.scenario.name if plan else "",
+            "time_scale": plan.scenario.time_scale if plan else float(option(self.environment, "time_scale", 1.0)),
+            "stage": step.stage_name if step is not None else "",
+            "elapsed": round(elapsed, 3),
+            "scenario_duration": plan.scenario.duration if plan else None,
+            "pages_total": state.pages_total,
+            "pages_completed": state.pages_completed,
+            "users": runner.user_count,
+            "requests": total.num_requests,
+            "failures": total.num_failures,
+            "critical_failures": state.critical_failures,
+            "updated": now,
+        })
 
     def stop_early(self, reason: str) -> None:
         """Stop the run now and remember why (exit code :attr:`ExitCode.STOPPED_EARLY`)."""
@@ -297,13 +334,7 @@ class RunCriteria:
         self.final = self.document(criteria, thresholds, code)
         prefix = option(env, "csv_prefix", None)
         if prefix:
-            path = f"{prefix}{RUN_SUFFIX}"
-            if directory := os.path.dirname(path):
-                os.makedirs(directory, exist_ok=True)
-            tmp = f"{path}.tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(self.final, handle, indent=2, default=str)
-            os.replace(tmp, path)
+            _write_json(f"{prefix}{RUN_SUFFIX}", self.final)
         _log_verdict(self.final)
         return self.final
 
@@ -336,8 +367,19 @@ class RunCriteria:
             "criteria": [c.as_dict() for c in criteria],
             "thresholds": [t.as_dict() for t in thresholds],
             "workers": sorted(self.workers) or ["local"],
+            "peak_users": dict(sorted(self.peak_users.items())),
             "run_state": state.snapshot(),
         }
+
+
+def _write_json(path: str, document: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename), so a reader never sees half a document."""
+    if directory := os.path.dirname(path):
+        os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, default=str)
+    os.replace(tmp, path)
 
 
 def _pages(environment: Any) -> tuple[int, int] | None:

@@ -57,17 +57,16 @@ DEFAULT_SCENARIO = "light"
 
 
 def add_arguments(parser: Any) -> None:
-    """``--scenario``, ``--time-scale`` and ``--scenario-file`` on Locust's parser."""
-    group = parser.add_argument_group("stresskit scenarios")
-    group.add_argument("--scenario", default=DEFAULT_SCENARIO, env_var="STRESSKIT_SCENARIO",
-                       help="scenario to run (light, medium, heavy, production, endurance or one of your own; "
-                            "default light)")
-    group.add_argument("--time-scale", type=float, default=1.0, env_var="STRESSKIT_TIME_SCALE",
-                       help="multiply every scenario duration by this factor (> 0), e.g. 0.01 runs "
-                            "production's 20 h in 12 min (default 1)")
-    group.add_argument("--scenario-file", default=None, env_var="STRESSKIT_SCENARIO_FILE",
-                       help="TOML file with the scenarios (default shapes/scenarios.toml)",
-                       include_in_web_ui=False)
+    """``--scenario``, ``--time-scale`` (both also in the web UI's form) and ``--scenario-file``."""
+    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, env_var="STRESSKIT_SCENARIO",
+                        help="stresskit: scenario to run (light, medium, heavy, production, endurance or one of "
+                             "your own; default light)")
+    parser.add_argument("--time-scale", type=float, default=1.0, env_var="STRESSKIT_TIME_SCALE",
+                        help="stresskit: multiply every scenario duration by this factor (> 0), e.g. 0.01 runs "
+                             "production's 20 h in 12 min (default 1)")
+    parser.add_argument("--scenario-file", default=None, env_var="STRESSKIT_SCENARIO_FILE",
+                        include_in_web_ui=False,
+                        help="stresskit: TOML file with the scenarios (default shapes/scenarios.toml)")
 
 
 @dataclass(frozen=True)
@@ -405,7 +404,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         return  # only the master ticks; it validated the scenario options
     try:
         settings = scenario_settings(environment)
-        selected = environment.shape_class
+        selected = _choose_shape(environment, settings)
         if isinstance(selected, ScenarioShape):
             selected.runner = environment.runner
             selected.build_plan(environment)
@@ -424,6 +423,30 @@ def _on_init(environment: Any, **_: Any) -> None:
                         type(shape).__name__, shape.scenario_name, settings.scenarios.path)
             environment.available_shape_classes.pop(type(shape).__name__, None)
     _install_dispatcher(environment)
+
+
+def _choose_shape(environment: Any, settings: ScenarioSettings) -> Any:
+    """Without ``--class-picker``, ``--scenario`` decides, not the import order of the locustfile.
+
+    Locust runs the first shape class it finds in the locustfile (and import sorters reorder
+    imports). So among the ScenarioShapes offered, the one that follows ``--scenario`` wins; else
+    the one pinned to the ``--scenario`` name; else Locust's choice stands.
+    """
+    current = environment.shape_class
+    if option(environment, "class_picker", False) or not isinstance(current, ScenarioShape):
+        return current
+    offered = _scenario_shapes(environment)
+    choice = next((s for s in offered if s.scenario_name is None), None) or next(
+        (s for s in offered if s.scenario_name == settings.selected), None)
+    if choice is not None and choice is not current:
+        choice.runner = environment.runner
+        environment.shape_class = choice
+        return choice
+    if current.scenario_name not in (None, settings.selected) and \
+            option(environment, "scenario", DEFAULT_SCENARIO) != DEFAULT_SCENARIO:
+        log.warning("--scenario %s ignored: the locustfile only offers %s (scenario %s)",
+                    settings.selected, type(current).__name__, current.scenario_name)
+    return current
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
