@@ -85,7 +85,7 @@ class SampleStream:
         """Close the connection; an iteration in progress ends with :class:`AgentError`."""
         try:
             self._response.close()
-        except OSError:  # already broken: nothing left to close
+        except (OSError, RuntimeError, ValueError):  # broken, or being read by another thread right now
             return
 
     def __enter__(self) -> Self:

@@ -25,7 +25,7 @@ __all__ = ["AgentProcess", "start_agent"]
 class AgentProcess:
     """A ``stresskit agent`` child process that this process started and stops by pid."""
 
-    def __init__(self, argv: Sequence[str], workdir: Path, token: str | None) -> None:
+    def __init__(self, argv: Sequence[str], workdir: Path, token: str | None, port: int = 0) -> None:
         self.workdir = workdir
         self.token = token
         self.ready_file = workdir / f"agent-{os.getpid()}-{time.monotonic_ns()}.json"
@@ -35,7 +35,7 @@ class AgentProcess:
         if token:
             env["STRESSKIT_AGENT_TOKEN"] = token
         self._log = open(self.log_path, "ab")  # noqa: SIM115  (closed in stop())
-        self.argv = [sys.executable, "-m", "stresskit", "agent", "--port", "0",
+        self.argv = [sys.executable, "-m", "stresskit", "agent", "--port", str(port),
                      "--ready-file", str(self.ready_file), *argv]
         self.process = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -98,8 +98,11 @@ class AgentProcess:
 
 
 def start_agent(args: Sequence[str] = (), token: str | None = None, workdir: Path | None = None,
-                timeout: float = 20.0) -> AgentProcess:
-    """Start ``stresskit agent`` with ``args`` (and ``token`` in its environment) and wait until it serves."""
+                timeout: float = 20.0, port: int = 0) -> AgentProcess:
+    """Start ``stresskit agent`` with ``args`` (and ``token`` in its environment) and wait until it serves.
+
+    ``port`` 0 lets the agent pick a free port; a fixed one lets a test restart an agent in place.
+    """
     path = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stresskit-agent-"))
     path.mkdir(parents=True, exist_ok=True)
-    return AgentProcess(args, path, token).wait_ready(timeout)
+    return AgentProcess(args, path, token, port).wait_ready(timeout)
