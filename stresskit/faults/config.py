@@ -103,6 +103,18 @@ def scenario_of(environment: Any) -> Any | None:
     return scenario.scaled(scale) if scale and scale != 1 else scenario
 
 
+def _urls(value: Any) -> tuple[str, ...]:
+    """``--agent`` values (repeatable, each possibly comma separated) as a flat tuple of URLs."""
+    items = [value] if isinstance(value, str) else list(value)
+    urls: list[str] = []
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            urls.extend(_urls(item))
+        else:
+            urls.extend(u.strip() for u in str(item).split(",") if u.strip())
+    return tuple(dict.fromkeys(urls))
+
+
 def _number(value: Any, name: str, low: float, high: float | None = None, low_open: bool = False) -> float:
     try:
         number = float(value)
@@ -142,9 +154,7 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
                        low_open=True)
     memory_mb = int(_number(option(environment, "fault_memory_mb", DEFAULT_MEMORY_MB), "--fault-memory-mb",
                             1.0))
-    agents = option(environment, "agent", ()) or ()
-    if isinstance(agents, str):
-        agents = (agents,)
+    agents = _urls(option(environment, "agent", ()) or ())
     config = FaultConfig(
         rate=rate, seed=seed, kinds=kinds, recovery_limit=limit, duration=duration, memory_mb=memory_mb,
         admin_token=option(environment, "target_admin_token") or None,

@@ -83,6 +83,7 @@ class Pending:
     detail: str = ""
     timer: gevent.Greenlet | None = None
     on_recovered: Callable[[], None] | None = None
+    gate: Callable[[], float | None] | None = None
 
 
 @dataclass
@@ -175,14 +176,21 @@ class FaultInjector:
         if config is None or exception is not None or str(name).endswith(THROTTLED_SUFFIX):
             return
         state = self._state(user)
-        if state is None:
+        if state is None or not _main_success(user, state, name):
             return
         now = time.time()
         if state.pending:
             started = now - (response_time or 0.0) / 1000.0
             still = []
             for pending in state.pending:
-                if started + 0.001 >= pending.since:
+                if pending.gate is not None:
+                    struck = pending.gate()
+                    if struck is not None and now >= struck:
+                        pending.since = struck  # an armed fault is timed from its strike
+                        self._recovered(user, state, pending, now)
+                    else:
+                        still.append(pending)
+                elif started + 0.001 >= pending.since:
                     self._recovered(user, state, pending, now)
                 else:
                     still.append(pending)
@@ -246,7 +254,7 @@ class FaultInjector:
         detail = injected.detail + (f" (action {action})" if action else "")
         if injected.release is not None:
             self._schedule_release(kind, injected)
-        self._owe(user, state, kind, since, detail, injected.on_recovered)
+        self._owe(user, state, kind, since, detail, injected.on_recovered, injected.gate)
         report(self.environment, "injected", kind, user=state.slot, detail=detail, timestamp=since)
         return True
 
@@ -257,8 +265,9 @@ class FaultInjector:
         if kind == "browser_crash":
             return Injected(browser.crash_browser(user))
         if kind in browser.PAGE_FAULTS:
-            script_id, detail = browser.arm_page_fault(user, kind)
-            return Injected(detail, on_recovered=lambda: browser.disarm_page_fault(user, script_id))
+            handle, detail = browser.arm_page_fault(user, kind)
+            gate = (lambda: handle.struck_at) if hasattr(handle, "struck_at") else None
+            return Injected(detail, on_recovered=lambda: browser.disarm_page_fault(user, handle), gate=gate)
         if kind == "websocket_drop":
             return Injected(connections.cut_websocket(user))
         if kind == "rate_limiting":
@@ -328,8 +337,8 @@ class FaultInjector:
     # -- recovery ----------------------------------------------------------------------------------
 
     def _owe(self, user: User, state: UserState, kind: str, since: float, detail: str,
-             on_recovered: Callable[[], None] | None = None) -> None:
-        pending = Pending(kind=kind, since=since, detail=detail, on_recovered=on_recovered)
+             on_recovered: Callable[[], None] | None = None, gate: Callable[[], float | None] | None = None) -> None:
+        pending = Pending(kind=kind, since=since, detail=detail, on_recovered=on_recovered, gate=gate)
         limit = (self.config or FaultConfig()).recovery_limit
         pending.timer = gevent.spawn_later(limit, self._give_up, user, state, pending, limit)
         state.pending.append(pending)
@@ -337,19 +346,23 @@ class FaultInjector:
     def _recovered(self, user: User, state: UserState, pending: Pending, now: float) -> None:
         if pending.timer is not None:
             pending.timer.kill(block=False)
+        struck = None
         if pending.on_recovered is not None:
             try:
-                pending.on_recovered()
-            except Exception:  # noqa: BLE001
-                pass
+                struck = pending.on_recovered()
+            except Exception as exc:  # noqa: BLE001 - tidying up must not cost the recovery record
+                log.debug("tidying up after %s failed: %s", pending.kind, exc)
         seconds = max(0.0, now - pending.since)
         self.stats["recovered"] += 1
         self.environment.events.request.fire(
             request_type=RECOVERY_REQUEST_TYPE, name=pending.kind, response_time=seconds * 1000.0,
             response_length=0, exception=None, context={"user": state.slot},
         )
-        report(self.environment, "recovered", pending.kind, user=state.slot,
-               detail=f"first success {seconds:.3f}s after the fault", recovery_time=seconds, timestamp=now)
+        detail = f"first success {seconds:.3f}s after the fault"
+        if isinstance(struck, str):
+            detail += f"; the fault: {struck}"
+        report(self.environment, "recovered", pending.kind, user=state.slot, detail=detail,
+               recovery_time=seconds, timestamp=now)
 
     def _give_up(self, user: User, state: UserState, pending: Pending, limit: float) -> None:
         if pending not in state.pending:
@@ -408,6 +421,15 @@ class FaultInjector:
     def slot_of(self, user: User) -> str | None:
         state = self._users.get(user)
         return state.slot if state is not None else None
+
+
+def _main_success(user: User, state: UserState, name: str) -> bool:
+    """Whether a success is one of the user's real actions: for a page processor, a processed page
+    (or its own ``recovered: …`` entry), not a memory sample or a session restart."""
+    if state.kind != "browser":
+        return True
+    page_name = getattr(getattr(user, "processor", None), "page_name", None)
+    return page_name is None or name == page_name or str(name).startswith("recovered: ")
 
 
 def _option(environment: Any, name: str) -> Any:

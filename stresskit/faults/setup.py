@@ -165,14 +165,13 @@ def _check_agents(config: FaultConfig) -> None:
         clients = agent_clients(config.agents, config.agent_token)
     except FaultError as exc:
         raise ConfigError(str(exc)) from None
+    from stresskit.errors import AgentError
+
     for client in clients:
-        check = getattr(client, "faults_allowed", None)
-        if check is None:
-            continue
         try:
-            allowed = check()
-        except Exception as exc:  # noqa: BLE001 - any failure to ask is a failure to start
-            raise ConfigError(f"agent {getattr(client, 'url', '?')} did not answer: {exc}") from None
+            allowed = bool(client.faults().get("enabled"))
+        except AgentError as exc:
+            raise ConfigError(f"agent {client.url}: {exc}") from None
         if not allowed:
-            raise ConfigError(f"agent {getattr(client, 'url', '?')} does not allow faults: restart it with "
+            raise ConfigError(f"agent {client.url} does not allow faults: restart it with "
                               "`stresskit agent --allow-faults`, or leave memory_pressure out of --faults")

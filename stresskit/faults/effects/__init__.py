@@ -20,10 +20,13 @@ class Injected:
 
     ``release`` lifts a timed effect (a toxic, a latency knob, held memory) and is called after
     ``release_after`` seconds, or when the injector is removed; ``on_recovered`` tidies up once
-    the user has recovered (e.g. removes an armed page script).
+    the user has recovered (e.g. removes an armed page script). ``gate`` is for faults armed
+    now that strike later: it returns the wall-clock time of the strike, or ``None`` while it
+    has not happened — the recovery is timed from the strike.
     """
 
     detail: str
     release: Callable[[], None] | None = None
     release_after: float | None = None
     on_recovered: Callable[[], None] | None = None
+    gate: Callable[[], float | None] | None = None

@@ -1,28 +1,39 @@
 """Browser faults with real effects, on the injecting user's own browser only.
 
 * :func:`crash_browser` SIGKILLs the user's chromedriver and Chromium processes (the pids the
-  user reports through ``browser_pids()``, plus their descendants), after checking that every
-  one of them descends from this Python process: a fault never touches a browser it did not start.
-* :func:`arm_page_fault` registers a one-shot script with Chromium (DevTools
-  ``Page.addScriptToEvaluateOnNewDocument``) that strikes in the *next* page the user opens, the
-  moment its rows have rendered and before the user reads them: ``element_not_found`` removes
-  them, ``stale_element`` keeps replacing them with copies for a while (so references the user
-  holds go stale), ``javascript_error`` throws a real uncaught error that Chromium writes to the
-  console log. A ``sessionStorage`` flag makes each strike happen once, so the user's retry
-  (refresh) meets a healthy page — that is its recovery.
+  user reports through ``browser_pids()``, plus their descendants), after checking that each
+  descends from this Python process or runs with the user's own profile directory: a fault never
+  touches a browser it did not start.
+* :func:`arm_page_fault` arms a one-shot change of the *next* page the user processes, made in
+  the live page through ``execute_script`` at the exact point the page processor offers
+  (:class:`stresskit.clients.page.PageProcessor` hooks):
+
+  - ``element_not_found``: after the page is ready, its rows are removed before they are
+    located, so the processor finds too few and takes its missing-element path (refresh, retry);
+  - ``stale_element``: after the rows are located, each is replaced by a copy before it is read,
+    so reading them raises a real ``StaleElementReferenceException``;
+  - ``javascript_error``: after the page is ready, a real uncaught ``Error`` is thrown in the
+    page; Chromium writes it to the console log, where the processor must find it.
+
+  A page user without those hooks gets the same strikes from a one-shot script registered with
+  Chromium (DevTools ``Page.addScriptToEvaluateOnNewDocument``) that fires when the rows render.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
+import time
 from typing import Any
 
 import psutil
 
 from stresskit.errors import FaultError
+
+log = logging.getLogger("stresskit.faults")
 
 __all__ = [
     "DEFAULT_ELEMENT_SELECTOR",
@@ -77,13 +88,25 @@ _SCRIPT = r"""
 
 def driver_of(user: Any) -> Any | None:
     """The Selenium driver of a page-processing user, or ``None`` when it has none right now."""
-    for path in (("driver",), ("session", "driver"), ("browser", "driver")):
+    for path in (("processor", "session", "driver"), ("driver",), ("session", "driver"), ("browser", "driver")):
         obj = user
         for name in path:
             obj = getattr(obj, name, None)
             if obj is None:
                 break
-        if obj is not None and hasattr(obj, "execute_cdp_cmd"):
+        if obj is not None and hasattr(obj, "execute_script"):
+            return obj
+    return None
+
+
+def _profile_of(user: Any) -> str | None:
+    for path in (("processor", "session", "profile_dir"), ("session", "profile_dir")):
+        obj = user
+        for name in path:
+            obj = getattr(obj, name, None)
+            if obj is None:
+                break
+        if isinstance(obj, str) and obj:
             return obj
     return None
 
@@ -95,12 +118,16 @@ def browser_processes(user: Any) -> list[psutil.Process]:
     if pids_of is None:
         raise FaultError(f"{type(user).__name__} has no browser_pids(); cannot find its browser")
     me = os.getpid()
+    profile = _profile_of(user)
     found: dict[int, psutil.Process] = {}
     for pid in pids_of():
         try:
             proc = psutil.Process(pid)
-            if me not in {p.pid for p in proc.parents()}:
-                raise FaultError(f"pid {pid} does not descend from this process; refusing to kill it")
+            ours = me in {p.pid for p in proc.parents()}
+            if not ours and profile:
+                ours = any(profile in arg for arg in proc.cmdline())
+            if not ours:
+                raise FaultError(f"pid {pid} is not this user's browser; refusing to kill it")
             found[pid] = proc
             for child in proc.children(recursive=True):
                 found.setdefault(child.pid, child)
@@ -127,39 +154,80 @@ def crash_browser(user: Any) -> str:
     return f"SIGKILL {len(procs)} browser processes ({', '.join(sorted(names)[:6])}{' ...' if len(names) > 6 else ''})"
 
 
-def arm_page_fault(user: Any, kind: str) -> tuple[str, str]:
-    """Register the one-shot ``kind`` strike for the next page this user opens.
+_STALE_JS = "arguments[0].forEach(function (el) { el.replaceWith(el.cloneNode(true)); }); return arguments[0].length;"
+_REMOVE_JS = ("var found = document.querySelectorAll(arguments[0]); "
+              "found.forEach(function (el) { el.remove(); }); return found.length;")
+_THROW_JS = "setTimeout(function () { throw new Error(arguments[0]); }.bind(null, arguments[0]), 0);"
 
-    Returns ``(script_id, detail)``; pass ``script_id`` to :func:`disarm_page_fault` once the
-    user has recovered (the sessionStorage flag already keeps it from striking twice).
+
+class _OneShot:
+    """A page-processor hook that strikes once, removes itself and remembers what it did."""
+
+    def __init__(self, hooks: list, kind: str, selector: str, key: str) -> None:
+        self.hooks, self.kind, self.selector, self.key = hooks, kind, selector, key
+        self.struck: str | None = None
+        self.struck_at: float | None = None
+
+    def __call__(self, driver: Any, page: int, elements: Any = None) -> None:
+        if self in self.hooks:
+            self.hooks.remove(self)
+        self.struck_at = time.time()
+        if self.kind == "element_not_found":
+            count = driver.execute_script(_REMOVE_JS, self.selector)
+            self.struck = f"page {page}: removed {count} element(s) {self.selector!r} before they were located"
+        elif self.kind == "stale_element":
+            count = driver.execute_script(_STALE_JS, elements)
+            self.struck = f"page {page}: replaced {count} located element(s) by copies before they were read"
+        else:
+            driver.execute_script(_THROW_JS, f"stresskit injected fault {self.key}")
+            self.struck = f"page {page}: uncaught Error thrown in the page"
+        log.info("%s struck: %s", self.kind, self.struck)
+
+    def disarm(self) -> None:
+        if self in self.hooks:
+            self.hooks.remove(self)
+
+
+def arm_page_fault(user: Any, kind: str) -> tuple[Any, str]:
+    """Arm the one-shot ``kind`` strike for the next page this user processes.
+
+    Returns ``(handle, detail)``; pass ``handle`` to :func:`disarm_page_fault` once the user has
+    recovered (a strike that has not happened by then is withdrawn).
     """
     if kind not in PAGE_FAULTS:
         raise ValueError(f"not a page fault: {kind}")
-    driver = driver_of(user)
-    if driver is None:
-        raise FaultError("the user has no live browser session")
-    selector = getattr(user, "fault_selector", None) or DEFAULT_ELEMENT_SELECTOR
     key = f"stresskit-fault-{secrets.token_hex(6)}"
+    processor = getattr(user, "processor", None)
+    hooks = getattr(processor, "before_use_hooks" if kind == "stale_element" else "after_ready_hooks", None)
+    if isinstance(hooks, list):
+        if getattr(processor, "session", None) is None:
+            raise FaultError("the user has no live browser session")
+        selector = getattr(processor, "row_selector", None) or DEFAULT_ELEMENT_SELECTOR
+        shot = _OneShot(hooks, kind, selector, key)
+        hooks.append(shot)
+        where = "after its rows are located" if kind == "stale_element" else "once it is ready"
+        return shot, f"armed for the next page, {where} ({key})"
+    driver = driver_of(user)
+    if driver is None or not hasattr(driver, "execute_cdp_cmd"):
+        raise FaultError("the user has no live Chromium session")
+    selector = getattr(user, "row_selector", None) or DEFAULT_ELEMENT_SELECTOR
     source = _SCRIPT % {"key": json.dumps(key), "kind": json.dumps(kind), "selector": json.dumps(selector),
                         "window": STALE_WINDOW_MS}
     try:
         result = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
-    except Exception as exc:  # a dead session is a fault of its own; report and skip
+    except Exception as exc:  # noqa: BLE001 - a dead session is a fault of its own; report and skip
         raise FaultError(f"cannot arm {kind} in the browser: {type(exc).__name__}") from exc
-    what = {
-        "element_not_found": f"next page: elements {selector!r} removed as soon as they render",
-        "stale_element": f"next page: elements {selector!r} replaced by copies every ms for {STALE_WINDOW_MS} ms",
-        "javascript_error": "next page: uncaught Error thrown at DOMContentLoaded",
-    }[kind]
-    return str(result.get("identifier", "")), f"{what} ({key})"
+    return (driver, str(result.get("identifier", ""))), f"armed in the next document ({key})"
 
 
-def disarm_page_fault(user: Any, script_id: str) -> None:
-    """Remove an armed script (best effort: a restarted browser has forgotten it anyway)."""
-    driver = driver_of(user)
-    if driver is None or not script_id:
-        return
+def disarm_page_fault(user: Any, handle: Any) -> str | None:
+    """Withdraw an armed strike; return what it did if it struck (hook form), else ``None``."""
+    if isinstance(handle, _OneShot):
+        handle.disarm()
+        return handle.struck
+    driver, script_id = handle
     try:
         driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script_id})
-    except Exception:  # noqa: BLE001 - the session may be gone; nothing left to undo then
-        pass
+    except Exception as exc:  # noqa: BLE001 - the session may be gone; nothing left to undo then
+        log.debug("could not remove the armed script: %s", exc)
+    return None
