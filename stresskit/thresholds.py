@@ -189,7 +189,8 @@ def evaluate(threshold: Threshold, environment: Any) -> ThresholdResult:
         what = f"requests named {threshold.name!r}" if threshold.name else f"data for {threshold.metric}"
         detail = f"no {what}"
     else:
-        detail = f"{threshold.metric}{':' + threshold.name if threshold.name else ''} = {_fmt(value)} " \
+        target = f":{threshold.method + ' ' if threshold.method else ''}{threshold.name}" if threshold.name else ""
+        detail = f"{threshold.metric}{target} = {_fmt(value)} " \
                  f"({'meets' if passed else 'breaks'} {threshold.op} {_fmt(threshold.limit)})"
     return ThresholdResult(expression=threshold.expression, passed=passed, value=value,
                            abort_on_fail=threshold.abort_on_fail, detail=detail)
