@@ -1,0 +1,162 @@
+"""The sampler against real processes: selection by pid, name and command line with children,
+first CPU readings thrown away, vanished processes dropped, and the /proc fast path agreeing
+with psutil."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+
+from stresskit.agent import procfs
+from stresskit.agent.sampler import Sampler, Selection, _Rate
+
+PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.fixture
+def procs():
+    started = []
+
+    def spawn(argv, **kwargs):
+        proc = subprocess.Popen(argv, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def pids_of(sample):
+    return {p["pid"]: p for p in sample["processes"]}
+
+
+def wait_for_children(pid, count, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(psutil.Process(pid).children()) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} did not start {count} children")
+
+
+def test_cmdline_selection_includes_children_unless_disabled(procs):
+    marker = f"sk-marker-{uuid.uuid4().hex}"
+    parent = procs([sys.executable, "-c", PARENT, marker], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    wait_for_children(parent.pid, 1)
+    with_children = Sampler(Selection(cmdlines=[marker])).sample()
+    assert set(pids_of(with_children)) == {parent.pid, child_pid}
+    assert {p["selector"] for p in with_children["processes"]} == {f"cmdline:{marker}"}
+    without = Sampler(Selection(cmdlines=[marker], children=False)).sample()
+    assert set(pids_of(without)) == {parent.pid}
+
+
+def test_name_and_pid_selection(procs, tmp_path):
+    name = f"sk{uuid.uuid4().hex[:8]}"
+    binary = tmp_path / name
+    shutil.copy("/bin/sleep", binary)
+    named = procs([str(binary), "60"])
+    other = procs(["/bin/sleep", "60"])
+    sample = Sampler(Selection(names=[f"^{name}$"], pids=[other.pid])).sample()
+    found = pids_of(sample)
+    assert set(found) == {named.pid, other.pid}
+    assert found[named.pid]["name"] == name and found[named.pid]["selector"] == f"name:^{name}$"
+    assert found[other.pid]["selector"] == f"pid:{other.pid}"
+
+
+def test_first_cpu_reading_is_thrown_away_then_a_busy_process_shows(procs):
+    busy = procs([sys.executable, "-c", "import time\nend = time.time() + 30\nwhile time.time() < end: pass"])
+    idle = procs(["/bin/sleep", "60"])
+    sampler = Sampler(Selection(pids=[busy.pid, idle.pid]))
+    first = sampler.sample()
+    assert first["system"]["cpu_percent"] is None
+    assert all(p["cpu_percent"] is None for p in first["processes"])
+    assert first["system"]["disk_read_bps"] is None and first["system"]["net_recv_bps"] is None
+    time.sleep(1.0)  # CPU % is a rate: it needs an interval to be measured over
+    second = sampler.sample()
+    found = pids_of(second)
+    assert second["system"]["cpu_percent"] is not None
+    assert found[busy.pid]["cpu_percent"] > 5.0
+    assert found[idle.pid]["cpu_percent"] < 5.0
+    for key in ("disk_read_bps", "disk_write_bps", "net_sent_bps", "net_recv_bps"):
+        assert second["system"][key] is None or second["system"][key] >= 0
+
+
+def test_vanished_process_is_dropped_without_failing_the_sample(procs):
+    victim = procs(["/bin/sleep", "60"])
+    survivor = procs(["/bin/sleep", "60"])
+    sampler = Sampler(Selection(pids=[victim.pid, survivor.pid]))
+    assert set(pids_of(sampler.sample())) == {victim.pid, survivor.pid}
+    victim.kill()
+    victim.wait(10)
+    assert set(pids_of(sampler.sample())) == {survivor.pid}
+
+
+@pytest.mark.skipif(not procfs.AVAILABLE, reason="Linux /proc only")
+def test_procfs_fast_path_agrees_with_psutil(procs):
+    sleeper = procs([sys.executable, "-c", "import threading, time\n"
+                     "[threading.Thread(target=time.sleep, args=(60,), daemon=True).start() for _ in range(3)]\n"
+                     "time.sleep(60)"])
+    deadline = time.monotonic() + 10
+    while psutil.Process(sleeper.pid).num_threads() < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc = psutil.Process(sleeper.pid)
+    stat = procfs.read_stat(sleeper.pid)
+    assert stat.threads == proc.num_threads() == 4
+    assert abs(stat.rss_bytes - proc.memory_info().rss) <= 256 * 1024  # same counter, read a moment apart
+    assert stat.ppid == os.getpid()
+    times = proc.cpu_times()
+    assert abs(stat.cpu_seconds - (times.user + times.system)) < 0.05
+    fast = pids_of(Sampler(Selection(pids=[sleeper.pid]), use_procfs=True).sample())[sleeper.pid]
+    slow = pids_of(Sampler(Selection(pids=[sleeper.pid]), use_procfs=False).sample())[sleeper.pid]
+    for key in ("pid", "name", "threads", "open_files"):
+        assert fast[key] == slow[key], key
+    assert abs(fast["rss_bytes"] - slow["rss_bytes"]) <= 256 * 1024
+
+
+def test_psutil_path_selects_like_the_fast_path(procs):
+    marker = f"sk-marker-{uuid.uuid4().hex}"
+    parent = procs([sys.executable, "-c", PARENT, marker], stdout=subprocess.PIPE, text=True)
+    child_pid = int(parent.stdout.readline())
+    wait_for_children(parent.pid, 1)
+    sample = Sampler(Selection(cmdlines=[marker]), use_procfs=False).sample()
+    assert set(pids_of(sample)) == {parent.pid, child_pid}
+
+
+def test_process_limit_bounds_the_sample(procs):
+    sleepers = [procs(["/bin/sleep", "60"]) for _ in range(5)]
+    sample = Sampler(Selection(pids=[p.pid for p in sleepers], max_processes=3)).sample()
+    assert len(sample["processes"]) == 3
+
+
+@pytest.mark.parametrize("readings,rates", [
+    ([(100, 0.0), (300, 2.0)], [None, 100.0]),
+    ([(100, 0.0), (50, 1.0), (150, 2.0)], [None, None, 100.0]),  # counter reset: no negative rate
+    ([(None, 0.0), (10, 1.0)], [None, None]),
+])
+def test_rates_are_wrap_safe(readings, rates):
+    rate = _Rate()
+    assert [rate.update(value, mono) for value, mono in readings] == rates
+
+
+@pytest.mark.browser
+def test_browser_group_counts_real_chromium(chrome):
+    ours = psutil.Process(chrome.driver_pid)
+    tree = [ours, *ours.children(recursive=True)]
+    expected_rss = sum(p.memory_info().rss for p in tree if "chrom" in p.name())
+    group = Sampler().sample()["browsers"]
+    assert group["count"] >= len([p for p in tree if "chrom" in p.name()]) >= 2
+    assert group["rss_bytes"] >= expected_rss * 0.8
