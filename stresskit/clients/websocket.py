@@ -30,17 +30,20 @@ greenlet it starts is killed by :meth:`WebSocketConnection.close`.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import logging
 import random
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import gevent
-import websocket
 from gevent.event import AsyncResult, Event
 
 from stresskit.errors import TargetError
@@ -58,6 +61,40 @@ __all__ = [
 ]
 
 log = logging.getLogger("stresskit.clients.websocket")
+
+
+def _import_websocket_client() -> ModuleType:
+    """websocket-client's package, also when another module holds the name ``websocket``.
+
+    Locust imports a locustfile named ``websocket.py`` (``locustfiles/websocket.py`` among them)
+    as the module ``websocket``, with its directory first on ``sys.path``, so a plain
+    ``import websocket`` would return the locustfile. The package is found on ``sys.path`` as
+    the first ``websocket`` that is a package and registered under its own name again (Locust
+    keeps its own reference to the locustfile module).
+    """
+    current = sys.modules.get("websocket")
+    if current is not None and getattr(current, "__path__", None) is not None:
+        return current
+    for entry in sys.path:
+        spec = importlib.machinery.PathFinder.find_spec("websocket", [entry])
+        if spec is not None and spec.submodule_search_locations and spec.loader is not None:
+            break
+    else:
+        raise ImportError("the websocket-client package is not installed (pip install websocket-client)")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["websocket"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        if current is not None:
+            sys.modules["websocket"] = current
+        else:
+            sys.modules.pop("websocket", None)
+        raise
+    return module
+
+
+websocket = _import_websocket_client()
 
 REQUEST_TYPE = "WS"
 REFUSAL_CODES: tuple[int, ...] = (1013,)

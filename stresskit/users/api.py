@@ -42,13 +42,12 @@ log = logging.getLogger("stresskit.users.api")
 
 def add_arguments(parser: Any) -> None:
     """Add the API user options to Locust's parser (each with a ``STRESSKIT_*`` variable)."""
-    group = parser.add_argument_group("stresskit API users")
-    group.add_argument("--api-token", env_var="STRESSKIT_API_TOKEN", default=None, is_secret=True,
-                       help="bearer token sent by API users as 'Authorization: Bearer TOKEN'")
-    group.add_argument("--api-max-retry-after", env_var="STRESSKIT_API_MAX_RETRY_AFTER", type=_non_negative,
-                       default=None, help="cap in seconds on a Retry-After wait after a 429 (default 30)")
-    group.add_argument("--api-throttle-retries", env_var="STRESSKIT_API_THROTTLE_RETRIES", type=_count,
-                       default=None, help="retries of a throttled (429) request after its wait (default 1)")
+    parser.add_argument("--api-token", env_var="STRESSKIT_API_TOKEN", default=None, is_secret=True,
+                        help="bearer token sent by API users as 'Authorization: Bearer TOKEN'")
+    parser.add_argument("--api-max-retry-after", env_var="STRESSKIT_API_MAX_RETRY_AFTER", type=_non_negative,
+                        default=None, help="cap in seconds on a Retry-After wait after a 429 (default 30)")
+    parser.add_argument("--api-throttle-retries", env_var="STRESSKIT_API_THROTTLE_RETRIES", type=_count,
+                        default=None, help="retries of a throttled (429) request after its wait (default 1)")
 
 
 def _non_negative(text: str) -> float:

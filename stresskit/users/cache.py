@@ -94,23 +94,22 @@ def _sizes(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: Any) -> None:
     """Add the cache user options to Locust's parser (each with a ``STRESSKIT_*`` variable)."""
-    group = parser.add_argument_group("stresskit cache users")
-    group.add_argument("--redis-url", env_var="STRESSKIT_REDIS_URL", default="",
-                       help="Redis (or compatible) server of the cache users, redis://host:port/db "
-                            "(the demo starts one when empty)")
-    group.add_argument("--redis-password", env_var="STRESSKIT_REDIS_PASSWORD", default="", is_secret=True,
-                       help="Redis password (overrides one in --redis-url)")
-    group.add_argument("--cache-key-space", env_var="STRESSKIT_CACHE_KEY_SPACE", type=_positive_int, default=None,
-                       help="number of distinct keys (default: the class's key_space, 10000)")
-    group.add_argument("--cache-value-size", env_var="STRESSKIT_CACHE_VALUE_SIZE", type=_sizes, default=None,
-                       help="value size in bytes, e.g. 256 or 100-2000 (default 256)")
-    group.add_argument("--cache-read-ratio", env_var="STRESSKIT_CACHE_READ_RATIO", type=_ratio, default=None,
-                       help="share of reads among cache operations, 0..1 (default 0.8)")
-    group.add_argument("--cache-pipeline", env_var="STRESSKIT_CACHE_PIPELINE", type=_positive_int, default=None,
-                       help="commands per round trip; 1 sends single commands (default 1)")
-    group.add_argument("--cache-min-hit-rate", env_var="STRESSKIT_CACHE_MIN_HIT_RATE", type=_ratio, default=None,
-                       help=f"fail the run (exit code {EXIT_CACHE_HIT_RATE}) when the cache hit rate ends below "
-                            "this ratio, e.g. 0.9 or 90%%")
+    parser.add_argument("--redis-url", env_var="STRESSKIT_REDIS_URL", default="",
+                        help="Redis (or compatible) server of the cache users, redis://host:port/db "
+                             "(the demo starts one when empty)")
+    parser.add_argument("--redis-password", env_var="STRESSKIT_REDIS_PASSWORD", default="", is_secret=True,
+                        help="Redis password (overrides one in --redis-url)")
+    parser.add_argument("--cache-key-space", env_var="STRESSKIT_CACHE_KEY_SPACE", type=_positive_int, default=None,
+                        help="number of distinct keys (default: the class's key_space, 10000)")
+    parser.add_argument("--cache-value-size", env_var="STRESSKIT_CACHE_VALUE_SIZE", type=_sizes, default=None,
+                        help="value size in bytes, e.g. 256 or 100-2000 (default 256)")
+    parser.add_argument("--cache-read-ratio", env_var="STRESSKIT_CACHE_READ_RATIO", type=_ratio, default=None,
+                        help="share of reads among cache operations, 0..1 (default 0.8)")
+    parser.add_argument("--cache-pipeline", env_var="STRESSKIT_CACHE_PIPELINE", type=_positive_int, default=None,
+                        help="commands per round trip; 1 sends single commands (default 1)")
+    parser.add_argument("--cache-min-hit-rate", env_var="STRESSKIT_CACHE_MIN_HIT_RATE", type=_ratio, default=None,
+                        help=f"fail the run (exit code {EXIT_CACHE_HIT_RATE}) when the cache hit rate ends below "
+                             "this ratio, e.g. 0.9 or 90%%")
 
 
 def _setting(environment: Any, name: str, default: Any, parse: Any = None) -> Any:

@@ -44,18 +44,17 @@ log = logging.getLogger("stresskit.users.websocket")
 
 def add_arguments(parser: Any) -> None:
     """Add the WebSocket user options to Locust's parser (each with a ``STRESSKIT_*`` variable)."""
-    group = parser.add_argument_group("stresskit WebSocket users")
-    group.add_argument("--ws-url", env_var="STRESSKIT_WS_URL", default=None,
-                       help="WebSocket URL (ws:// or wss://); default: --host with http→ws and --ws-path")
-    group.add_argument("--ws-path", env_var="STRESSKIT_WS_PATH", default=None,
-                       help="path of the WebSocket endpoint on --host (default: the class's ws_path, /ws)")
-    group.add_argument("--ws-connections-per-user", env_var="STRESSKIT_WS_CONNECTIONS_PER_USER", type=_positive_int,
-                       default=None, help="connections each WebSocket user holds (connection-limit mode when > 1)")
-    group.add_argument("--ws-reply-timeout", env_var="STRESSKIT_WS_REPLY_TIMEOUT", type=_positive_float,
-                       default=None, help="seconds to wait for a reply before recording a failure (default 10)")
-    group.add_argument("--ws-max-reconnect-delay", env_var="STRESSKIT_WS_MAX_RECONNECT_DELAY",
-                       type=_positive_float, default=None,
-                       help="cap of the exponential reconnect backoff in seconds (default 10)")
+    parser.add_argument("--ws-url", env_var="STRESSKIT_WS_URL", default=None,
+                        help="WebSocket URL (ws:// or wss://); default: --host with http→ws and --ws-path")
+    parser.add_argument("--ws-path", env_var="STRESSKIT_WS_PATH", default=None,
+                        help="path of the WebSocket endpoint on --host (default: the class's ws_path, /ws)")
+    parser.add_argument("--ws-connections-per-user", env_var="STRESSKIT_WS_CONNECTIONS_PER_USER", type=_positive_int,
+                        default=None, help="connections each WebSocket user holds (connection-limit mode when > 1)")
+    parser.add_argument("--ws-reply-timeout", env_var="STRESSKIT_WS_REPLY_TIMEOUT", type=_positive_float,
+                        default=None, help="seconds to wait for a reply before recording a failure (default 10)")
+    parser.add_argument("--ws-max-reconnect-delay", env_var="STRESSKIT_WS_MAX_RECONNECT_DELAY",
+                        type=_positive_float, default=None,
+                        help="cap of the exponential reconnect backoff in seconds (default 10)")
 
 
 def _positive_int(text: str) -> int:
