@@ -207,6 +207,10 @@ class Link:
                     data = b""
                 now = time.monotonic()
                 if not data:
+                    # a timeout toxic swallows the close too (as Toxiproxy's does): the peer sees
+                    # nothing until the toxic goes or the watchdog closes the connection
+                    while self.active(stream, "timeout") and not self.closed:
+                        await self.proxy.wait_change(None)
                     delay = sum(t.attributes["delay"] for t in self.active(stream, "slow_close")) / 1000.0
                     await queue.put((max(now + delay, last_due), None, 0.0))
                     break
