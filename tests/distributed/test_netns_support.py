@@ -58,3 +58,12 @@ def test_addresses_outside_the_benchmark_range_are_refused(tmp_path):
         pytest.skip(reason)
     with pytest.raises(ValueError, match="outside 198.18.0.0/15"):
         NetnsLab(tmp_path, subnet="10.0.0.0/24")
+
+
+def test_a_host_runs_commands_under_its_own_name_and_the_pid_is_the_command(netns_lab):
+    host = netns_lab.add_host("worker7")
+    proc = netns_lab.run(host, [sys.executable, "-c", "import os, socket; print(socket.gethostname(), os.getpid())"],
+                         name="whoami")
+    assert proc.process.wait(30) == 0
+    name, pid = proc.log_path.read_text().split()
+    assert name == "worker7" and int(pid) == proc.pid

@@ -145,14 +145,20 @@ class NetnsLab:
     # -- running things inside a host -------------------------------------------------------
 
     def run(self, host: Host, argv: Sequence[str], env: Mapping[str, str] | None = None,
-            name: str | None = None) -> ManagedProcess:
+            name: str | None = None, own_hostname: bool = True) -> ManagedProcess:
         """Start ``argv`` inside ``host``'s namespace; the handle is stopped by pid (also at close).
 
-        ``ip netns exec`` execs the command in place, so the handle's pid *is* the command's pid.
-        Output goes to ``<workdir>/<name>.log``.
+        With ``own_hostname`` (the default) the command also gets its own UTS namespace whose host
+        name is the lab host's name, so e.g. Locust worker ids read ``worker1_<uuid>`` as on a real
+        machine. ``ip netns exec``, ``unshare`` (without ``--fork``) and ``sh -c 'exec ...'`` all
+        exec in place, so the handle's pid *is* the command's pid. Output goes to
+        ``<workdir>/<name>.log``.
         """
         label = name or f"{host.name}-{len(self._processes)}"
-        proc = ManagedProcess(label, ["ip", "netns", "exec", host.netns, *argv], self.workdir / f"{label}.log",
+        prefix = ["ip", "netns", "exec", host.netns]
+        if own_hostname:
+            prefix += ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host.name]
+        proc = ManagedProcess(label, [*prefix, *argv], self.workdir / f"{label}.log",
                               env=dict(env) if env is not None else None)
         self._processes.append(proc)
         return proc
