@@ -22,11 +22,19 @@ from stresskit.target.launcher import free_port
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture
-def proxy(target, tmp_path):
-    server = start_fault_proxy(f"127.0.0.1:{target.port}", workdir=tmp_path)
+@pytest.fixture(scope="module")
+def shared_proxy(target, tmp_path_factory):
+    server = start_fault_proxy(f"127.0.0.1:{target.port}", workdir=tmp_path_factory.mktemp("proxy"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def proxy(shared_proxy):
+    """The module's proxy process, reset (no toxics, enabled) before and after each test."""
+    shared_proxy.client().reset()
+    yield shared_proxy
+    shared_proxy.client().reset()
 
 
 def get(url: str, timeout: float = 5.0) -> bytes:
@@ -104,6 +112,7 @@ def test_api_errors_are_clear(proxy):
     client.add_toxic("target", "latency", {"latency": 1}, name="dup")
     with pytest.raises(FaultError, match="409.*already exists"):
         client.add_toxic("target", "latency", {"latency": 1}, name="dup")
+    client.remove_toxic("target", "dup")
     with pytest.raises(FaultError, match="404.*toxic 'ghost' not found"):
         client.remove_toxic("target", "ghost")
     with pytest.raises(FaultError, match="unreachable"):
