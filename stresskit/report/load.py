@@ -231,7 +231,7 @@ def read_resources(path: str) -> _Read:
     for column in _RESOURCE_USED:
         if column not in frame.columns:
             frame[column] = "" if column in ("host", "name") else np.nan
-    ok = frame["kind"].isin(RESOURCE_KINDS).to_numpy()
+    ok = frame["kind"].isin(RESOURCE_KINDS).to_numpy().copy()
     for kind, needs in _KIND_REQUIRES.items():
         if needs:
             is_kind = (frame["kind"] == kind).to_numpy()
@@ -284,7 +284,7 @@ def percentile_columns(frame: pd.DataFrame) -> dict[float, str]:
     for column in frame.columns:
         if column.endswith("%"):
             try:
-                found[float(column[:-1]) / 100.0] = column
+                found[round(float(column[:-1]) / 100.0, 9)] = column
             except ValueError:
                 continue
     return found

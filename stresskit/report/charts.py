@@ -1,0 +1,302 @@
+"""Charts of the report, drawn with matplotlib (Agg) and returned as SVG ``data:`` URIs, so the
+HTML file carries them inline and opens offline.
+
+Each function takes the analysed frames and returns a :class:`Chart` or None when there is
+nothing to draw. Lines are thinned to a few hundred points per series before drawing.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Chart", "all_charts"]
+
+MAX_POINTS = 800
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
+           "#bcbd22"]
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    uri: str
+    caption: str = ""
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
+                         "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "stresskit"})
+    return plt
+
+
+class _Clock:
+    """Converts wall-clock seconds to minutes or hours since the start of the run."""
+
+    def __init__(self, origin: float, span: float) -> None:
+        self.origin = origin
+        self.hours = span > 3 * 3600
+        self.label = "hours since start" if self.hours else "minutes since start"
+
+    def __call__(self, t: Any) -> np.ndarray:
+        return (np.asarray(t, dtype=float) - self.origin) / (3600.0 if self.hours else 60.0)
+
+
+def _thin(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
+    if len(x) <= MAX_POINTS:
+        return (x, *ys)
+    idx = np.linspace(0, len(x) - 1, MAX_POINTS).astype(int)
+    return (x[idx], *(y[idx] for y in ys))
+
+
+def _figure(plt, height: float = 3.0):
+    fig, ax = plt.subplots(figsize=(10, height), dpi=100, layout="constrained")
+    return fig, ax
+
+
+def _finish(plt, fig, key: str, title: str, caption: str = "") -> Chart:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    uri = "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return Chart(key, title, uri, caption)
+
+
+def _legend(ax, n: int) -> None:
+    if n:
+        ax.legend(loc="upper left", fontsize=8, ncols=min(n, 4), frameon=False)
+
+
+def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
+    tl = tp.timeline
+    if tl is None or tl.empty:
+        return None
+    fig, ax = _figure(plt)
+    x = clock(tl["start"])
+    ax.plot(x, tl["rps"], color=PALETTE[0], lw=1.4, label="all requests")
+    lines = 1
+    tt = tp.type_timeline
+    if tt is not None and not tt.empty and tt["type"].nunique() > 1:
+        for i, (rtype, group) in enumerate(sorted(tt.groupby("type"), key=lambda g: -g[1]["rps"].sum())[:6]):
+            ax.plot(clock(group["start"]), group["rps"], lw=0.9, color=PALETTE[(i + 2) % len(PALETTE)],
+                    label=rtype or "(none)")
+            lines += 1
+    if tl["fail_per_s"].max() > 0:
+        ax.plot(x, tl["fail_per_s"], color=PALETTE[1], lw=1.0, ls="--", label="failures")
+        lines += 1
+    ax.set_ylabel("requests / s")
+    ax.set_xlabel(clock.label)
+    ax.set_ylim(bottom=0)
+    _legend(ax, lines)
+    return _finish(plt, fig, "rps", "Requests per second", "per window; dashed: failures per second")
+
+
+def chart_users(plt, clock: _Clock, tp: Any) -> Chart | None:
+    tl = tp.timeline
+    if tl is None or tl.empty or not np.isfinite(tl["users"]).any():
+        return None
+    fig, ax = _figure(plt, 2.4)
+    ax.step(clock(tl["start"]), tl["users"], where="post", color=PALETTE[2], lw=1.4)
+    ax.set_ylabel("users")
+    ax.set_xlabel(clock.label)
+    ax.set_ylim(bottom=0)
+    return _finish(plt, fig, "users", "Users", "highest user count in each window")
+
+
+def chart_latency(plt, clock: _Clock, latency: Any) -> Chart | None:
+    if latency is None or latency.windows is None or latency.windows.empty:
+        return None
+    overall = latency.windows[latency.windows["name"] == "Aggregated"].sort_values("start")
+    if overall.empty:
+        return None
+    fig, ax = _figure(plt)
+    x = clock(overall["start"])
+    for i, (col, label) in enumerate((("p50", "P50"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9"),
+                                      ("max", "max"))):
+        y = overall[col].to_numpy(dtype=float)
+        if np.isfinite(y).any():
+            ax.plot(x, y, lw=1.2 if col != "max" else 0.8, ls="-" if col != "max" else ":", label=label,
+                    color=PALETTE[i])
+    values = overall[["p50", "max"]].to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if len(values) and values.max() / max(values.min(), 1e-3) > 50:
+        ax.set_yscale("log")
+    ax.set_ylabel("response time (ms)")
+    ax.set_xlabel(clock.label)
+    _legend(ax, 5)
+    return _finish(plt, fig, "latency", "Latency percentiles over time (all requests)",
+                   f"window {latency.window_s:g} s; source: {latency.source}")
+
+
+def chart_latency_names(plt, clock: _Clock, latency: Any) -> Chart | None:
+    if latency is None or latency.windows is None or latency.windows.empty:
+        return None
+    names = latency.windows[latency.windows["name"] != "Aggregated"]
+    if names.empty:
+        return None
+    top = names.groupby(["type", "name"])["count"].sum().sort_values(ascending=False).head(8).index
+    fig, ax = _figure(plt)
+    for i, key in enumerate(top):
+        group = names[(names["type"] == key[0]) & (names["name"] == key[1])].sort_values("start")
+        ax.plot(clock(group["start"]), group["p95"], lw=1.0, color=PALETTE[i % len(PALETTE)],
+                label=f"{key[0]} {key[1]}".strip()[:40])
+    ax.set_ylabel("P95 (ms)")
+    ax.set_xlabel(clock.label)
+    ax.set_yscale("log")
+    _legend(ax, len(top))
+    return _finish(plt, fig, "latency_names", "P95 per request name over time", "the 8 busiest request names")
+
+
+def _leak_for(leaks: list[Any], series: str) -> Any:
+    return next((lk for lk in leaks if lk.series == series), None)
+
+
+def chart_memory(plt, clock: _Clock, resources: Any, leaks: list[Any]) -> list[Chart]:
+    charts: list[Chart] = []
+    if resources is None:
+        return charts
+    system = resources.timelines.get("system")
+    if system is not None and not system.empty:
+        fig, ax = _figure(plt)
+        for i, (host, group) in enumerate(system.groupby("host")):
+            color = PALETTE[i % len(PALETTE)]
+            x, y = _thin(group["t"].to_numpy(), group["used_mb"].to_numpy())
+            ax.plot(clock(x), y, lw=1.0, color=color, label=f"{host} used")
+            lk = _leak_for(leaks, f"{host}: system memory used")
+            _fit(ax, clock, lk, color)
+        ax.set_ylabel("memory used (MB)")
+        ax.set_xlabel(clock.label)
+        _legend(ax, system["host"].nunique() * 2)
+        charts.append(_finish(plt, fig, "memory_system", "Memory of the target host, with the fitted leak line",
+                              "solid: used memory (bucket means); dashed: Theil–Sen fit of the window floors"))
+    for kind, title in (("process", "Tracked processes: RSS with fitted leak lines"),
+                        ("browsers", "Browser processes (total RSS)"),
+                        ("generator", "Load generator RSS")):
+        tl = resources.timelines.get(kind)
+        if tl is None or tl.empty:
+            continue
+        order = sorted(tl["series"].unique(), key=lambda s: (
+            (_leak_for(leaks, s) is None or _leak_for(leaks, s).verdict != "leak"),
+            -(_leak_for(leaks, s).slope_mb_per_h or 0) if _leak_for(leaks, s) else 0))[:8]
+        fig, ax = _figure(plt)
+        for i, series in enumerate(order):
+            group = tl[tl["series"] == series]
+            color = PALETTE[i % len(PALETTE)]
+            x, y = _thin(group["t"].to_numpy(), group["rss_mb"].to_numpy())
+            lk = _leak_for(leaks, series)
+            tag = f" ({lk.verdict})" if lk is not None else ""
+            ax.plot(clock(x), y, lw=1.0, color=color, label=f"{series}{tag}"[:48])
+            _fit(ax, clock, lk, color)
+        ax.set_ylabel("RSS (MB)")
+        ax.set_xlabel(clock.label)
+        _legend(ax, len(order))
+        more = tl["series"].nunique() - len(order)
+        charts.append(_finish(plt, fig, f"memory_{kind}", title,
+                              "leaks first, then by slope" + (f"; {more} more series in the tables" if more > 0 else "")))
+    return charts
+
+
+def _fit(ax, clock: _Clock, leak: Any, color: str) -> None:
+    if leak is None or leak.slope_mb_per_h is None or not leak.floors_t:
+        return
+    t = np.array([leak.floors_t[0], leak.floors_t[-1]])
+    ax.plot(clock(t), leak.fitted(t), ls="--", lw=1.6, color=color, alpha=0.9)
+    ax.plot(clock(np.array(leak.floors_t)), leak.floors_mb, ls="none", marker=".", ms=3, color=color, alpha=0.6)
+
+
+def chart_cpu(plt, clock: _Clock, resources: Any, threshold: float = 90.0) -> Chart | None:
+    if resources is None:
+        return None
+    system = resources.timelines.get("system")
+    procs = resources.timelines.get("process")
+    if (system is None or system.empty) and (procs is None or procs.empty):
+        return None
+    fig, ax = _figure(plt)
+    lines = 0
+    if system is not None:
+        for i, (host, group) in enumerate(system.groupby("host")):
+            x, y = _thin(group["t"].to_numpy(), group["cpu_percent"].to_numpy())
+            ax.plot(clock(x), y, lw=1.3, color=PALETTE[i % len(PALETTE)], label=f"{host} (system)")
+            lines += 1
+    if procs is not None and not procs.empty:
+        busiest = procs.groupby("series")["cpu_percent"].mean().sort_values(ascending=False).head(5).index
+        for i, series in enumerate(busiest):
+            group = procs[procs["series"] == series]
+            x, y = _thin(group["t"].to_numpy(), group["cpu_percent"].to_numpy())
+            ax.plot(clock(x), y, lw=0.8, ls="--", color=PALETTE[(i + 3) % len(PALETTE)], label=series[:40])
+            lines += 1
+    ax.axhline(threshold, color="#999", lw=0.8, ls=":")
+    ax.set_ylabel("CPU %")
+    ax.set_xlabel(clock.label)
+    ax.set_ylim(bottom=0)
+    _legend(ax, lines)
+    return _finish(plt, fig, "cpu", "CPU", "system CPU of each host; dashed: the busiest tracked processes "
+                   "(% of one core)")
+
+
+def chart_extras(plt, clock: _Clock, tp: Any, faults: Any) -> list[Chart]:
+    charts = []
+    if tp.cache_timeline is not None and not tp.cache_timeline.empty:
+        fig, ax = _figure(plt, 2.4)
+        ax.plot(clock(tp.cache_timeline["start"]), 100 * tp.cache_timeline["hit_rate"], color=PALETTE[4], lw=1.3)
+        ax.set_ylabel("hit rate %")
+        ax.set_ylim(0, 100)
+        ax.set_xlabel(clock.label)
+        charts.append(_finish(plt, fig, "cache", "Cache hit rate over time", "REDIS GET hit / (hit + miss)"))
+    if tp.ws_timeline is not None and not tp.ws_timeline.empty:
+        fig, ax = _figure(plt, 2.4)
+        x = clock(tp.ws_timeline["start"])
+        ax.plot(x, tp.ws_timeline["connects"], color=PALETTE[0], lw=1.2, label="connects")
+        ax.plot(x, tp.ws_timeline["unexpected_closes"], color=PALETTE[1], lw=1.0, label="unexpected closes")
+        ax.set_ylabel("per window")
+        ax.set_xlabel(clock.label)
+        _legend(ax, 2)
+        charts.append(_finish(plt, fig, "websocket", "WebSocket connections over time",
+                              "connects and unexpected closes per window"))
+    if faults is not None and faults.get("timeline") is not None and not faults["timeline"].empty:
+        tl = faults["timeline"]
+        fig, ax = _figure(plt, 2.4)
+        x = clock(tl["start"])
+        for i, event in enumerate(("injected", "recovered", "critical")):
+            if event in tl:
+                ax.plot(x, tl[event], marker="o", ms=2, lw=1.0, color=PALETTE[(i * 2) % len(PALETTE)], label=event)
+        ax.set_ylabel("events per window")
+        ax.set_xlabel(clock.label)
+        _legend(ax, 3)
+        charts.append(_finish(plt, fig, "faults", "Injected faults and recoveries", "from the fault log"))
+    return charts
+
+
+def all_charts(report: Any) -> list[Chart]:
+    """Every chart the report's data allows, in reading order."""
+    origin = report.started
+    end = report.ended
+    if origin is None:
+        if report.resources is not None and report.resources.span:
+            origin, end = report.resources.span
+        else:
+            return []
+    plt = _plt()
+    clock = _Clock(origin, (end or origin) - origin)
+    charts = []
+    for chart in (chart_throughput(plt, clock, report.throughput), chart_users(plt, clock, report.throughput),
+                  chart_latency(plt, clock, report.latency), chart_latency_names(plt, clock, report.latency)):
+        if chart is not None:
+            charts.append(chart)
+    charts.extend(chart_memory(plt, clock, report.resources, report.leaks))
+    cpu = chart_cpu(plt, clock, report.resources, report.resource_options.cpu_threshold)
+    if cpu is not None:
+        charts.append(cpu)
+    charts.extend(chart_extras(plt, clock, report.throughput, report.faults))
+    return charts
+

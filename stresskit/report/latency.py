@@ -1,0 +1,279 @@
+"""Latency percentiles per request name and overall, for the whole run and per time window.
+
+Two sources, and the report says which one it used:
+
+- **ddsketch** (``PREFIX_latency.jsonl``, written by :mod:`stresskit.latency`): every response
+  time recorded on the workers into DDSketches merged on the master; each percentile is within
+  1% (relative) of a recorded value at that rank, per window and for the whole run.
+- **locust** (``_stats.csv`` and ``_stats_history.csv``): Locust rounds each response time to
+  about two significant digits before bucketing (e.g. 147 ms → 150 ms, 1234 ms → 1200 ms).
+  Whole-run percentiles come from ``_stats.csv``. Per window, Locust only has rolling ~10 s
+  percentiles sampled each second; a window's value is their mean weighted by the requests of
+  each second (an approximation), and its max is the largest rolling max.
+
+Request and failure counts always come from Locust's files, which count every request exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from stresskit.report.load import InputNote, percentile_columns
+from stresskit.report.sketch import Hist, decode_hist
+
+__all__ = ["QUANTILES", "LatencyData", "LatencyResult", "read_latency", "history_windows", "latency_result",
+           "PRECISION_SKETCH", "PRECISION_LOCUST"]
+
+QUANTILES = (0.5, 0.95, 0.99, 0.999)
+PCT_NAMES = ("p50", "p95", "p99", "p999")
+AGGREGATED = "Aggregated"
+PRECISION_SKETCH = ("DDSketch, 1% relative accuracy: each percentile is within 1% of a response time "
+                    "recorded at that rank; merged across workers without loss")
+PRECISION_LOCUST = ("Locust stats: response times rounded to ~2 significant digits before bucketing; "
+                    "per-window values are request-weighted means of Locust's rolling ~10 s percentiles "
+                    "(approximate); record precise ones with stresskit.latency.record_latency")
+
+
+@dataclass
+class LatencyData:
+    """The sketches of a ``_latency.jsonl`` file, merged per (type, name)."""
+
+    window_s: float
+    windows: dict[tuple[str, str], dict[float, Hist]]
+    run: dict[tuple[str, str], Hist]
+
+
+@dataclass
+class LatencyResult:
+    """Whole-run and per-window percentiles (milliseconds)."""
+
+    source: str
+    precision: str
+    window_s: float
+    requests: pd.DataFrame  # type, name, count, failures, p50, p95, p99, p999, max, mean
+    windows: pd.DataFrame  # start, type, name, count, p50, p95, p99, p999, max
+    notes: list[str] = field(default_factory=list)
+
+    def overall(self) -> dict[str, Any]:
+        rows = self.requests[self.requests["name"] == AGGREGATED]
+        return {} if rows.empty else _clean(rows.iloc[0].to_dict())
+
+
+def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
+    """Read a ``_latency.jsonl`` file; bad lines are skipped and counted."""
+    note = InputNote(file=path, status="ok")
+    if not os.path.exists(path):
+        note.status, note.detail = "missing", "not found; percentiles come from Locust's rounded stats"
+        return None, note
+    window_s = 60.0
+    windows: dict[tuple[str, str], dict[float, Hist]] = {}
+    run: dict[tuple[str, str], Hist] = {}
+    good = bad = 0
+    try:
+        handle = open(path, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        note.status, note.detail = "unreadable", str(exc)
+        return None, note
+    with handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                line = json.loads(raw)
+                kind = line["kind"]
+                if kind == "meta":
+                    window_s = float(line.get("window_s", window_s))
+                    continue
+                key = (str(line.get("type", "")), str(line["name"]))
+                hist = decode_hist(line)
+                if kind == "window":
+                    start = float(line["start"])
+                    per = windows.setdefault(key, {})
+                    per[start] = per[start].merged(hist) if start in per else hist
+                elif kind == "run":
+                    run[key] = run[key].merged(hist) if key in run else hist
+                else:
+                    raise ValueError(f"unknown kind {kind!r}")
+                good += 1
+            except (ValueError, KeyError, TypeError, AttributeError):
+                bad += 1
+    note.rows, note.skipped_rows = good, bad
+    if not good:
+        note.status, note.detail = "empty", "no usable sketch lines"
+        return None, note
+    if not run and windows:  # the run was killed before it wrote its totals: sum the windows
+        for key, per in windows.items():
+            total = None
+            for hist in per.values():
+                total = hist if total is None else total.merged(hist)
+            run[key] = total
+        note.detail = "no whole-run lines (run cut short?): totals summed from the windows"
+    return LatencyData(window_s=window_s, windows=windows, run=run), note
+
+
+def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """Per (type, name, window) figures from Locust's stats history.
+
+    Columns: start, type, name, count, failures, users, p50, p95, p99, p999, max. Counts are
+    exact (differences of Locust's cumulative counters); percentiles as explained in the module doc.
+    """
+    frame = history
+    ts = frame["Timestamp"].to_numpy(dtype=float)
+    tcodes, types = pd.factorize(frame["Type"].astype(str))
+    ncodes, names = pd.factorize(frame["Name"].astype(str))
+    pairs, codes = np.unique(tcodes.astype(np.int64) * len(names) + ncodes, return_inverse=True)
+    order = np.lexsort((ts, codes))
+    codes_s = codes[order]
+    ts_s = ts[order]
+    cum = frame["Total Request Count"].to_numpy(dtype=float)[order]
+    cumf = frame["Total Failure Count"].fillna(0).to_numpy(dtype=float)[order]
+    same = np.zeros(len(order), dtype=bool)
+    same[1:] = codes_s[1:] == codes_s[:-1]
+    new = np.where(same, np.diff(cum, prepend=0.0), cum)
+    newf = np.where(same, np.diff(cumf, prepend=0.0), cumf)
+    reset = new < 0  # Locust's stats were reset (e.g. --reset-stats): the counter starts again
+    new[reset] = cum[reset]
+    newf = np.where(newf < 0, cumf, newf)
+    win = np.floor(ts_s / window_s).astype(np.int64)
+    wmin = int(win.min()) if len(win) else 0
+    nwin = int(win.max()) - wmin + 1 if len(win) else 0
+    gkey = codes_s.astype(np.int64) * nwin + (win - wmin)
+    groups, inverse = np.unique(gkey, return_inverse=True)
+    count = np.bincount(inverse, weights=new)
+    failures = np.bincount(inverse, weights=newf)
+    out = {"start": ((groups % nwin) + wmin) * window_s, "code": groups // nwin, "count": count,
+           "failures": failures}
+    users = frame["User Count"].to_numpy(dtype=float)[order]
+    users = np.where(np.isfinite(users), users, 0.0)
+    umax = np.zeros(len(groups))
+    np.maximum.at(umax, inverse, users)
+    out["users"] = umax
+    pcols = percentile_columns(frame)
+    for q, name in zip(QUANTILES, PCT_NAMES):
+        column = pcols.get(q)
+        if column is None:
+            out[name] = np.full(len(groups), np.nan)
+            continue
+        values = frame[column].to_numpy(dtype=float)[order]
+        ok = np.isfinite(values) & (new > 0)
+        wsum = np.bincount(inverse, weights=np.where(ok, new, 0.0))
+        vsum = np.bincount(inverse, weights=np.where(ok, values * new, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(wsum > 0, vsum / wsum, np.nan)
+    maxcol = pcols.get(1.0)
+    if maxcol is not None:
+        values = frame[maxcol].to_numpy(dtype=float)[order]
+        values = np.where(np.isfinite(values) & (new > 0), values, -np.inf)
+        vmax = np.full(len(groups), -np.inf)
+        np.maximum.at(vmax, inverse, values)
+        out["max"] = np.where(np.isfinite(vmax), vmax, np.nan)
+    else:
+        out["max"] = np.full(len(groups), np.nan)
+    result = pd.DataFrame(out)
+    code = result["code"].to_numpy()
+    result["type"] = np.asarray(types, dtype=object)[pairs[code] // len(names)]
+    result["name"] = np.asarray(names, dtype=object)[pairs[code] % len(names)]
+    return result.drop(columns="code")[["start", "type", "name", "count", "failures", "users", *PCT_NAMES, "max"]]
+
+
+def _stats_requests(stats: pd.DataFrame) -> pd.DataFrame:
+    pcols = percentile_columns(stats)
+    out = pd.DataFrame({"type": stats["Type"].astype(str).to_numpy(), "name": stats["Name"].astype(str).to_numpy(),
+                        "count": stats["Request Count"].to_numpy(dtype=float),
+                        "failures": stats["Failure Count"].fillna(0).to_numpy(dtype=float)})
+    for q, name in zip(QUANTILES, PCT_NAMES):
+        out[name] = stats[pcols[q]].to_numpy(dtype=float) if q in pcols else np.nan
+    out["max"] = stats["Max Response Time"].to_numpy(dtype=float) if "Max Response Time" in stats else np.nan
+    out["mean"] = stats["Average Response Time"].to_numpy(dtype=float) if "Average Response Time" in stats else np.nan
+    agg = out["name"] == AGGREGATED
+    out.loc[agg, "type"] = ""
+    return out
+
+
+def _sketch_requests(data: LatencyData) -> pd.DataFrame:
+    rows = []
+    total: Hist | None = None
+    for (rtype, name), hist in sorted(data.run.items()):
+        total = hist if total is None else total.merged(hist)
+        rows.append((rtype, name, hist))
+    if total is not None:
+        rows.append(("", AGGREGATED, total))
+    records = []
+    for rtype, name, hist in rows:
+        values = hist.quantiles((*QUANTILES, 1.0))
+        records.append({"type": rtype, "name": name, "count": hist.n, "failures": np.nan,
+                        **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1], "mean": hist.mean})
+    return pd.DataFrame.from_records(records, columns=["type", "name", "count", "failures", *PCT_NAMES, "max", "mean"])
+
+
+def _sketch_windows(data: LatencyData, window_s: float) -> pd.DataFrame:
+    factor = max(1, int(round(window_s / data.window_s)))
+    step = data.window_s * factor
+    overall: dict[float, Hist] = {}
+    records = []
+    for (rtype, name), per in sorted(data.windows.items()):
+        merged: dict[float, Hist] = {}
+        for start, hist in per.items():
+            bucket = math.floor(start / step) * step
+            merged[bucket] = merged[bucket].merged(hist) if bucket in merged else hist
+        for start, hist in sorted(merged.items()):
+            overall[start] = overall[start].merged(hist) if start in overall else hist
+            values = hist.quantiles((*QUANTILES, 1.0))
+            records.append({"start": start, "type": rtype, "name": name, "count": hist.n,
+                            **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1]})
+    for start, hist in sorted(overall.items()):
+        values = hist.quantiles((*QUANTILES, 1.0))
+        records.append({"start": start, "type": "", "name": AGGREGATED, "count": hist.n,
+                        **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1]})
+    return pd.DataFrame.from_records(records, columns=["start", "type", "name", "count", *PCT_NAMES, "max"])
+
+
+def latency_result(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, sketches: LatencyData | None,
+                   window_s: float) -> LatencyResult | None:
+    """Combine the sources: sketches for percentiles when present, Locust's files for counts."""
+    if sketches is not None:
+        requests = _sketch_requests(sketches)
+        windows = _sketch_windows(sketches, window_s)
+        notes = []
+        if stats is not None:
+            base = _stats_requests(stats).set_index(["type", "name"])
+            idx = pd.MultiIndex.from_frame(requests[["type", "name"]])
+            requests["failures"] = base["failures"].reindex(idx).to_numpy()
+            locust_counts = base["count"].reindex(idx).to_numpy()
+            differ = np.isfinite(locust_counts) & (np.abs(locust_counts - requests["count"].to_numpy()) > 0)
+            if differ.any():
+                notes.append(f"{int(differ.sum())} request name(s) have different counts in the sketches and in "
+                             "Locust's stats (recorder started late or a worker's last report was lost)")
+        if sketches.window_s > window_s:
+            notes.append(f"sketch windows are {sketches.window_s:g} s; shown at that size")
+        return LatencyResult("ddsketch", PRECISION_SKETCH, max(window_s, sketches.window_s), requests, windows, notes)
+    if stats is None and hwin is None:
+        return None
+    requests = _stats_requests(stats) if stats is not None else pd.DataFrame(
+        columns=["type", "name", "count", "failures", *PCT_NAMES, "max", "mean"])
+    windows = hwin[["start", "type", "name", "count", *PCT_NAMES, "max"]] if hwin is not None else pd.DataFrame(
+        columns=["start", "type", "name", "count", *PCT_NAMES, "max"])
+    notes = [] if hwin is not None else ["no stats history: no percentiles over time (run Locust with "
+                                         "--csv-full-history)"]
+    if hwin is not None and set(hwin["name"].unique()) <= {AGGREGATED}:
+        notes.append("stats history has only the Aggregated row: run Locust with --csv-full-history for per-name "
+                     "windows")
+    return LatencyResult("locust", PRECISION_LOCUST, window_s, requests, windows, notes)
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, (float, np.floating)):
+            value = None if not np.isfinite(value) else float(value)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        out[key] = value
+    return out
