@@ -155,6 +155,8 @@ def parse_threshold(expression: str) -> Threshold:
         if metric in _RUN_METRICS:
             raise ThresholdError(_bad(expression, f"{metric} is a run metric and takes no ':REQUEST' part"))
         target = target.strip()
+        if "<" in target or ">" in target:
+            raise ThresholdError(_bad(expression, "more than one comparison; use one of <, <=, >, >="))
         first, _, rest = target.partition(" ")
         if rest and first.upper() in _METHODS:
             method, name = first.upper(), rest.strip()

@@ -48,6 +48,8 @@ MALFORMED = [
     ("p0<1", "percentile p0"),
     ("p101<1", "percentile p101"),
     ("p95:<5", "empty request name"),
+    ("p95:/api/items<<500", "more than one comparison"),
+    ("p95:/a>1<500", "more than one comparison"),
     ("fail_ratio<0.05,abort=soon", "abort grace 'soon' is not a duration"),
     ("fail_ratio=0.05", "expected METRIC[:REQUEST]<OP>NUMBER"),
 ]
