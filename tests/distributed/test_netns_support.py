@@ -62,8 +62,9 @@ def test_addresses_outside_the_benchmark_range_are_refused(tmp_path):
 
 def test_a_host_runs_commands_under_its_own_name_and_the_pid_is_the_command(netns_lab):
     host = netns_lab.add_host("worker7")
-    proc = netns_lab.run(host, [sys.executable, "-c", "import os, socket; print(socket.gethostname(), os.getpid())"],
-                         name="whoami")
+    proc = netns_lab.run(host, [sys.executable, "-c",
+                                "import os, socket; print(socket.gethostname(), os.getpid(), os.getcwd())"],
+                         name="whoami", cwd=netns_lab.workdir)
     assert proc.process.wait(30) == 0
-    name, pid = proc.log_path.read_text().split()
-    assert name == "worker7" and int(pid) == proc.pid
+    name, pid, cwd = proc.log_path.read_text().split()
+    assert name == "worker7" and int(pid) == proc.pid and cwd == str(netns_lab.workdir)

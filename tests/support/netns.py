@@ -55,6 +55,9 @@ BENCHMARK_NET = ipaddress.ip_network("198.18.0.0/15")
 
 _CLONE_NEWNET = 0x40000000
 _NETNS_DIR = Path("/run/netns")
+# sh -c SCRIPT netns-run HOSTNAME CWD ARGV...: set the host name, change directory, exec ARGV.
+_LAUNCH_SCRIPT = ('if [ -n "$1" ]; then hostname "$1" || exit 126; fi; '
+                  'if [ -n "$2" ]; then cd "$2" || exit 126; fi; shift 2; exec "$@"')
 
 
 def unavailable_reason() -> str | None:
@@ -145,19 +148,21 @@ class NetnsLab:
     # -- running things inside a host -------------------------------------------------------
 
     def run(self, host: Host, argv: Sequence[str], env: Mapping[str, str] | None = None,
-            name: str | None = None, own_hostname: bool = True) -> ManagedProcess:
+            name: str | None = None, own_hostname: bool = True, cwd: str | Path | None = None) -> ManagedProcess:
         """Start ``argv`` inside ``host``'s namespace; the handle is stopped by pid (also at close).
 
         With ``own_hostname`` (the default) the command also gets its own UTS namespace whose host
         name is the lab host's name, so e.g. Locust worker ids read ``worker1_<uuid>`` as on a real
-        machine. ``ip netns exec``, ``unshare`` (without ``--fork``) and ``sh -c 'exec ...'`` all
-        exec in place, so the handle's pid *is* the command's pid. Output goes to
-        ``<workdir>/<name>.log``.
+        machine. ``cwd`` is the working directory. ``ip netns exec``, ``unshare`` (without
+        ``--fork``) and ``sh -c '... exec "$@"'`` all exec in place, so the handle's pid *is* the
+        command's pid. Output goes to ``<workdir>/<name>.log``.
         """
         label = name or f"{host.name}-{len(self._processes)}"
         prefix = ["ip", "netns", "exec", host.netns]
         if own_hostname:
-            prefix += ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', host.name]
+            prefix += ["unshare", "--uts"]
+        if own_hostname or cwd is not None:
+            prefix += ["sh", "-c", _LAUNCH_SCRIPT, "netns-run", host.name if own_hostname else "", str(cwd or "")]
         proc = ManagedProcess(label, [*prefix, *argv], self.workdir / f"{label}.log",
                               env=dict(env) if env is not None else None)
         self._processes.append(proc)
