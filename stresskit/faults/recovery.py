@@ -326,9 +326,10 @@ class RecoveryDriver:
         begin_run_fault(self.environment, kind, detail, since)
         log.warning("run-wide fault %s: %s", kind, detail)
         gevent.sleep(self.down)
+        repair_started = time.time()
         restored = self._end(episode)
         if self.track_health:
-            self._await_health(episode, restored)
+            self._await_health(episode, restored, repair_started)
         return episode
 
     def _end(self, episode: _Episode) -> str:
@@ -344,14 +345,13 @@ class RecoveryDriver:
             log.warning("run-wide fault %s ended: %s", self.fault.kind, restored)
         return restored
 
-    def _await_health(self, episode: _Episode, restored: str) -> None:
-        ended = time.time()
+    def _await_health(self, episode: _Episode, restored: str, repair_started: float) -> None:
         deadline = time.monotonic() + self.limit
         while time.monotonic() < deadline:
             if self.fault.healthy():
                 now = time.time()
                 report(self.environment, "recovered", self.fault.kind, user="",
-                       detail=f"system healthy {now - ended:.3f}s after the fault ended"
+                       detail=f"system healthy again {now - repair_started:.3f}s after the repair began"
                               + (f" ({restored})" if restored else ""),
                        recovery_time=now - episode.since, timestamp=now)
                 return
