@@ -205,7 +205,8 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     duration = (ended - started) if started is not None and ended is not None and ended > started else None
 
     progress.step("throughput, failures and faults")
-    tp = throughput(stats_read.frame, hwin, latency.window_s if latency else window_s, duration)
+    span = (started, ended) if started is not None and ended is not None else None
+    tp = throughput(stats_read.frame, hwin, window_s, duration, span)
     by_cat, top = failure_categories(failures_read.frame)
     faults = fault_summary(faults_read.frame, window_s)
     inputs = [run_note, stats_read.note, history_read.note, failures_read.note, exceptions_read.note,

@@ -74,7 +74,8 @@ def _finish(plt, fig, key: str, title: str, caption: str = "") -> Chart:
 
 def _legend(ax, n: int) -> None:
     if n:
-        ax.legend(loc="upper left", fontsize=8, ncols=min(n, 4), frameon=False)
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=min(n, 5), frameon=False,
+                  borderaxespad=0.2)
 
 
 def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:

@@ -247,10 +247,14 @@ def latency_result(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, sketch
             idx = pd.MultiIndex.from_frame(requests[["type", "name"]])
             requests["failures"] = base["failures"].reindex(idx).to_numpy()
             locust_counts = base["count"].reindex(idx).to_numpy()
+            requests["locust_count"] = locust_counts
             differ = np.isfinite(locust_counts) & (np.abs(locust_counts - requests["count"].to_numpy()) > 0)
             if differ.any():
-                notes.append(f"{int(differ.sum())} request name(s) have different counts in the sketches and in "
-                             "Locust's stats (recorder started late or a worker's last report was lost)")
+                extra = float(np.nansum(requests["count"].to_numpy()[differ] - locust_counts[differ]))
+                notes.append(f"the sketches hold {extra:+.0f} requests against Locust's _stats.csv over "
+                             f"{int(differ.sum())} name(s): Locust writes its CSV files once a second, so they can "
+                             "miss a run's last second; a negative figure means the recorder started late or a "
+                             "worker's last report was lost")
         if sketches.window_s > window_s:
             notes.append(f"sketch windows are {sketches.window_s:g} s; shown at that size")
         return LatencyResult("ddsketch", PRECISION_SKETCH, max(window_s, sketches.window_s), requests, windows, notes)

@@ -134,7 +134,7 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
     note.rows = len(frame)
     note.skipped_rows = bad_lines + dropped
     if not len(frame):
-        note.status, note.detail = "empty", "a header but no usable rows"
+        note.detail = "no rows" if not note.skipped_rows else "no usable rows"
     return _Read(frame, note)
 
 
@@ -244,7 +244,7 @@ def read_resources(path: str) -> _Read:
         read.note.rows = len(frame)
     read.frame = frame
     if not len(frame):
-        read.note.status, read.note.detail = "empty", "a header but no usable rows"
+        read.note.detail = "no usable rows"
     return read
 
 

@@ -85,9 +85,22 @@ def _is_page(frame: pd.DataFrame) -> pd.Series:
     return (frame["type"] == "PAGE") & ~frame["name"].str.startswith("restart")
 
 
+def _covered(starts: np.ndarray, window_s: float, span: tuple[float, float] | None) -> np.ndarray:
+    """Seconds of each window inside the run (the first and last windows are usually partial)."""
+    if span is None:
+        return np.full(len(starts), window_s)
+    lo = np.maximum(starts, span[0])
+    hi = np.minimum(starts + window_s, span[1])
+    return np.clip(hi - lo, 1.0, window_s)
+
+
 def throughput(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, window_s: float,
-               duration_s: float | None) -> Throughput:
-    """Totals from ``_stats.csv`` (or the history's last counters), timelines from the history windows."""
+               duration_s: float | None, span: tuple[float, float] | None = None) -> Throughput:
+    """Totals from ``_stats.csv`` (or the history's last counters), timelines from the history windows.
+
+    Rates per window are divided by the part of the window inside ``span`` (the run's start and
+    end), so a run's first and last partial windows do not show a false dip.
+    """
     result = Throughput(duration_s=duration_s)
     per_name: pd.DataFrame | None = None
     if stats is not None:
@@ -126,13 +139,14 @@ def throughput(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, window_s: 
             agg = hwin.groupby("start", as_index=False).agg(count=("count", "sum"), failures=("failures", "sum"),
                                                              users=("users", "max"))
         agg = agg.sort_values("start")
-        result.timeline = pd.DataFrame({"start": agg["start"].to_numpy(), "rps": agg["count"].to_numpy() / window_s,
-                                        "fail_per_s": agg["failures"].to_numpy() / window_s,
-                                        "users": agg["users"].to_numpy()})
+        covered = _covered(agg["start"].to_numpy(dtype=float), window_s, span)
+        result.timeline = pd.DataFrame({"start": agg["start"].to_numpy(), "rps": agg["count"].to_numpy() / covered,
+                                        "fail_per_s": agg["failures"].to_numpy() / covered,
+                                        "users": agg["users"].to_numpy(), "requests": agg["count"].to_numpy()})
         names = hwin[hwin["name"] != AGGREGATED]
         if not names.empty:
             tt = names.groupby(["start", "type"], as_index=False)["count"].sum()
-            tt["rps"] = tt["count"] / window_s
+            tt["rps"] = tt["count"] / _covered(tt["start"].to_numpy(dtype=float), window_s, span)
             result.type_timeline = tt.drop(columns="count")
             cache = names[(names["type"] == "REDIS") & names["name"].isin(["GET hit", "GET miss"])]
             if not cache.empty:

@@ -1,0 +1,104 @@
+"""Bad input: missing files are named and skipped, corrupt rows are skipped and counted."""
+
+import json
+
+import numpy as np
+import pytest
+
+from stresskit.report import build_report
+from stresskit.report.build import EmptyRunError, NoRunFilesError
+from stresskit.report.latency import read_latency
+from stresskit.report.load import read_csv_robust, read_faults, read_history, read_resources, read_stats
+from tests.data.report_runfiles import synthetic_run
+
+
+def test_missing_file_is_noted_not_raised(tmp_path):
+    read = read_stats(str(tmp_path / "nothing"))
+    assert read.frame is None
+    assert read.note.status == "missing"
+    assert "nothing_stats.csv" in read.note.line()
+
+
+def test_corrupt_and_truncated_rows_are_skipped_and_counted(tmp_path):
+    prefix = synthetic_run(tmp_path / "run", seconds=60)
+    path = f"{prefix}_resources.csv"
+    lines = open(path).read().splitlines()
+    total = len(lines) - 1
+    lines.insert(5, "garbage,with,too,many,fields," + ",".join(["x"] * 30))  # too many fields
+    lines.insert(9, "not-a-time,target-a,1,system,system,,1,2,3")  # bad timestamp
+    lines.insert(12, "1700000001.0,target-a,1,process,backend-0,100,1.0")  # process row without RSS
+    lines.insert(15, "1700000001.0,target-a,1,bogus-kind,x,,1,1,1")  # unknown kind
+    text = "\n".join(lines) + "\n1700000099.0,target-a,99,sys"  # truncated last line
+    open(path, "w").write(text)
+    read = read_resources(path)
+    assert read.note.status == "ok"
+    assert read.note.skipped_rows == 5
+    assert read.note.rows == total
+    assert set(read.frame["kind"]) <= {"system", "process", "browsers", "generator", "gap"}
+
+
+def test_non_numeric_values_in_history_drop_only_their_rows(tmp_path):
+    prefix = synthetic_run(tmp_path / "run", seconds=30)
+    path = f"{prefix}_stats_history.csv"
+    lines = open(path).read().splitlines()
+    good = len(lines) - 1
+    cells = lines[4].split(",")
+    cells[0] = "yesterday"
+    lines[4] = ",".join(cells)
+    open(path, "w").write("\n".join(lines) + "\n")
+    read = read_history(str(prefix))
+    assert read.note.skipped_rows == 1
+    assert read.note.rows == good - 1
+    assert read.frame["Timestamp"].dtype.kind in "if"
+
+
+def test_unclosed_quote_falls_back_to_the_forgiving_parser(tmp_path):
+    path = tmp_path / "x_faults.csv"
+    path.write_text("timestamp,event,kind,user,worker,detail,recovery_time\n"
+                    "1.0,injected,browser_crash,u,local,ok,\n"
+                    "2.0,recovered,browser_crash,u,local,,1.5\n"
+                    '3.0,injected,rate_limiting,u,local,"never closed\n')
+    read = read_faults(str(tmp_path / "x"))
+    assert read.frame is not None
+    assert list(read.frame["event"])[:2] == ["injected", "recovered"]
+
+
+def test_wrong_file_is_unreadable_with_a_clear_reason(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("a,b\n1,2\n")
+    read = read_csv_robust(str(path), required=("timestamp",))
+    assert read.note.status == "unreadable"
+    assert "timestamp" in read.note.detail
+
+
+def test_bad_latency_lines_are_counted(tmp_path):
+    path = tmp_path / "r_latency.jsonl"
+    good = {"kind": "window", "start": 0.0, "type": "GET", "name": "/a", "n": 2, "sum": 3.0, "min": 1.0,
+            "max": 2.0, "zero": 0, "ra": 0.01, "k0": 0, "bins": [1, 1]}
+    path.write_text("\n".join([json.dumps({"kind": "meta", "window_s": 60}), json.dumps(good), "{not json",
+                               json.dumps({**good, "n": 7}), json.dumps({**good, "start": 60.0})]) + "\n")
+    data, note = read_latency(str(path))
+    assert note.rows == 2 and note.skipped_rows == 2
+    assert data.run[("GET", "/a")].n == 4  # no run lines: the windows are summed
+    assert "cut short" in note.detail
+
+
+def test_no_files_and_empty_run_raise_clear_errors(tmp_path):
+    with pytest.raises(NoRunFilesError, match="no run files found"):
+        build_report(str(tmp_path / "nope"))
+    (tmp_path / "e_stats.csv").write_text("Type,Name,Request Count,Failure Count\n,Aggregated,0,0\n")
+    with pytest.raises(EmptyRunError, match="empty run"):
+        build_report(str(tmp_path / "e"))
+
+
+def test_report_goes_on_with_what_is_there(tmp_path):
+    prefix = synthetic_run(tmp_path / "run", seconds=120)
+    for suffix in ("_resources.csv", "_faults.csv", "_run.json"):
+        (tmp_path / f"run{suffix}").unlink()
+    report = build_report(str(prefix))
+    statuses = {n.file.rsplit("_", 1)[-1]: n.status for n in report.inputs}
+    assert statuses["resources.csv"] == "missing" and statuses["run.json"] == "missing"
+    assert report.throughput.requests == 120 * 10 * 2
+    assert report.verdict.status == "inconclusive"  # no run.json: the run's own criteria are unknown
+    assert report.resources is None and report.faults is None
+    assert np.isfinite(report.latency.overall()["p95"])
