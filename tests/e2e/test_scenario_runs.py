@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def run_locust(tmp_path, host, redis_url, *args, env=None, name="run", timeout=R
             child_env.pop(var, None)
     command = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
                "--host", host, "--csv", str(prefix), *args]
-    completed = subprocess.run(command, cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=timeout)
+    completed = subprocess.run(command, check=False, cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=timeout)
     return LocustRun(completed, prefix)
 
 
@@ -221,8 +222,8 @@ class ConnectionCounter:
 
 BAD = [
     (["--scenario", "gigantic"], {},
-     "unknown scenario 'gigantic' in shapes/scenarios.toml; known scenarios: light, medium, heavy, production, "
-     "endurance"),
+     ("unknown scenario 'gigantic' in shapes/scenarios.toml; known scenarios: light, medium, heavy, production, "
+      "endurance")),
     ([], {"STRESSKIT_SCENARIO": "tiny"}, "unknown scenario 'tiny'"),
     (["--threshold", "p95:/api/items<<500"], {}, "malformed --threshold 'p95:/api/items<<500'"),
     (["--time-scale", "0"], {}, "--time-scale must be a number > 0"),
@@ -252,3 +253,53 @@ def test_bad_configuration_is_one_line_and_no_load(tmp_path, args, env, message)
     assert counter.count == 0, "no connection may reach the host before the configuration is valid"
     assert run.doc is None
     assert took < 30
+
+
+def test_class_picker_runs_the_shape_picked_in_the_web_ui(tmp_path, mix_target, redis_server):
+    """Locust's web UI with --class-picker offers every shape; swarming with one runs its scenario."""
+    port = free_port()
+    prefix = tmp_path / "ui"
+    env = dict(os.environ, E2E_REDIS_URL=redis_server.url, E2E_PAGE_WAIT="0.01")
+    env.pop("STRESSKIT_SCENARIO", None)
+    command = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--class-picker", "--web-host", "127.0.0.1",
+               "--web-port", str(port), "--host", mix_target.url, "--time-scale", "0.0003", "--csv", str(prefix)]
+    with open(tmp_path / "ui.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        page = _poll(lambda: _get(f"http://127.0.0.1:{port}/"), 30, "web UI up")
+        for shape in ("SelectedScenario", "LightShape", "MediumShape", "HeavyShape", "ProductionShape",
+                      "EnduranceShape"):
+            assert f'"{shape}"' in page
+        form = urllib.parse.urlencode({"user_count": 1, "spawn_rate": 1, "host": mix_target.url,
+                                       "shape_class": "EnduranceShape"}).encode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/swarm", data=form, timeout=10) as response:
+            assert json.loads(response.read())["success"] is True
+        run_file = Path(f"{prefix}_run.json")
+        _poll(lambda: run_file.exists(), 40, "the picked scenario to finish")  # verdict written at test stop
+        doc = json.loads(run_file.read_text())
+        assert (doc["scenario"], doc["time_scale"], doc["exit_code"]) == ("endurance", 0.0003, 0)
+        assert doc["pages_total"] == 200
+    finally:
+        process.terminate()
+        code = process.wait(30)
+    assert code == ExitCode.PASS, (tmp_path / "ui.log").read_text()[-3000:]
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+def _poll(probe, timeout, what):
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

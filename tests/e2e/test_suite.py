@@ -20,7 +20,7 @@ def suite(tmp_path, *args, env=None, timeout=240):
         child_env.pop(var, None)
     out = tmp_path / "out"
     command = [sys.executable, "-m", "stresskit", "suite", "-f", LOCUSTFILE, "--out", str(out), *args]
-    done = subprocess.run(command, cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(command, check=False, cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=timeout)
     summary_path = out / "suite_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     return done, out, summary
@@ -108,6 +108,6 @@ def test_unknown_scenario_starts_nothing(tmp_path):
     done, out, summary = suite(tmp_path, "light", "gigantic", timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "stresskit suite: error: unknown scenario 'gigantic' in shapes/scenarios.toml; known scenarios: light, "
-        "medium, heavy, production, endurance"]
+        ("stresskit suite: error: unknown scenario 'gigantic' in shapes/scenarios.toml; known scenarios: light, "
+         "medium, heavy, production, endurance")]
     assert summary is None and not out.exists()

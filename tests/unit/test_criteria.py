@@ -96,7 +96,7 @@ def test_error_ratio_above_half_at_the_end_fails():
 
 
 def test_no_requests_at_all_is_a_failed_run():
-    env, crit = make()
+    _env, crit = make()
     assert results(crit)["error_ratio"] is False
 
 

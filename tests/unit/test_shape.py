@@ -18,7 +18,14 @@ from stresskit.errors import ScenarioError
 from stresskit.quota import page_quota
 from stresskit.runstate import run_state
 from stresskit.scenarios import load_scenarios
-from stresskit.shape import KindMixDispatcher, Plan, ScenarioShape, _install_dispatcher, _split, active_scenario
+from stresskit.shape import (
+    KindMixDispatcher,
+    Plan,
+    ScenarioShape,
+    _install_dispatcher,
+    _split,
+    active_scenario,
+)
 
 
 class _Base(User):
@@ -148,7 +155,7 @@ def test_tick_is_plan_at_run_time_with_time_scale(t, users):
 
 
 def test_tick_sequence_follows_the_stages_without_sleeping():
-    env, shape = make(scenario="medium", time_scale=0.001)  # 0.3 s, 3 s, 0.3 s
+    _env, shape = make(scenario="medium", time_scale=0.001)  # 0.3 s, 3 s, 0.3 s
     seen = []
     for t in [0, 0.1, 0.29, 0.3, 1.0, 3.29, 3.3, 3.59, 3.6]:
         shape.now = t
@@ -167,7 +174,7 @@ def test_each_concrete_shape_pins_its_scenario_and_ignores_the_option():
 
 
 def test_selected_scenario_follows_the_option_and_scale():
-    env, shape = make(scenario="endurance", time_scale=0.5)
+    env, _shape = make(scenario="endurance", time_scale=0.5)
     scenario = active_scenario(env)
     assert scenario.name == "endurance" and scenario.duration == 4 * 3600 and scenario.time_scale == 0.5
 
@@ -258,7 +265,7 @@ class _NoSleep:
 def test_dispatcher_reaches_the_exact_mix_at_full_load(mix_env, workers):
     env, shape = mix_env
     shape.now = 700  # heavy's peak: api 16 (Api 4 + ApiBulk 12), websocket 8, cache 6, browser 4
-    users, rate, classes = shape.tick()
+    users, _rate, classes = shape.tick()
     nodes = [WorkerNode(f"w{i}") for i in range(workers)]
     dispatcher = env.dispatcher_class(worker_nodes=nodes, user_classes=env.user_classes)
     counts, final = dispatch(dispatcher, users, classes=classes)
@@ -313,7 +320,7 @@ def test_importing_registers_nothing():
         "assert count() == before, (before, count())\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60,
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
