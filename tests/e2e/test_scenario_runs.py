@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from stresskit.agent.launcher import start_agent
 from stresskit.exitcodes import ExitCode
 from stresskit.scenarios import load_scenarios
 from stresskit.target.launcher import free_port, start_target
@@ -28,6 +29,7 @@ from tests.conftest import ADMIN_TOKEN, ROOT
 LOCUSTFILE = "tests/e2e/locustfiles/scenario_mix.py"
 SCENARIOS = load_scenarios(ROOT / "shapes" / "scenarios.toml")
 RUN_TIMEOUT = 90
+AGENT_TOKEN = "e2e-agent-token"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,13 @@ def mix_target(redis_server, tmp_path_factory):
                           extra_args=["--latency-ms", "1", "--rate-limit", "20000", "--rate-burst", "40000"])
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory):
+    """A real resource agent on this host (the target's host), sampling every 0.2 s."""
+    with start_agent(["--interval", "0.2"], token=AGENT_TOKEN, workdir=tmp_path_factory.mktemp("agent")) as proc:
+        yield proc
 
 
 class LocustRun:
@@ -98,10 +107,10 @@ CLASS_KIND = {"Api": "api", "Chat": "websocket", "Sessions": "cache", "HttpPages
 
 
 @pytest.mark.parametrize(("name", "scale", "page_wait"), RUNS, ids=[r[0] for r in RUNS])
-def test_every_scenario_runs_headless_and_passes(tmp_path, mix_target, redis_server, name, scale, page_wait):
+def test_every_scenario_runs_headless_and_passes(tmp_path, mix_target, redis_server, agent, name, scale, page_wait):
     scenario = SCENARIOS.get(name).scaled(scale)
     thresholds = ["p95:/api/items<5000", "fail_ratio<0.05", "cache_hit_rate>0.05"] if name == "light" else []
-    args = ["--scenario", name, "--time-scale", str(scale)]
+    args = ["--scenario", name, "--time-scale", str(scale), "--agent", agent.url, "--agent-token", AGENT_TOKEN]
     for expression in thresholds:
         args += ["--threshold", expression]
     run = run_locust(tmp_path, mix_target.url, redis_server.url, *args, env={"E2E_PAGE_WAIT": str(page_wait)})
@@ -110,6 +119,8 @@ def test_every_scenario_runs_headless_and_passes(tmp_path, mix_target, redis_ser
     assert (doc["scenario"], doc["time_scale"], doc["exit_code"]) == (name, scale, 0)
     assert doc["scenario_duration"] == pytest.approx(scenario.duration)
     assert all(run.criteria.values()), doc["criteria"]
+    stable = doc["criteria"][3]
+    assert stable["value"] == 0 and stable["detail"].startswith("no sustained >90% CPU/memory in "), stable
     assert all(run.thresholds.values()) and len(run.thresholds) == len(thresholds), doc["thresholds"]
     # the run ends when the page quota is complete or the duration is over, whichever comes first
     assert doc["pages_total"] == scenario.pages
@@ -135,6 +146,18 @@ def test_duration_ends_the_run_and_too_few_pages_fail_the_criterion(tmp_path, mi
     assert run.doc["stop_reason"] == "scenario duration (5.4s) over"
     assert scenario.duration - 0.5 <= run.elapsed <= scenario.duration + 2.5
     assert run.doc["peak_users"] == {"Api": 4, "Chat": 2, "Sessions": 2, "HttpPages": 1}, "the steady stage's mix"
+
+
+def test_a_resource_alert_fails_the_resources_criterion(tmp_path, mix_target, redis_server, agent):
+    """The real agent's memory readings against a 1% alert threshold held for 0.5 s: a real alert."""
+    run = run_locust(tmp_path, mix_target.url, redis_server.url, "--scenario", "light", "--time-scale", "0.004",
+                     "--agent", agent.url, "--agent-token", AGENT_TOKEN, "--alert-memory", "1",
+                     "--alert-cpu", "100", "--alert-sustain", "0.5", env={"E2E_PAGE_WAIT": "0.3"})
+    assert run.code == ExitCode.CRITERIA_FAILED, run.explain()
+    assert run.criteria == {"page_completion": True, "critical_failures": True, "error_ratio": True,
+                            "resources_stable": False}
+    assert run.doc["criteria"][3]["detail"].startswith("1 alert(s); first: memory_percent at")
+    assert [a["metric"] for a in run.doc["run_state"]["alerts"]] == ["memory_percent"]
 
 
 def test_failing_thresholds_exit_with_the_threshold_code(tmp_path, mix_target, redis_server):

@@ -28,6 +28,7 @@ from locust.exception import StopUser
 
 from shapes import EnduranceShape, HeavyShape, LightShape, MediumShape, ProductionShape, SelectedScenario  # noqa: F401
 from stresskit import quota
+from stresskit.collector import use_collector
 from stresskit.criteria import use_criteria
 from stresskit.options import register_options
 from stresskit.runstate import run_state
@@ -39,6 +40,7 @@ from stresskit.users import websocket as ws_users
 
 use_scenarios(events)
 use_criteria(events)
+use_collector(events, web_ui=False)  # --agent URL: the target host's resource samples and alerts
 quota.install(events)
 register_options(events, quota.add_arguments, ws_users.add_arguments)
 events.init.add_listener(cache_users.init_cache_hit_rate)
