@@ -176,6 +176,8 @@ class ScenarioShape(LoadTestShape):
     """
 
     abstract: ClassVar[bool] = True
+    use_common_options: ClassVar[bool] = True
+    """``--run-time`` caps the scenario (``--users`` / ``--spawn-rate`` are ignored: the scenario sets them)."""
     scenario_name: ClassVar[str | None] = None
     """The scenario this shape runs; ``None`` means the one named by ``--scenario``."""
 
@@ -223,7 +225,8 @@ class ScenarioShape(LoadTestShape):
         self._quota_armed = False
 
     def tick(self) -> tuple[int, float, list[type]] | None:
-        """``plan.at(run_time)``, or ``None`` when the duration is over or the page quota is done."""
+        """``plan.at(run_time)``, or ``None`` when the duration is over, the page quota is done or
+        ``--run-time`` is reached."""
         environment = self.runner.environment if self.runner is not None else None
         if environment is None:
             return None
@@ -236,7 +239,12 @@ class ScenarioShape(LoadTestShape):
         if self._quota_armed and _quota_done(environment, plan):
             self._stop(environment, "page quota complete")
             return None
-        step = plan.at(self.get_run_time())
+        run_time = self.get_run_time()
+        limit = option(environment, "run_time", None)
+        if limit and run_time >= float(limit):
+            self._stop(environment, f"--run-time ({format_duration(float(limit))}) reached")
+            return None
+        step = plan.at(run_time)
         if step is None:
             self._stop(environment, f"scenario duration ({format_duration(plan.scenario.duration)}) over")
             return None
@@ -408,6 +416,8 @@ def _on_init(environment: Any, **_: Any) -> None:
         if isinstance(selected, ScenarioShape):
             selected.runner = environment.runner
             selected.build_plan(environment)
+            if option(environment, "num_users", None) is not None or option(environment, "spawn_rate", None):
+                log.info("--users / --spawn-rate are ignored: the scenario sets the users (--run-time caps it)")
         elif option(environment, "scenario", DEFAULT_SCENARIO) != DEFAULT_SCENARIO:
             log.warning("--scenario %s has no effect: the selected shape is not a ScenarioShape",
                         settings.selected)

@@ -66,7 +66,8 @@ ALL = [Api, Ws, Cache, Browser, Untyped]
 
 
 def options(**kw):
-    base = {"scenario": "light", "time_scale": 1.0, "scenario_file": None, "headless": True, "pages": None}
+    base = {"scenario": "light", "time_scale": 1.0, "scenario_file": None, "headless": True, "pages": None,
+            "run_time": None}
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -162,6 +163,15 @@ def test_tick_sequence_follows_the_stages_without_sleeping():
         tick = shape.tick()
         seen.append(tick[0] if tick else None)
     assert seen == [9, 9, 9, 18, 18, 18, 9, 9, None]
+
+
+def test_run_time_caps_the_scenario():
+    _env, shape = make(run_time=60)
+    shape.now = 59.9
+    assert shape.tick() is not None
+    shape.now = 60
+    assert shape.tick() is None
+    assert shape.stop_reason == "--run-time (1m) reached"
 
 
 def test_each_concrete_shape_pins_its_scenario_and_ignores_the_option():
