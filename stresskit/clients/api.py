@@ -29,7 +29,8 @@ from urllib.parse import quote
 
 from stresskit.errors import ConfigError, TargetError
 
-__all__ = ["Endpoint", "EndpointMix", "ResponseInvalid", "check_shape", "group_name", "parse_retry_after"]
+__all__ = ["Endpoint", "EndpointMix", "ResponseInvalid", "check_shape", "group_name", "parse_retry_after",
+           "shape_checker"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -79,13 +80,25 @@ class Endpoint:
             raise ConfigError(f"endpoint {self.path!r}: expect must list HTTP statuses, not {self.expect!r}")
         if self.name is None:
             object.__setattr__(self, "name", group_name(self.path))
+        object.__setattr__(self, "_parts", tuple(_PLACEHOLDER.split(self.path)))
+        object.__setattr__(self, "_checker", shape_checker(self.shape))
 
     def url(self, user: Any) -> str:
         """The concrete path for ``user`` (placeholders filled and quoted)."""
         if self.params is None:
             return self.path
         values = self.params(user)
-        return _PLACEHOLDER.sub(lambda m: quote(str(values[m.group(1)]), safe=""), self.path)
+        parts = self._parts
+        out = [parts[0]]
+        for i in range(1, len(parts), 2):
+            value = values[parts[i]]
+            out.append(str(value) if type(value) is int else quote(str(value), safe=""))
+            out.append(parts[i + 1])
+        return "".join(out)
+
+    def check(self, value: Any) -> str | None:
+        """``None`` when ``value`` (decoded JSON) has this endpoint's shape, else what differs."""
+        return self._checker(value)
 
 
 class EndpointMix:
@@ -102,6 +115,75 @@ class EndpointMix:
         """One endpoint, chosen with probability weight / total weight."""
         index = bisect.bisect_right(self._cumulative, rng.random() * self._total)
         return self.endpoints[min(index, len(self.endpoints) - 1)]
+
+
+def shape_checker(shape: Any) -> Callable[[Any], str | None]:
+    """A fast checker for ``shape``: a compiled boolean test per level, so a passing response
+    costs a few type comparisons per field; only a failing one is walked again by
+    :func:`check_shape` for its message."""
+    fast = _compile(shape)
+
+    def check(value: Any) -> str | None:
+        return None if fast(value) else (check_shape(value, shape) or "rejected by the shape check")
+
+    return check
+
+
+_JSON_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
+
+
+def _exact_types(shape: Any) -> frozenset | None:
+    """For a leaf shape of JSON types, the exact ``type()`` values that pass (json.loads never
+    makes subclasses; ``float`` accepts ints, ``int`` does not accept booleans); else None."""
+    if not isinstance(shape, (type, tuple)):
+        return None
+    types = set(shape if isinstance(shape, tuple) else (shape,))
+    if not types <= _JSON_TYPES:
+        return None
+    if float in types:
+        types.add(int)
+    return frozenset(types)
+
+
+def _compile(shape: Any) -> Callable[[Any], bool]:
+    if shape is None:
+        return lambda value: True
+    if isinstance(shape, dict):
+        leaves = tuple((k, t) for k, sub in shape.items() if (t := _exact_types(sub)) is not None)
+        nested = tuple((k, _compile(sub)) for k, sub in shape.items() if _exact_types(sub) is None)
+
+        def check_dict(value: Any) -> bool:
+            if type(value) is not dict:
+                return False
+            try:
+                for key, types in leaves:
+                    if type(value[key]) not in types:
+                        return False
+                for key, check in nested:
+                    if not check(value[key]):
+                        return False
+            except KeyError:
+                return False
+            return True
+
+        return check_dict
+    if isinstance(shape, list):
+        if not shape:
+            return lambda value: type(value) is list
+        types = _exact_types(shape[0])
+        if types is not None:
+            return lambda value: type(value) is list and all(type(x) in types for x in value)
+        item = _compile(shape[0])
+        return lambda value: type(value) is list and all(map(item, value))
+    exact = _exact_types(shape)
+    if exact is not None:
+        return lambda value: type(value) in exact
+    if isinstance(shape, (type, tuple)):
+        classes = shape if isinstance(shape, tuple) else (shape,)
+        return lambda value: isinstance(value, classes)
+    if callable(shape):
+        return lambda value: shape(value) in (True, None)
+    raise ConfigError(f"cannot use {shape!r} as a JSON shape")
 
 
 def check_shape(value: Any, shape: Any, where: str = "$") -> str | None:

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import random
 import uuid
@@ -32,7 +33,7 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, task
 
-from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, check_shape, parse_retry_after
+from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
 from stresskit.options import option
 
 __all__ = ["REFERENCE_ENDPOINTS", "ApiUser", "Endpoint", "add_arguments"]
@@ -167,7 +168,7 @@ class ApiUser(FastHttpUser):
             elif status not in endpoint.expect:
                 resp.failure(ResponseInvalid(f"status {status}, expected {_statuses(endpoint.expect)}"))
             elif endpoint.shape is not None:
-                problem = _check_json(resp, endpoint.shape)
+                problem = _check_json(resp, endpoint)
                 resp.failure(ResponseInvalid(problem)) if problem else resp.success()
             else:
                 resp.success()
@@ -186,12 +187,12 @@ class ApiUser(FastHttpUser):
         gevent.sleep(delay * self.random.uniform(0.8, 1.2))
 
 
-def _check_json(resp: Any, shape: Any) -> str | None:
+def _check_json(resp: Any, endpoint: Endpoint) -> str | None:
     try:
-        data = resp.json()
-    except ValueError:
+        data = json.loads(resp.content)
+    except (ValueError, TypeError):
         return "body is not JSON"
-    return check_shape(data, shape)
+    return endpoint.check(data)
 
 
 def _statuses(expect: tuple[int, ...]) -> str:

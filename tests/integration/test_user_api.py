@@ -17,7 +17,7 @@ from gevent.pywsgi import WSGIServer
 from locust import constant
 from locust.env import Environment
 
-from stresskit.clients.api import check_shape, parse_retry_after
+from stresskit.clients.api import check_shape, parse_retry_after, shape_checker
 from stresskit.errors import ConfigError
 from stresskit.target.launcher import free_port
 from stresskit.users.api import REFERENCE_ENDPOINTS, ApiUser, Endpoint
@@ -241,9 +241,13 @@ def test_endpoint_data_is_checked_before_any_load():
     ("x", {"a": int}, "$: expected an object, got a string"),
     (5, lambda v: v > 3 or "too small", None),
     (2, lambda v: v > 3 or "too small", "$: too small"),
+    ({"a": None}, {"a": (int, type(None))}, None),
+    ({"a": [1, "x"]}, {"a": [int]}, "$.a[1]: expected int, got a string"),
+    ({"a": {"b": 1.5}}, {"a": {"b": int}}, "$.a.b: expected int, got float"),
 ])
 def test_check_shape(value, shape, problem):
     assert check_shape(value, shape) == problem
+    assert shape_checker(shape)(value) == problem  # the compiled fast path agrees
 
 
 def test_parse_retry_after():
