@@ -105,6 +105,8 @@ class PageLedger:
         self._requeued: deque[int] = deque()
         self._holders: dict[int, str] = {}
         self._finished: dict[int, bool] = {}
+        self._completed = 0
+        self._failed = 0
         self.duplicates = 0
         self.reclaimed = 0
 
@@ -127,11 +129,11 @@ class PageLedger:
 
     @property
     def completed(self) -> int:
-        return sum(1 for ok in self._finished.values() if ok)
+        return self._completed
 
     @property
     def failed(self) -> int:
-        return sum(1 for ok in self._finished.values() if not ok)
+        return self._failed
 
     @property
     def in_flight(self) -> int:
@@ -174,6 +176,10 @@ class PageLedger:
             self.duplicates += 1
             return False
         self._finished[page] = ok
+        if ok:
+            self._completed += 1
+        else:
+            self._failed += 1
         try:
             self._requeued.remove(page)
         except ValueError:

@@ -129,8 +129,9 @@ class PageProcessorUser(User):
     """Extra attempts per page (refresh, or restart for a dead session) after a failed one."""
     restart_every_pages: int = 50
     """Proactive browser restart after this many pages (0 = never)."""
-    memory_sample_interval: float = 5.0
-    """Seconds between samples of the browser's memory (0 = never)."""
+    memory_sample_interval: float = 15.0
+    """Seconds between samples of the browser's memory (0 = never). A sample scans /proc
+    (tens of milliseconds on a busy host), so it is taken between pages, not per page."""
     memory_limit_mb: int = 0
     """Restart a browser whose processes hold more resident memory than this (0 = no limit)."""
     quota_poll_interval: float = 0.5
@@ -187,7 +188,7 @@ class PageProcessorUser(User):
         except Exception as exc:  # noqa: BLE001  start_chrome raises one-line DependencyMissing / BrowserError
             self._start_error = exc
             _log_once(self.environment, f"page processor cannot start a browser: {exc}")
-        self._next_memory_sample = time.monotonic() + float(self.memory_sample_interval)
+        self._next_memory_sample = 0.0  # a baseline right after the first page, then every interval
 
     def on_stop(self) -> None:
         """Give back a page still held and quit the browser (also after a crash)."""
