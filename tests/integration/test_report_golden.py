@@ -1,0 +1,97 @@
+"""Golden tests on real Locust files.
+
+1. A committed real short run (tests/data/golden/: Locust's CSVs and the latency sketches of a
+   6-second run against the reference target, plus synthetic resources, faults and run.json)
+   must keep giving the same figures (``expected.json``; regenerate deliberately with
+   ``STRESSKIT_UPDATE_GOLDEN=1``).
+2. A fresh real run: the report's figures must agree with Locust's own files.
+"""
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stresskit.report import build_report
+from tests.data.report_runfiles import ROOT, history_span, run_locust, write_faults, write_resources, write_run_json
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
+pytestmark = pytest.mark.timeout(240)
+
+
+def golden_view(report):
+    doc = report.to_dict()
+    lat = doc["latency"]
+    return {
+        "verdict": [doc["verdict"]["status"], doc["verdict"]["exit_code"]],
+        "criteria": [[c["name"], c["status"]] for c in doc["verdict"]["criteria"]],
+        "summary": {k: doc["summary"][k] for k in ("pages_processed", "success_rate", "session_restarts",
+                                                   "critical_failures", "requests", "failures", "duration_s")},
+        "latency_source": lat["source"],
+        "latency": [[r["type"], r["name"], r["count"], *[round(r[p], 3) for p in ("p50", "p95", "p99", "p999", "max")]]
+                    for r in lat["requests"]],
+        "window_counts": sum(lat["windows"]["overall"]["count"]),
+        "failures": doc["failures"]["by_category"],
+        "faults": [doc["faults"]["injected"], doc["faults"]["recovered"], doc["faults"]["critical"]],
+        "leaks": sorted([lk["series"], lk["verdict"]] for lk in doc["leaks"]["series"]),
+        "inputs": [[Path(n["file"]).name, n["status"], n["rows"], n["skipped_rows"]] for n in doc["inputs"]],
+    }
+
+
+def test_committed_real_run_gives_the_golden_figures(tmp_path):
+    for path in GOLDEN.glob("run_*"):
+        shutil.copy(path, tmp_path / path.name)
+    report = build_report(str(tmp_path / "run"))
+    view = json.loads(json.dumps(golden_view(report)))
+    expected_path = GOLDEN / "expected.json"
+    if os.environ.get("STRESSKIT_UPDATE_GOLDEN"):
+        expected_path.write_text(json.dumps(view, indent=1) + "\n")
+    expected = json.loads(expected_path.read_text())
+    assert view == expected
+
+
+def test_fresh_real_run_agrees_with_locusts_files(target, tmp_path):
+    prefix = tmp_path / "run"
+    proc = run_locust(prefix, target.url, seconds=6)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    start, end = history_span(prefix)
+    write_resources(Path(f"{prefix}_resources.csv"), start, int(end - start))
+    write_faults(Path(f"{prefix}_faults.csv"), start)
+    write_run_json(Path(f"{prefix}_run.json"), start, end)
+    with open(f"{prefix}_stats.csv") as fh:
+        stats = {(r["Type"], r["Name"]): r for r in csv.DictReader(fh)}
+    with open(f"{prefix}_stats_history.csv") as fh:
+        history = [r for r in csv.DictReader(fh) if r["Name"] == "Aggregated"]
+    report = build_report(str(prefix), window_s=2)
+    agg = stats[("", "Aggregated")]
+    assert report.throughput.requests == int(agg["Request Count"])
+    assert report.throughput.failures == int(agg["Failure Count"])
+    # the per-window counts are differences of Locust's cumulative counters: they add up exactly
+    assert report.throughput.timeline["requests"].sum() == int(history[-1]["Total Request Count"])
+    missing = stats[("GET", "/api/missing")]
+    cats = dict(zip(report.failures_by_category["category"], report.failures_by_category["count"]))
+    assert cats == {"HTTP 4xx": int(missing["Failure Count"])}
+    by_type = report.throughput.by_type.set_index("type")
+    assert by_type.loc["GET", "requests"] == int(agg["Request Count"])
+    # the sketches hold at least what Locust's CSV (written once a second) has, never less
+    lat = report.latency.requests.set_index(["type", "name"])
+    for key, row in stats.items():
+        if key[1] != "Aggregated":
+            assert lat.loc[key, "count"] >= int(row["Request Count"])
+            # Locust's rounded P95 and the sketch's agree within Locust's rounding and the CSV lag
+            assert lat.loc[key, "p95"] == pytest.approx(float(row["95%"]), rel=0.35, abs=3)
+    assert report.verdict.status == "pass", report.verdict.reasons
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = subprocess.run([sys.executable, "-m", "stresskit", "report", str(prefix), "--window", "2"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("VERDICT: PASS")
+    html = Path(f"{prefix}_report.html").read_text()
+    assert html.count('<img class="chart"') >= 5
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # nothing external
