@@ -268,6 +268,10 @@ class CacheHitRate:
         """A *Cache* tab: an extended table fed through ``/stats/requests``'s ``extended_stats``."""
         from flask import request
 
+        if getattr(web_ui.app, "_got_first_request", False):
+            # too late for Flask to take a new hook (a user attached first): say how to get the tab
+            log.info("cache hit-rate tab not added to the web UI: register init_cache_hit_rate on events.init")
+            return
         args = web_ui.template_args
         args.setdefault("extended_tabs", []).append({"title": "Cache", "key": TAB_KEY})
         args.setdefault("extended_tables", []).append({
