@@ -158,13 +158,34 @@ def start_chrome(page_load_timeout: float = 30.0, extra_flags: tuple[str, ...] =
     service = Service(executable_path=chromedriver)
     try:
         driver = webdriver.Chrome(options=options, service=service)
-    except Exception as exc:
-        _stop_service(service)
-        shutil.rmtree(profile, ignore_errors=True)
+    except BaseException as exc:  # also GreenletExit: a user stopped while its browser was starting
+        _abandon(service, profile)
+        if not isinstance(exc, Exception):
+            raise
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BrowserError(f"could not start Chromium ({chrome}) with {chromedriver}: {first_line}") from exc
     driver.set_page_load_timeout(page_load_timeout)
     return BrowserSession(driver=driver, driver_pid=service.process.pid, profile_dir=profile)
+
+
+def _abandon(service: Any, profile: str) -> None:
+    """Clean up a session that failed to start: its chromedriver, any Chromium it launched
+    (found by the session's own profile directory) and the profile."""
+    process = getattr(service, "process", None)
+    driver_proc = None
+    if process is not None:
+        try:
+            driver_proc = psutil.Process(process.pid)
+        except psutil.Error:
+            driver_proc = None
+    own = session_processes(driver_proc, profile, scan_all=True)
+    _stop_service(service)
+    survivors = [proc for proc in own if _running(proc)]
+    if survivors:
+        kill_processes(survivors)
+    if process is not None:
+        process.poll()
+    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _stop_service(service: Any) -> None:

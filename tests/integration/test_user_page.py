@@ -243,3 +243,28 @@ def test_missing_chromedriver_is_one_clear_error_and_the_user_stops(target, monk
     assert "STRESSKIT_CHROMEDRIVER='/nonexistent'" in message and "\n" not in message
     assert not any(r.exc_info for r in caplog.records)
     assert page_quota(env).completed == 0 and page_quota(env).ledger.in_flight == 0
+
+
+@pytest.mark.browser
+def test_user_stopped_while_its_browser_starts_leaves_no_process(target):
+    class Pages(PageProcessorUser):
+        pass
+
+    env = Environment(user_classes=[Pages], host=target.url, events=Events())
+    runner = env.create_local_runner()
+    page_quota(env).set_total(1)
+    me = psutil.Process()
+    runner.start(1, spawn_rate=1)
+    browser = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # chromedriver has launched Chromium; the session is not up yet
+        drivers = [p for p in me.children() if p.name() == "chromedriver"]
+        browser = [p for d in drivers for p in (d, *d.children(recursive=True))]
+        if len(browser) >= 2:
+            break
+        gevent.sleep(0.02)
+    assert len(browser) >= 2, "chromedriver never launched Chromium"
+    session_started = entry(env, "session start").num_requests
+    runner.quit()
+    assert session_started == 0, "the browser was already up; the test did not stop it mid-start"
+    assert wait_gone([p.pid for p in browser])
