@@ -77,7 +77,11 @@ def _on_init(environment: Any, conditions: bool) -> None:
         from stresskit.exitcodes import quit_bad_configuration
 
         quit_bad_configuration(environment, f"faults: {exc}")
-    attach_log(environment)
+    sink = attach_log(environment)
+    if getattr(environment, "web_ui", None) is not None:
+        from stresskit.faults.webui import extend_web_ui
+
+        extend_web_ui(environment.web_ui, sink)
     log.info(config.summary())
     for note in config.notes:
         log.info("fault kind %s", note)
