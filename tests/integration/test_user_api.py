@@ -162,7 +162,8 @@ def test_static_http_server(static_server):
 
     env, runner = start(Static, static_server, users=2)
     try:
-        wait_for(lambda: (entry(env, "not json") or env.stats.total).num_requests >= 5, what="requests")
+        wait_for(lambda: all(entry(env, n) is not None and entry(env, n).num_requests >= 3
+                             for n in ("/items.json", "/nope/[n].json", "not json")), what="each endpoint")
     finally:
         runner.quit()
     assert entry(env, "/items.json").num_failures == 0 and entry(env, "/items.json").num_requests > 0
