@@ -345,7 +345,7 @@ class RunCriteria:
         env = self.environment
         state = run_state(env)
         scenario = active_scenario(env)
-        pages_total, pages_completed = _pages(env) or (state.pages_total, state.pages_completed)
+        pages_total, pages_completed = _pages(env) or (0, state.pages_completed)
         total = env.runner.stats.total
         return {
             "scenario": scenario.name if scenario else "",

@@ -59,10 +59,10 @@ STOP_FILE = """
 [scenarios.light]
 description = "cache and WebSocket users only: untouched by the target's API fault knob"
 pages = 0
-duration = "4s"
+duration = "8s"
 failure_rate = 0.0
 users = { cache = 2, websocket = 1 }
-stages = [{ duration = "4s", spawn_rate = 10 }]
+stages = [{ duration = "8s", spawn_rate = 10 }]
 
 [scenarios.medium]
 description = "API users only: every call fails while the knob is on"
@@ -93,7 +93,8 @@ def test_suite_stops_at_the_first_critical_failure_distributed(tmp_path, target_
     assert done.returncode == 5, done.stdout + done.stderr
     assert summary["verdict"] == "NO-GO" and summary["exit_code"] == 5
     light, medium, heavy = summary["scenarios"]
-    assert light["exit_code"] == 0 and light["verdict"] == "GO"
+    assert light["exit_code"] == 0 and light["verdict"] == "GO", (out / "light.log").read_text()[-3000:]
+    assert light["pages_total"] == 0, "no page processors in this scenario: no page quota"
     assert medium["exit_code"] == 5 and medium["stop_reason"].startswith("error ratio 100% > 50%")
     assert medium["duration_s"] < 30, "stopped early, long before its 40 s"
     assert heavy["exit_code"] is None and heavy["verdict"] == "not run"
