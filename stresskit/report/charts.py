@@ -264,17 +264,22 @@ def chart_extras(plt, clock: _Clock, tp: Any, faults: Any) -> list[Chart]:
         _legend(ax, 2)
         charts.append(_finish(plt, fig, "websocket", "WebSocket connections over time",
                               "connects and unexpected closes per window"))
-    if faults is not None and faults.get("timeline") is not None and not faults["timeline"].empty:
-        tl = faults["timeline"]
-        fig, ax = _figure(plt, 2.4)
-        x = clock(tl["start"])
-        for i, event in enumerate(("injected", "recovered", "critical")):
-            if event in tl:
-                ax.plot(x, tl[event], marker="o", ms=2, lw=1.0, color=PALETTE[(i * 2) % len(PALETTE)], label=event)
-        ax.set_ylabel("events per window")
+    events = faults.get("events") if faults is not None else None
+    if events is not None and not events.empty:
+        kinds = sorted(events["kind"].astype(str).unique())
+        fig, ax = _figure(plt, max(2.0, 0.9 + 0.28 * len(kinds)))
+        styles = {"injected": ("v", PALETTE[3]), "recovered": ("^", PALETTE[2]), "critical": ("X", PALETTE[1])}
+        for event, (marker, color) in styles.items():
+            sel = events[events["event"] == event]
+            if not sel.empty:
+                ax.scatter(clock(sel["timestamp"]), [kinds.index(k) for k in sel["kind"].astype(str)], marker=marker,
+                           s=22, color=color, label=event, alpha=0.8, linewidths=0)
+        ax.set_yticks(range(len(kinds)), kinds)
+        ax.set_ylim(-0.6, len(kinds) - 0.4)
         ax.set_xlabel(clock.label)
         _legend(ax, 3)
-        charts.append(_finish(plt, fig, "faults", "Injected faults and recoveries", "from the fault log"))
+        charts.append(_finish(plt, fig, "faults", "Injected faults and recoveries",
+                              "each fault-log event at its time: ▼ injected, ▲ recovered, ✕ critical"))
     return charts
 
 

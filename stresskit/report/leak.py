@@ -5,13 +5,15 @@ The method, for one series of (time, bytes) samples:
 1. **Warm-up excluded**: the first ``warmup_fraction`` of the series (10% by default) or an
    explicit ``warmup_s``; caches fill and pools grow there, which is not a leak.
 2. **Floors, not points**: the rest is cut into ``windows`` equal windows (40 by default, each at
-   least three sample intervals long) and only each window's lowest sample is kept. A garbage
+   least three sample intervals long, and at least 1.1 periods of a sawtooth found in the
+   autocorrelation) and only each window's lowest sample is kept. A garbage
    collector's sawtooth — memory climbing until a collection drops it back — has a flat floor
    when nothing leaks and a rising floor when something does; regressing on every point would
    mistake the teeth for growth or drown a slow leak in them.
 3. **Slope**: Theil–Sen (median of pairwise slopes, with its 95% confidence interval) beside
    ordinary least squares (slope, standard error, R²), in MB per hour (MB = 10^6 bytes).
-4. **Trend test**: Mann–Kendall, i.e. Kendall's tau between time and the floors, with its p-value.
+4. **Trend test**: Mann–Kendall, i.e. Kendall's tau between time and the floors; its p-value is
+   corrected for autocorrelation (Hamed & Rao 1998), the plain one is reported beside it.
 5. **Verdict** (the rule, also in :data:`RULE_TEXT`):
    - *leak*: tau > 0 with p < ``alpha`` (0.01), the Theil–Sen interval's lower bound > 0, and the
      floor grows over the observed span by at least ``min_growth_pct`` (2%) of its median level
@@ -52,8 +54,9 @@ class LeakRule:
         """The rule in one paragraph, with these numbers."""
         return (f"Warm-up excluded (first {self.warmup_s:g} s)" if self.warmup_s is not None else
                 f"Warm-up excluded (first {self.warmup_fraction:.0%} of the series)") + (
-            f"; the rest cut into {self.windows} windows and regressed on each window's floor (minimum). "
-            f"LEAK when Mann-Kendall tau > 0 with p < {self.alpha:g}, the Theil-Sen 95% CI of the slope is "
+            f"; the rest cut into {self.windows} windows (each at least 1.1 GC-sawtooth periods) and regressed "
+            f"on each window's floor (minimum). LEAK when Mann-Kendall tau > 0 with p < {self.alpha:g} "
+            f"(Hamed-Rao autocorrelation-corrected), the Theil-Sen 95% CI of the slope is "
             f"above 0, and the floor grows over the observed span by >= {self.min_growth_pct:g}% of its "
             f"median level and >= {self.min_growth_bytes / MB:g} MB. NO LEAK when the CI's upper bound "
             f"times the span is below that size. INCONCLUSIVE otherwise, or with fewer than "
@@ -88,6 +91,8 @@ class LeakResult:
     r2: float | None = None
     kendall_tau: float | None = None
     kendall_p: float | None = None
+    kendall_p_uncorrected: float | None = None
+    sawtooth_period_s: float | None = None
     growth_mb: float | None = None
     growth_pct: float | None = None
     hours_to_exhaustion: float | None = None
@@ -124,6 +129,72 @@ def window_floors(t: np.ndarray, y: np.ndarray, start: float, window_s: float, n
     return tt[first], yy[first]
 
 
+def sawtooth_period(t: np.ndarray, y: np.ndarray) -> float | None:
+    """The dominant period (seconds) of a regular oscillation such as a GC sawtooth, or None.
+
+    The autocorrelation of the detrended series (by FFT, on at most 20,000 evenly thinned points)
+    is searched for its first peak after it has dipped below zero; a peak under 0.2 is no period.
+    """
+    n = len(t)
+    if n < 32:
+        return None
+    step = max(1, n // 20000)
+    tt, yy = t[::step], y[::step]
+    dt = float(np.median(np.diff(tt)))
+    if not dt > 0:
+        return None
+    x = yy - np.polyval(np.polyfit(tt - tt[0], yy, 1), tt - tt[0])
+    if not np.any(x):
+        return None
+    size = 1 << int(np.ceil(np.log2(2 * len(x))))
+    spectrum = np.fft.rfft(x, size)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), size)[: len(x) // 2]
+    if acf[0] <= 0:
+        return None
+    acf = acf / acf[0]
+    below = np.flatnonzero(acf < 0)
+    if not len(below):
+        return None
+    rest = acf[below[0]:]
+    peak = int(np.argmax(rest)) + below[0]
+    if acf[peak] < 0.2:
+        return None
+    return peak * dt
+
+
+def mann_kendall(y: np.ndarray) -> tuple[float, float, float]:
+    """(tau, p, p corrected for autocorrelation) of a time-ordered series.
+
+    The correction is Hamed & Rao (1998): the variance of S is inflated by the significant
+    autocorrelations of the ranks of the detrended series, so slowly wandering memory is not
+    taken for a trend as readily as the plain test would.
+    """
+    n = len(y)
+    kt = sps.kendalltau(np.arange(n), y)
+    tau, p = float(kt.statistic), float(kt.pvalue)
+    if not np.isfinite(tau):
+        return 0.0, 1.0, 1.0
+    diffs = np.sign(y[None, :] - y[:, None])
+    s = float(np.triu(diffs, 1).sum())
+    var_s = n * (n - 1) * (2 * n + 5) / 18.0
+    slope = float(np.median((y[None, :] - y[:, None])[np.triu_indices(n, 1)] /
+                            (np.arange(n)[None, :] - np.arange(n)[:, None])[np.triu_indices(n, 1)]))
+    ranks = sps.rankdata(y - slope * np.arange(n))
+    ranks = ranks - ranks.mean()
+    denom = float(np.sum(ranks ** 2))
+    factor = 1.0
+    if denom > 0:
+        bound = 1.96 / np.sqrt(n)
+        for k in range(1, n - 2):
+            rho = float(np.sum(ranks[:-k] * ranks[k:]) / denom)
+            if abs(rho) > bound:
+                factor += 2.0 / (n * (n - 1) * (n - 2)) * (n - k) * (n - k - 1) * (n - k - 2) * rho
+    var_corrected = var_s * max(factor, 1.0)
+    z = (s - np.sign(s)) / np.sqrt(var_corrected) if s else 0.0
+    p_corrected = float(2 * sps.norm.sf(abs(z)))
+    return tau, p, p_corrected
+
+
 def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = "", kind: str = "",
                  name: str = "", available_bytes: float | None = None, rule: LeakRule | None = None) -> LeakResult:
     """Regress one memory series (``t`` wall-clock seconds, ``y`` bytes) and give its verdict."""
@@ -151,7 +222,9 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
     if span <= 0:
         result.reason = "nothing left after the warm-up"
         return result
-    window = max(span / rule.windows, 3 * interval)
+    period = sawtooth_period(t[t >= start], y[t >= start])
+    result.sawtooth_period_s = period
+    window = max(span / rule.windows, 3 * interval, 1.1 * period if period else 0.0)
     n = int(span // window) if window > 0 else 0
     if n * window < span:  # the last partial window still counts if it is at least half a window
         n += 1 if (span - n * window) >= window / 2 else 0
@@ -161,7 +234,8 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
     result.span_h = span / 3600.0
     if len(ft) < rule.min_windows:
         result.reason = (f"only {len(ft)} window(s) after the warm-up (need {rule.min_windows}): "
-                         "the series is too short or too sparse to judge")
+                         "the series is too short or too sparse to judge"
+                         + (f" (windows must span the {period:.0f} s sawtooth)" if period else ""))
         return result
     th = (ft - start) / 3600.0
     fmb = fy / MB
@@ -181,10 +255,8 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
         result.ols_slope_mb_per_h = float(ols.slope)
         result.ols_stderr_mb_per_h = float(ols.stderr)
         result.r2 = float(ols.rvalue ** 2)
-        kt = sps.kendalltau(th, fmb)
-        tau, p = float(kt.statistic), float(kt.pvalue)
-        if not np.isfinite(tau):
-            tau, p = 0.0, 1.0
+        tau, p_plain, p = mann_kendall(fmb)
+        result.kendall_p_uncorrected = p_plain
     result.slope_mb_per_h, result.ci_low_mb_per_h, result.ci_high_mb_per_h = slope, low, high
     result.fit_intercept_mb = intercept if np.ptp(fmb) else level
     result.kendall_tau, result.kendall_p = tau, p

@@ -202,4 +202,5 @@ def fault_summary(faults: pd.DataFrame | None, window_s: float) -> dict[str, Any
     return {"injected": int((faults["event"] == "injected").sum()),
             "recovered": int((faults["event"] == "recovered").sum()),
             "critical": int((faults["event"] == "critical").sum()),
-            "by_kind": pd.DataFrame(rows), "timeline": timeline}
+            "by_kind": pd.DataFrame(rows), "timeline": timeline,
+            "events": faults[["timestamp", "event", "kind"]].head(20000)}

@@ -103,3 +103,25 @@ def test_unsorted_and_nan_samples_are_handled():
     result = analyze_leak(t[perm], y[perm])
     assert result.verdict == LEAK
     assert result.slope_mb_per_h == pytest.approx(30.0, rel=0.05)
+
+
+def test_sawtooth_period_is_found_and_windows_span_it():
+    from stresskit.report.leak import sawtooth_period
+
+    t, y = series(hours=2, saw_mb=50.0, saw_period=450.0, noise_mb=0.2, seed=13)
+    assert sawtooth_period(t, y) == pytest.approx(450.0, rel=0.05)
+    assert sawtooth_period(*series(hours=1, noise_mb=1.0, seed=14)) is None
+    result = analyze_leak(t, y)
+    assert result.window_s >= 1.1 * 450 * 0.95
+    assert result.verdict == NO_LEAK, result.reason
+
+
+def test_autocorrelation_correction_raises_p_for_a_wandering_series():
+    from stresskit.report.leak import mann_kendall
+
+    rng = np.random.default_rng(3)
+    x = np.cumsum(rng.normal(0, 1, 40))  # a random walk: strongly autocorrelated, no real trend
+    tau, p, p_corrected = mann_kendall(x)
+    assert p_corrected >= p
+    trend = np.arange(40) + rng.normal(0, 0.5, 40)
+    assert mann_kendall(trend)[2] < 1e-6
