@@ -362,11 +362,10 @@ def _init_master(environment: Any, runner: Any, hello_timeout: float) -> None:
         log.error("rejected worker %s: %s", client_id, reason)
         environment.process_exit_code = EXIT_LOCUSTFILE_MISMATCH
         if tell_worker:
+            # It quits by itself (exit code 2) and says goodbye; Locust then drops it.
             runner.send_message(REJECT, {"reason": reason}, client_id=client_id)
         else:
-            from locust.rpc import Message
-
-            runner.server.send_to_client(Message("quit", None, client_id))
+            _drop_worker(runner, client_id)
         _record(environment, membership, client_id, "rejected", reason)
 
     def on_hello(environment: Any, msg: Any, **_: Any) -> None:
@@ -406,6 +405,27 @@ def _init_master(environment: Any, runner: Any, hello_timeout: float) -> None:
     environment.events.quitting.add_listener(on_quitting)
 
 
+def _drop_worker(runner: Any, client_id: str) -> None:
+    """Forget a worker that has no stresskit code to quit by itself, as Locust forgets one that quits,
+    then send it Locust's own ``quit`` so it stops its users.
+
+    Dropping it first moves its users to the other workers at once, and its last messages are
+    discarded as from an unknown worker. (Locust 2.47's worker stops its users on ``quit`` but may
+    stay up, idle, when the master is still running; stop that process yourself.)
+    """
+    from locust.rpc import Message
+
+    node = runner.clients.get(client_id) if hasattr(runner.clients, "get") else None
+    if node is not None:
+        del runner.clients[client_id]
+        dispatcher = getattr(runner, "_users_dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.remove_worker(node)
+            if not dispatcher.dispatch_in_progress and runner.state == "running" and _active(runner):
+                runner.start(runner.target_user_count, runner.spawn_rate)
+    runner.server.send_to_client(Message("quit", None, client_id))
+
+
 def _track_membership(environment: Any, runner: Any, membership: _Membership) -> None:
     import gevent
 
@@ -431,7 +451,8 @@ def _track_once(environment: Any, runner: Any, membership: _Membership) -> None:
             _record(environment, membership, client_id, "returned")
     for client_id, before in membership.seen.items():
         if client_id not in now:
-            _record(environment, membership, client_id, "removed" if before == "missing" else "quit")
+            gone = before == "missing" or client_id in membership.rejected
+            _record(environment, membership, client_id, "removed" if gone else "quit")
     membership.seen = now
     options = environment.parsed_options
     if lost_one and _active(runner) == 0 and options is not None and getattr(options, "headless", False):
