@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from stresskit.errors import ConfigError, DependencyMissing, FaultError
 from stresskit.faults.admin import TargetAdmin
@@ -245,7 +245,8 @@ def begin_run_fault(environment: Any, kind: str, detail: str, since: float | Non
     since = since or time.time()
     report(environment, "injected", kind, user="", detail=detail, timestamp=since)
     runner = environment.runner
-    if runner is not None:
+    # a master tells every worker; a local runner tells its own injector, if it has one
+    if runner is not None and (isinstance(runner, MasterRunner) or RUN_FAULT_MESSAGE in runner.custom_messages):
         runner.send_message(RUN_FAULT_MESSAGE, {"kind": kind, "since": since, "detail": detail})
     return since
 
@@ -575,7 +576,7 @@ def _build_fault(environment: Any, kind: str) -> RunFault:
 _CONDITIONS_ATTR = "_stresskit_conditions"
 
 
-def start_conditions(environment: Any, config: FaultConfig) -> list[RecoveryDriver]:
+def start_conditions(environment: Any, config: FaultConfig, period: float | None = None) -> list[RecoveryDriver]:
     """Start the scenario's conditions for this test (master or local runner); returns the drivers.
 
     * ``memory_pressure``: ``--fault-memory-mb`` held on the target host through the agents, half
@@ -584,14 +585,14 @@ def start_conditions(environment: Any, config: FaultConfig) -> list[RecoveryDriv
     * ``network_instability``: latency 50 ± 25 ms on the fault proxy for the whole test, plus a
       ``--fault-duration`` blackhole once every period (needs ``--fault-proxy``).
 
-    The period is a tenth of the scenario's (scaled) duration, at least 10 s. A condition whose
-    means are not configured is left out with one warning line.
+    The period is a tenth of the scenario's (scaled) duration, at least 10 s, unless ``period``
+    is given. A condition whose means are not configured is left out with one warning line.
     """
     for driver in getattr(environment, _CONDITIONS_ATTR, []):
         driver.remove()
     drivers: list[RecoveryDriver] = []
-    duration = _scenario_duration(environment)
-    period = max(10.0, duration / 10.0)
+    if period is None:
+        period = max(10.0, _scenario_duration(environment) / 10.0)
     limit = config.recovery_limit
     for condition in config.conditions:
         if condition in ("memory_pressure", "resource_exhaustion"):
