@@ -64,8 +64,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sampling.add_argument("--max-processes", type=int, default=500, help="tracked processes at most (default 500)")
     sampling.add_argument("--rescan-seconds", type=float, default=5.0,
                           help="how often new matching processes are looked for (default 5)")
-    sampling.add_argument("--connections-seconds", type=float, default=10.0,
-                          help="how often connections are counted (default 10; it scans every socket)")
+    sampling.add_argument("--detail-seconds", type=float, default=10.0,
+                          help="how often open files and connections are counted (default 10; it lists "
+                               "every socket); samples in between repeat the last count")
 
     faults = parser.add_argument_group("fault actuator")
     faults.add_argument("--allow-faults", action="store_true",
@@ -121,7 +122,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
     _positive("--request-timeout", args.request_timeout)
     _positive("--write-timeout", args.write_timeout)
     _positive("--rescan-seconds", args.rescan_seconds)
-    _positive("--connections-seconds", args.connections_seconds)
+    _positive("--detail-seconds", args.detail_seconds)
     _positive("--max-memory-mb", args.max_memory_mb)
     _positive("--max-cpu-cores", args.max_cpu_cores)
     _positive("--max-fault-seconds", args.max_fault_seconds)
@@ -150,7 +151,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         ring_max_bytes=int(args.ring_max_mb * 1024 * 1024), host_name=args.host_name or default_host_name(),
         max_connections=args.max_connections, request_timeout=args.request_timeout,
         write_timeout=args.write_timeout, rescan_seconds=args.rescan_seconds,
-        connections_seconds=args.connections_seconds, selection=selection, limits=limits,
+        detail_seconds=args.detail_seconds, selection=selection, limits=limits,
     )
 
 

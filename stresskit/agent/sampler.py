@@ -8,9 +8,14 @@ of a negative rate, and a process that vanishes or denies access is dropped or r
 
 Choosing processes is expensive (it reads every process on the host), so it is redone every
 ``rescan_seconds``; in between the sampler reads only the processes it already tracks. Counting
-connections needs a scan of every socket on the host and is refreshed every
-``connections_seconds``. On Linux the per-process figures come from one read of
+connections needs a scan of every socket on the host, and counting a process's open files a
+listing of its descriptors; both are refreshed every ``detail_seconds`` and repeated in the
+samples in between. On Linux the per-process figures come from one ``pread`` of
 ``/proc/<pid>/stat`` (see :mod:`stresskit.agent.procfs`); elsewhere from psutil.
+
+The agent never tracks itself by pattern (its own command line would match ``--cmdline``
+patterns); its figures travel in every sample's ``agent`` field instead. An explicit ``--pid``
+of the agent is honoured.
 """
 
 from __future__ import annotations
@@ -100,16 +105,19 @@ class Sampler:
     """Takes samples of one host. Not thread-safe: one thread calls :meth:`sample`."""
 
     def __init__(self, selection: Selection | None = None, *, rescan_seconds: float = 5.0,
-                 connections_seconds: float = 10.0, use_procfs: bool | None = None) -> None:
+                 detail_seconds: float = 10.0, use_procfs: bool | None = None) -> None:
         self.selection = selection or Selection()
         self.rescan_seconds = rescan_seconds
-        self.connections_seconds = connections_seconds
+        self.detail_seconds = detail_seconds
         self.use_procfs = procfs.AVAILABLE if use_procfs is None else use_procfs and procfs.AVAILABLE
+        self._stat = procfs.StatReader() if self.use_procfs else None
+        self._fds: dict[int, int | None] = {}
+        self._cmdlines: dict[tuple[int, int], str] = {}
         self.total_memory = psutil.virtual_memory().total
         self._tracked: dict[int, _Tracked] = {}
         self._browsers: dict[int, Any] = {}
         self._last_scan = -1e18
-        self._last_conn_scan = -1e18
+        self._last_detail = -1e18
         self._conn_by_pid: Counter[int] = Counter()
         self._conn_total: int | None = None
         self._rates = {name: _Rate() for name in ("disk_read", "disk_write", "net_sent", "net_recv")}
@@ -130,12 +138,13 @@ class Sampler:
         starts: dict[int, Any] = {}
         roots: dict[int, str] = {}
         browsers: dict[int, Any] = {}
+        me = self._self.pid
         for pid, name, ppid, start, cmdline in self._iter_processes(want_cmdline):
             names[pid] = name
             starts[pid] = start
             parents.setdefault(ppid, []).append(pid)
             selector = sel.match(pid, name, cmdline)
-            if selector:
+            if selector and (pid != me or pid in sel.pids):
                 roots[pid] = selector
             if sel.is_browser(name):
                 browsers[pid] = start
@@ -145,7 +154,7 @@ class Sampler:
             while stack:
                 parent = stack.pop()
                 for child in parents.get(parent, ()):
-                    if child not in chosen:
+                    if child not in chosen and (child != me or child in sel.pids):
                         chosen[child] = roots.get(parent) or chosen[parent]
                         stack.append(child)
         if len(chosen) > sel.max_processes:
@@ -164,6 +173,8 @@ class Sampler:
                 tracked[pid] = _Tracked(pid, names[pid], selector, starts[pid])
         self._tracked = tracked
         self._browsers = browsers
+        if self._stat is not None:
+            self._stat.keep_only(set(tracked) | set(browsers) | {me})
 
     @staticmethod
     def _same(old: Any, new: Any) -> bool:
@@ -174,18 +185,26 @@ class Sampler:
     def _iter_processes(self, want_cmdline: bool):
         """(pid, name, ppid, identity, cmdline-or-None) of every process that can be read."""
         if self.use_procfs:
+            cache: dict[tuple[int, int], str] = {}
             for pid in procfs.list_pids():
                 stat = procfs.read_stat(pid)
                 if stat is None:
                     continue
                 name = stat.comm
-                cmdline = procfs.read_cmdline(pid) if want_cmdline or len(name) >= 15 else None
+                cmdline = None
+                if want_cmdline or len(name) >= 15:  # a command line rarely changes: read it once per process
+                    key = (pid, stat.start_ticks)
+                    cmdline = self._cmdlines.get(key)
+                    if cmdline is None:
+                        cmdline = procfs.read_cmdline(pid)
+                    cache[key] = cmdline
                 if len(name) >= 15 and cmdline:
                     # comm is cut at 15 characters: take the full name from argv[0] as psutil does
                     exe = os.path.basename(cmdline.split(" ", 1)[0])
                     if exe.startswith(name):
                         name = exe
                 yield pid, name, stat.ppid, stat.start_ticks, cmdline if want_cmdline else None
+            self._cmdlines = cache
             return
         attrs = ["pid", "name", "ppid"] + (["cmdline"] if want_cmdline else [])
         for proc in psutil.process_iter(attrs):
@@ -202,9 +221,9 @@ class Sampler:
         if mono - self._last_scan >= self.rescan_seconds:
             self.rescan()
             self._last_scan = mono
-        if mono - self._last_conn_scan >= self.connections_seconds:
-            self._scan_connections()
-            self._last_conn_scan = mono
+        if mono - self._last_detail >= self.detail_seconds:
+            self._refresh_details()
+            self._last_detail = mono
         processes = [entry for entry in (self._read(t, mono) for t in list(self._tracked.values())) if entry]
         return {
             "time": wall,
@@ -248,6 +267,27 @@ class Sampler:
             "connections": self._conn_total,
         }
 
+    def _refresh_details(self) -> None:
+        """Count open files and connections (host-wide and per tracked process)."""
+        if not self.use_procfs:
+            self._scan_connections()
+            self._fds = {pid: self._count_fds(tracked) for pid, tracked in self._tracked.items()}
+            return
+        try:
+            total, inet = procfs.inet_sockets()
+        except (OSError, ValueError):
+            total, inet = None, set()
+        self._conn_total = total
+        self._conn_by_pid = Counter()
+        self._fds = {}
+        for pid in self._tracked:
+            info = procfs.fd_info(pid)
+            if info is None:
+                self._fds[pid] = None
+                continue
+            self._fds[pid] = info[0]
+            self._conn_by_pid[pid] = len(info[1] & inet)
+
     def _scan_connections(self) -> None:
         try:
             conns = psutil.net_connections(kind="inet")
@@ -268,15 +308,25 @@ class Sampler:
             return None  # first reading of this process: thrown away
         return round((cpu_seconds - last) / (mono - last_mono) * 100.0, 2)
 
+    def _count_fds(self, tracked: _Tracked) -> int | None:
+        if self.use_procfs:
+            info = procfs.fd_info(tracked.pid)
+            return info[0] if info is not None else None
+        proc: psutil.Process = tracked.start
+        return _safe(proc.num_fds) if hasattr(proc, "num_fds") else _safe(proc.num_handles)
+
     def _read(self, tracked: _Tracked, mono: float) -> dict[str, Any] | None:
         pid = tracked.pid
-        if self.use_procfs:
-            stat = procfs.read_stat(pid)
+        if pid not in self._fds:  # new since the last detail refresh
+            self._fds[pid] = self._count_fds(tracked)
+        fds = self._fds[pid]
+        if self._stat is not None:
+            stat = self._stat.read(pid)
             if stat is None or stat.start_ticks != tracked.start:
-                self._tracked.pop(pid, None)  # vanished (or the pid was reused)
+                self._drop(pid)  # vanished (or the pid was reused)
                 return None
             cpu = self._cpu(tracked, stat.cpu_seconds, mono)
-            rss, threads, fds = stat.rss_bytes, stat.threads, procfs.count_fds(pid)
+            rss, threads = stat.rss_bytes, stat.threads
         else:
             proc: psutil.Process = tracked.start
             try:
@@ -285,12 +335,11 @@ class Sampler:
                     cpu = self._cpu(tracked, times.user + times.system, mono)
                     rss = proc.memory_info().rss
                     threads = proc.num_threads()
-                    fds = _safe(proc.num_fds) if hasattr(proc, "num_fds") else _safe(proc.num_handles)
             except psutil.NoSuchProcess:
-                self._tracked.pop(pid, None)
+                self._drop(pid)
                 return None
             except psutil.AccessDenied:
-                cpu = rss = threads = fds = None
+                cpu = rss = threads = None
         return {
             "pid": pid,
             "name": tracked.name,
@@ -303,14 +352,22 @@ class Sampler:
             "connections": self._conn_by_pid.get(pid, 0) if self._conn_total is not None else None,
         }
 
+    def _drop(self, pid: int) -> None:
+        self._tracked.pop(pid, None)
+        self._fds.pop(pid, None)
+        if self._stat is not None and pid not in self._browsers:
+            self._stat.forget(pid)
+
     def _browser_group(self) -> dict[str, Any]:
         count = 0
         rss_total = 0
         for pid, start in list(self._browsers.items()):
-            if self.use_procfs:
-                stat = procfs.read_stat(pid)
+            if self._stat is not None:
+                stat = self._stat.read(pid)
                 if stat is None or stat.start_ticks != start:
                     del self._browsers[pid]
+                    if pid not in self._tracked:
+                        self._stat.forget(pid)
                     continue
                 rss = stat.rss_bytes
             else:
@@ -327,14 +384,20 @@ class Sampler:
 
     def _agent_self(self, mono: float) -> dict[str, Any]:
         me = self._self
-        if self.use_procfs:
-            stat = procfs.read_stat(me.pid)
+        if self._stat is not None:
+            stat = self._stat.read(me.pid)
             if stat is None:
                 return {}
             return {"cpu_percent": self._cpu(me, stat.cpu_seconds, mono), "rss_bytes": stat.rss_bytes}
         proc = psutil.Process(me.pid)
         times = proc.cpu_times()
         return {"cpu_percent": self._cpu(me, times.user + times.system, mono), "rss_bytes": proc.memory_info().rss}
+
+
+    def close(self) -> None:
+        """Close the ``/proc`` files kept open."""
+        if self._stat is not None:
+            self._stat.close()
 
 
 def _safe(call):

@@ -80,7 +80,7 @@ class AgentConfig:
     write_timeout: float = 10.0
     heartbeat: float = 5.0
     rescan_seconds: float = 5.0
-    connections_seconds: float = 10.0
+    detail_seconds: float = 10.0
     selection: Selection = field(default_factory=Selection)
     limits: FaultLimits = field(default_factory=FaultLimits)
 
@@ -110,7 +110,7 @@ class AgentServer:
         self.config = config
         self.instance = uuid.uuid4().hex[:16]
         self.sampler = sampler or Sampler(config.selection, rescan_seconds=config.rescan_seconds,
-                                          connections_seconds=config.connections_seconds)
+                                          detail_seconds=config.detail_seconds)
         self.ring = Ring(config.ring_seconds, config.ring_max_bytes)
         self.actuator = Actuator(config.limits)
         self.started = time.time()
@@ -127,6 +127,7 @@ class AgentServer:
         self._server: asyncio.AbstractServer | None = None
         self._sampling: asyncio.Task[None] | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()
         self._routes: dict[str, dict[str, Callable[[_Request, asyncio.StreamWriter], Awaitable[None]]]] = {
             "/v1/health": {"GET": self._health},
             "/v1/samples": {"GET": self._samples},
@@ -164,7 +165,11 @@ class AgentServer:
             log.warning("released %d active fault(s) on exit", released)
         for writer in list(self._writers):
             writer.transport.abort()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.sampler.close()
 
     # -- sampling ----------------------------------------------------------------------------------
 
@@ -205,6 +210,9 @@ class AgentServer:
     # -- connections -------------------------------------------------------------------------------
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         self._open += 1
         self._writers.add(writer)
         self.requests_total += 1
@@ -223,12 +231,15 @@ class AgentServer:
             await self._respond(writer, reject.status, {"error": reject.message})
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:  # the agent is stopping: end this connection quietly
+            pass
         except Exception:
             log.exception("request from %s failed", _peer(writer))
             await self._respond(writer, 500, {"error": "internal error; see the agent's log"})
         finally:
             self._open -= 1
             self._writers.discard(writer)
+            self._handlers.discard(task)
             if writer.transport.get_write_buffer_size():
                 writer.transport.abort()  # a peer that does not read gets no more of our time
             else:

@@ -47,7 +47,8 @@ def wait_until(predicate, timeout=30.0, what="condition"):
 
 @pytest.fixture
 def locust_ui(tmp_path):
-    agent = start_agent(["--interval", "0.5", "--cmdline", "stresskit agent"], token=TOKEN, workdir=tmp_path)
+    agent = start_agent(["--interval", "0.5", "--cmdline", "ui_locustfile", "--rescan-seconds", "1"], token=TOKEN,
+                        workdir=tmp_path)
     locustfile = tmp_path / "ui_locustfile.py"
     locustfile.write_text(LOCUSTFILE)
     port = free_port()
@@ -119,7 +120,7 @@ def test_resources_tab_and_live_charts_update(locust_ui, chrome):
     memory = canvas_state(driver, "#hosts .card canvas.chart-mem")
     assert memory["points"] > 0
     legend = driver.execute_script("return document.querySelector('#hosts .card .series-legend').textContent")
-    assert "system" in legend and "python" in legend  # the agent tracks its own process
+    assert "system" in legend and "python" in legend  # the agent tracks the Locust process
     assert driver.execute_script("return document.querySelector('#agents tbody').textContent").count("streaming") == 1
     assert driver.execute_script("return document.querySelector('#hosts .card h3 span').textContent") == \
         socket.gethostname()

@@ -1,6 +1,7 @@
 """The agent's HTTP server over real sockets: auth, validation, resumable streaming, metrics, and
 requests that are too big or too slow being dropped while a subscriber keeps streaming."""
 
+import os
 import re
 import socket
 import threading
@@ -22,7 +23,7 @@ PROTECTED = [("get", "/v1/samples"), ("get", "/v1/latest"), ("get", "/metrics"),
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory):
-    proc = start_agent(["--interval", "0.2", "--request-timeout", "1", "--cmdline", "stresskit agent"],
+    proc = start_agent(["--interval", "0.2", "--request-timeout", "1", "--pid", str(os.getpid())],
                        token=TOKEN, workdir=tmp_path_factory.mktemp("agent"))
     yield proc
     assert proc.stop() == 0
@@ -99,7 +100,7 @@ def test_stream_is_versioned_contiguous_and_resumable(agent, client):
         assert sample["instance"] == agent.instance and sample["host"] == socket.gethostname()
         assert abs(sample["time"] - time.time()) < 3600
     assert [s["mono"] for s in first] == sorted(s["mono"] for s in first)
-    assert any(p["selector"] == "cmdline:stresskit agent" for p in first[-1]["processes"])
+    assert [p["selector"] for p in first[-1]["processes"]] == [f"pid:{os.getpid()}"]
     # a subscriber that went away comes back later and loses nothing
     last = read(client, 2)[-1]["seq"]
     wait_for_seq(client, last + 5)
@@ -117,7 +118,7 @@ def test_latest_and_metrics(client):
     latest = client.latest()
     assert latest["type"] == "sample" and latest["seq"] >= 1
     text = client.metrics()
-    families = set(re.findall(r"^# TYPE (\S+) (gauge|counter)$", text, re.M))
+    families = set(re.findall(r"^# TYPE (\S+) (gauge|counter)$", text, re.MULTILINE))
     for name in ("stresskit_system_memory_percent", "stresskit_process_rss_bytes", "stresskit_agent_samples_total",
                  "stresskit_browsers_count"):
         assert any(f == name for f, _ in families), name
@@ -196,7 +197,7 @@ def test_huge_and_slow_requests_are_dropped_while_a_subscriber_keeps_streaming(a
     assert seen - started >= 5, "the subscriber stalled while bad requests were handled"
     assert got == list(range(got[0], got[0] + len(got))), "the subscriber lost samples"
     counters = client.metrics()
-    assert re.search(r"^stresskit_agent_dropped_connections_total [1-9]", counters, re.M)
+    assert re.search(r"^stresskit_agent_dropped_connections_total [1-9]", counters, re.MULTILINE)
 
 
 def test_connection_limit_answers_503(tmp_path):

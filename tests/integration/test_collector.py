@@ -144,7 +144,7 @@ def proxies():
 
 
 def test_every_sample_is_written_as_it_arrives_and_fired_as_an_event(tmp_path, agents):
-    agent = agents("--cmdline", "stresskit agent")
+    agent = agents("--pid", str(os.getpid()))
     environment, collector = make_collector(tmp_path, [agent.url])
     fired = []
     stresskit_events(environment).resource_sample.add_listener(lambda sample: fired.append(sample["seq"]))
@@ -163,7 +163,7 @@ def test_every_sample_is_written_as_it_arrives_and_fired_as_an_event(tmp_path, a
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert fired == seqs
     assert [int(r["seq"]) for r in rows if r["kind"] == "browsers"] == seqs
-    mine = [r for r in rows if r["kind"] == "process" and r["pid"] == str(agent.pid)]
+    mine = [r for r in rows if r["kind"] == "process" and r["pid"] == str(os.getpid())]
     assert len(mine) == len(seqs) and int(mine[-1]["rss_bytes"]) > 1_000_000
     generator = [r for r in rows if r["kind"] == "generator"]
     assert generator[0]["host"] == "local" and int(generator[0]["pid"]) == os.getpid()

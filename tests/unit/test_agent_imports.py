@@ -29,7 +29,7 @@ def test_agent_imports_neither_locust_nor_gevent():
 
 def test_agent_help_runs_without_locust():
     result = subprocess.run([sys.executable, "-m", "stresskit", "agent", "--help"], capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, check=False)
     assert result.returncode == 0
     for option in ("--allow-faults", "--max-memory-mb", "--max-cpu-cores", "--max-fault-seconds", "--token-file",
                    "--process-name", "--cmdline", "--pid", "--ring-seconds"):

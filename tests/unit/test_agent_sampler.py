@@ -3,6 +3,7 @@ first CPU readings thrown away, vanished processes dropped, and the /proc fast p
 with psutil."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -89,8 +90,9 @@ def test_first_cpu_reading_is_thrown_away_then_a_busy_process_shows(procs):
     second = sampler.sample()
     found = pids_of(second)
     assert second["system"]["cpu_percent"] is not None
-    assert found[busy.pid]["cpu_percent"] > 5.0
-    assert found[idle.pid]["cpu_percent"] < 5.0
+    # a busy loop gets a full core on an idle host, a few percent on a crowded one; a sleeper ~none
+    assert found[busy.pid]["cpu_percent"] > 1.0
+    assert found[idle.pid]["cpu_percent"] < 1.0
     for key in ("disk_read_bps", "disk_write_bps", "net_sent_bps", "net_recv_bps"):
         assert second["system"][key] is None or second["system"][key] >= 0
 
@@ -107,9 +109,10 @@ def test_vanished_process_is_dropped_without_failing_the_sample(procs):
 
 @pytest.mark.skipif(not procfs.AVAILABLE, reason="Linux /proc only")
 def test_procfs_fast_path_agrees_with_psutil(procs):
-    sleeper = procs([sys.executable, "-c", "import threading, time\n"
-                     "[threading.Thread(target=time.sleep, args=(60,), daemon=True).start() for _ in range(3)]\n"
-                     "time.sleep(60)"])
+    code = ("import threading, time\n"
+            "[threading.Thread(target=time.sleep, args=(60,), daemon=True).start() for _ in range(3)]\n"
+            "time.sleep(60)")
+    sleeper = procs([sys.executable, "-c", code])
     deadline = time.monotonic() + 10
     while psutil.Process(sleeper.pid).num_threads() < 4 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -160,3 +163,9 @@ def test_browser_group_counts_real_chromium(chrome):
     group = Sampler().sample()["browsers"]
     assert group["count"] >= len([p for p in tree if "chrom" in p.name()]) >= 2
     assert group["rss_bytes"] >= expected_rss * 0.8
+
+
+def test_the_agent_never_tracks_itself_by_pattern_but_does_by_pid():
+    own = re.escape(procfs.read_cmdline(os.getpid())[:40]) if procfs.AVAILABLE else re.escape(sys.executable)
+    assert os.getpid() not in pids_of(Sampler(Selection(cmdlines=[own])).sample())
+    assert os.getpid() in pids_of(Sampler(Selection(pids=[os.getpid()])).sample())

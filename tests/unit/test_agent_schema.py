@@ -2,7 +2,14 @@
 
 import pytest
 
-from stresskit.agent.schema import SCHEMA_VERSION, SampleError, gap_row, generator_row, sample_rows, validate_sample
+from stresskit.agent.schema import (
+    SCHEMA_VERSION,
+    SampleError,
+    gap_row,
+    generator_row,
+    sample_rows,
+    validate_sample,
+)
 from stresskit.schema import RESOURCE_COLUMNS
 
 
