@@ -49,7 +49,7 @@ __all__ = ["FaultInjector", "current_user", "user_kind"]
 log = logging.getLogger("stresskit.faults")
 
 THROTTLED_SUFFIX = "(throttled)"
-SINGLE_FLIGHT = {"network_timeout", "memory_pressure"}
+SINGLE_FLIGHT = {"network_timeout", "memory_pressure", "rate_limiting"}
 RATE_LIMIT_HOLD = 1.0
 """Seconds a rate_limiting burst keeps the user's bucket empty after tripping the limiter."""
 

@@ -24,7 +24,7 @@ from tests.conftest import ADMIN_TOKEN
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(condition, timeout: float = 15.0, what: str = "condition") -> None:
+def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
