@@ -168,10 +168,11 @@ class NetnsLab:
         self._processes.append(proc)
         return proc
 
-    def exec(self, host: Host, *argv: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
+    def exec(self, host: Host, *argv: str, check: bool = True, timeout: float = 30,
+             env: Mapping[str, str] | None = None, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
         """Run a short command (``tc``, ``ip``, ``ss`` ...) inside ``host`` to completion."""
         result = subprocess.run(["ip", "netns", "exec", host.netns, *argv], check=False, capture_output=True,
-                                text=True, timeout=timeout)
+                                text=True, timeout=timeout, env=dict(env) if env is not None else None, cwd=cwd)
         if check and result.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} in {host.name} failed ({result.returncode}): {result.stderr.strip()}")
         return result
