@@ -138,6 +138,8 @@ class PageProcessorUser(User):
     """Seconds to wait before asking again when every remaining page is held by another user."""
     quota_request_timeout: float = 10.0
     """Seconds a worker waits for the master's answer to a page request."""
+    processor_class: type[PageProcessor] = PageProcessor
+    """The :class:`~stresskit.clients.page.PageProcessor` (sub)class this user builds."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -164,7 +166,7 @@ class PageProcessorUser(User):
         env = self.environment
         limit_mb = _setting(env, "browser_memory_limit_mb", int(self.memory_limit_mb))
         path = _setting(env, "page_path", self.page_path)
-        return PageProcessor(
+        return self.processor_class(
             env,
             page_timeout=_setting(env, "page_timeout", float(self.page_timeout)),
             max_retries=_setting(env, "page_max_retries", int(self.max_retries)),
