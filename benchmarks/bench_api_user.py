@@ -5,7 +5,8 @@ locustfiles against it, interleaved (A B A B ...) so drift hits both alike:
 
   * bare — a FastHttpUser with three weighted @task methods calling ``self.client.get``;
   * api  — an ApiUser with the same three endpoints as data (weights, templates, grouped
-           names), each response's status and JSON shape validated, X-Client-Id per user.
+           names), each response's status and JSON shape validated, X-Client-Id per user;
+  * api-status — the same ApiUser with ``validate = "status"`` (no JSON decoding).
 
 Each run is one headless Locust process (32 users, no wait time). The ratio api/bare is the
 cost of ApiUser's features; the goal is >= 0.95. The Locust process's CPU is sampled too: near
@@ -95,16 +96,20 @@ class Api(ApiUser):
         Endpoint("GET", "/api/items?limit=10", weight=1, name="/api/items", shape={"items": [ITEM], "total": int}),
         Endpoint("GET", "/healthz", weight=1, shape={"status": str, "pid": int}),
     )
+
+
+class ApiStatusOnly(Api):
+    validate = "status"
 """
 
 
-def run(locustfile: Path, host: str, seconds: int, workdir: Path, tag: str) -> dict[str, float]:
+def run(locustfile: Path, host: str, seconds: int, workdir: Path, tag: str, classes: list[str]) -> dict[str, float]:
     """One headless run; its Aggregated req/s, failures and mean CPU of the Locust process."""
     prefix = workdir / tag
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "32", "-r", "32",
          "--run-time", f"{seconds}s", "--host", host, "--csv", str(prefix), "--only-summary",
-         "--loglevel", "WARNING"],
+         "--loglevel", "WARNING", *classes],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_PROBE": str(prefix) + "_probe.json"},
     )
@@ -138,13 +143,14 @@ def main() -> None:
     (workdir / "api_mix.py").write_text(API)
     target = start_target(workdir=workdir, extra_args=["--latency-ms", "0", "--rate-limit", "1000000",
                                                       "--rate-burst", "1000000"])
-    results: dict[str, list[dict[str, float]]] = {"bare": [], "api": []}
+    variants = {"bare": ("bare.py", []), "api": ("api_mix.py", ["Api"]), "api-status": ("api_mix.py", ["ApiStatusOnly"])}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     try:
         for i in range(args.repeat):
-            for name, file in (("bare", "bare.py"), ("api", "api_mix.py")):
-                result = run(workdir / file, target.url, args.seconds, workdir, f"{name}{i}")
+            for name, (file, classes) in variants.items():
+                result = run(workdir / file, target.url, args.seconds, workdir, f"{name}{i}", classes)
                 results[name].append(result)
-                print(f"run {i + 1}/{args.repeat} {name:4}: {result['rps']:8.1f} req/s, "
+                print(f"run {i + 1}/{args.repeat} {name:10}: {result['rps']:8.1f} req/s, "
                       f"{result['per_cpu_second']:8.1f} req per CPU-second, "
                       f"{result['failures']} failures, locust CPU {result['cpu']:.0f}%", flush=True)
     finally:
@@ -156,16 +162,18 @@ def main() -> None:
     print(f"| user class | req/s (median of {args.repeat} runs, {args.seconds}s each) | "
           "req per Locust CPU-second (median) | failures | Locust CPU (median) |")
     print("|---|---:|---:|---:|---:|")
-    for label, key in (("bare FastHttpUser", "bare"), ("ApiUser", "api")):
+    labels = {"bare": "bare FastHttpUser", "api": "ApiUser (status + JSON shape)", "api-status": "ApiUser (status only)"}
+    for key, label in labels.items():
         runs = results[key]
         print(f"| {label} | {statistics.median(r['rps'] for r in runs):.0f} | "
               f"{statistics.median(r['per_cpu_second'] for r in runs):.0f} | "
               f"{sum(r['failures'] for r in runs)} | {statistics.median(r['cpu'] for r in runs):.0f}% |")
-    for key, what in (("rps", "req/s"), ("per_cpu_second", "req per CPU-second")):
-        pairs = [a[key] / b[key] for a, b in zip(results["api"], results["bare"])]
-        ratio = statistics.median(pairs)
-        print(f"ApiUser / bare, {what}: median of pairs {ratio:.3f} (pairs: "
-              + ", ".join(f"{p:.3f}" for p in pairs) + f"); goal >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'}")
+    for variant in ("api", "api-status"):
+        for key, what in (("rps", "req/s"), ("per_cpu_second", "req per CPU-second")):
+            pairs = [a[key] / b[key] for a, b in zip(results[variant], results["bare"])]
+            ratio = statistics.median(pairs)
+            print(f"{labels[variant]} / bare, {what}: median of pairs {ratio:.3f} (pairs: "
+                  + ", ".join(f"{p:.3f}" for p in pairs) + f"); goal >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -34,11 +34,14 @@ import gevent
 from locust import FastHttpUser, task
 
 from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
+from stresskit.errors import ConfigError
 from stresskit.options import option
 
 __all__ = ["REFERENCE_ENDPOINTS", "ApiUser", "Endpoint", "add_arguments"]
 
 log = logging.getLogger("stresskit.users.api")
+
+VALIDATION_MODES = ("shape", "status", "off")
 
 
 def add_arguments(parser: Any) -> None:
@@ -47,6 +50,9 @@ def add_arguments(parser: Any) -> None:
                         help="bearer token sent by API users as 'Authorization: Bearer TOKEN'")
     parser.add_argument("--api-max-retry-after", env_var="STRESSKIT_API_MAX_RETRY_AFTER", type=_non_negative,
                         default=None, help="cap in seconds on a Retry-After wait after a 429 (default 30)")
+    parser.add_argument("--api-validate", env_var="STRESSKIT_API_VALIDATE", choices=VALIDATION_MODES, default=None,
+                        help="what makes an API response a failure: 'shape' (status and JSON shape, default), "
+                             "'status' (status only) or 'off'")
     parser.add_argument("--api-throttle-retries", env_var="STRESSKIT_API_THROTTLE_RETRIES", type=_count,
                         default=None, help="retries of a throttled (429) request after its wait (default 1)")
 
@@ -101,8 +107,9 @@ class ApiUser(FastHttpUser):
     """The weighted mix; subclasses set it."""
     client_id_prefix: str = "stresskit"
     api_token: str | None = None
-    validate: bool = True
-    """Check ``expect`` and ``shape``; False records every answered request as a success."""
+    validate: str = "shape"
+    """``"shape"``: status in ``expect`` and the JSON ``shape``; ``"status"``: the status only;
+    ``"off"``: every answered request is a success. (``True``/``False`` mean shape/off.)"""
     max_retry_after: float = 30.0
     default_retry_after: float = 1.0
     """Wait after a 429 without a readable Retry-After."""
@@ -125,6 +132,11 @@ class ApiUser(FastHttpUser):
         self._mix = _mix_for(type(self)) if self.endpoints else None
         self._max_retry_after = _setting(environment, "api_max_retry_after", float(self.max_retry_after))
         self._throttle_retries = _setting(environment, "api_throttle_retries", int(self.throttle_retries))
+        mode = {True: "shape", False: "off"}.get(self.validate, self.validate)  # type: ignore[call-overload]
+        self._validate = _setting(environment, "api_validate", mode)
+        if self._validate not in VALIDATION_MODES:
+            raise ConfigError(f"{type(self).__name__}.validate must be one of {', '.join(VALIDATION_MODES)}, "
+                              f"not {self._validate!r}")
 
     def context(self) -> dict:
         """Request-event context: the client id, so listeners can tell users apart."""
@@ -141,42 +153,35 @@ class ApiUser(FastHttpUser):
 
     def call(self, endpoint: Endpoint) -> Any:
         """Send ``endpoint`` (honouring 429 + Retry-After); the response, or None if throttled."""
-        path = endpoint.url(self)
+        path = endpoint.url(self) if endpoint.params is not None else endpoint.path
         body = endpoint.body(self) if endpoint.body is not None else None
-        for attempt in range(self._throttle_retries + 1):
-            response, wait = self._send(endpoint, path, body)
-            if wait is None:
-                return response
+        check_shape = self._validate == "shape" and endpoint.shape is not None
+        for _ in range(self._throttle_retries + 1):
+            with self.client.request(endpoint.method, path, name=endpoint.name, json=body,
+                                     headers=endpoint.headers or None, catch_response=True) as resp:
+                status = resp.status_code
+                if status in endpoint.expect:  # the common case first
+                    problem = _check_json(resp.content, endpoint) if check_shape else None
+                    resp.failure(ResponseInvalid(problem)) if problem else resp.success()
+                elif status == 429:
+                    resp.request_meta["name"] = f"{endpoint.name} (throttled)"
+                    resp.success()
+                elif not status:
+                    pass  # a connection error: Locust records it as a failure with the exception
+                elif self._validate == "off":
+                    resp.success()
+                else:
+                    resp.failure(ResponseInvalid(f"status {status}, expected {_statuses(endpoint.expect)}"))
+            if status != 429:
+                if status:
+                    self._errors_in_row = 0
+                else:
+                    self._connection_failed(resp)
+                return resp
             self.throttled += 1
+            wait = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)
             gevent.sleep(min(wait, self._max_retry_after))
         return None
-
-    def _send(self, endpoint: Endpoint, path: str, body: Any) -> tuple[Any, float | None]:
-        """One request; returns (response, seconds to wait if it was throttled else None)."""
-        wait = None
-        with self.client.request(endpoint.method, path, name=endpoint.name, json=body,
-                                 headers=endpoint.headers or None, catch_response=True) as resp:
-            status = resp.status_code
-            if status == 429:
-                resp.request_meta["name"] = f"{endpoint.name} (throttled)"
-                resp.success()
-                wait = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)
-            elif not status:
-                pass  # a connection error: Locust records it as a failure with the exception
-            elif not self.validate:
-                resp.success()
-            elif status not in endpoint.expect:
-                resp.failure(ResponseInvalid(f"status {status}, expected {_statuses(endpoint.expect)}"))
-            elif endpoint.shape is not None:
-                problem = _check_json(resp, endpoint)
-                resp.failure(ResponseInvalid(problem)) if problem else resp.success()
-            else:
-                resp.success()
-        if status:
-            self._errors_in_row = 0
-        else:
-            self._connection_failed(resp)
-        return resp, wait
 
     def _connection_failed(self, resp: Any) -> None:
         """Back off after a connection error (capped exponential), logging the first one."""
@@ -187,10 +192,13 @@ class ApiUser(FastHttpUser):
         gevent.sleep(delay * self.random.uniform(0.8, 1.2))
 
 
-def _check_json(resp: Any, endpoint: Endpoint) -> str | None:
+_decode_json = json.JSONDecoder().decode
+
+
+def _check_json(content: bytes | None, endpoint: Endpoint) -> str | None:
     try:
-        data = json.loads(resp.content)
-    except (ValueError, TypeError):
+        data = _decode_json(content.decode("utf-8"))
+    except (ValueError, TypeError, AttributeError):
         return "body is not JSON"
     return endpoint.check(data)
 
