@@ -39,7 +39,7 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from stresskit.clients.page import PageProcessor, PageResult
-from stresskit.errors import StressKitError
+from stresskit.errors import ConfigError, StressKitError
 from stresskit.events import stresskit_events
 from stresskit.options import option
 from stresskit.quota import PageGrant, PageQuota, page_quota
@@ -185,6 +185,12 @@ class PageProcessorUser(User):
     def on_start(self) -> None:
         """Start this user's browser. A failure is reported once and stops the user (no traceback)."""
         self.processor = self.new_processor()
+        first = self.page_url(1)
+        if not first.startswith(("http://", "https://")):
+            self._start_error = ConfigError(f"page URL {first!r} is not http(s): give the target with --host "
+                                            "(or set host on the user class)")
+            _log_once(self.environment, f"page processor cannot start: {self._start_error}")
+            return
         try:
             self.processor.start()
         except Exception as exc:  # noqa: BLE001  start_chrome raises one-line DependencyMissing / BrowserError

@@ -268,3 +268,24 @@ def test_user_stopped_while_its_browser_starts_leaves_no_process(target):
     runner.quit()
     assert session_started == 0, "the browser was already up; the test did not stop it mid-start"
     assert wait_gone([p.pid for p in browser])
+
+
+def test_missing_host_is_one_clear_error_and_no_browser_starts(caplog):
+    class Pages(PageProcessorUser):
+        pass
+
+    env = Environment(user_classes=[Pages], events=Events())
+    runner = env.create_local_runner()
+    page_quota(env).set_total(3)
+    with caplog.at_level(logging.ERROR):
+        runner.start(1, spawn_rate=1)
+        deadline = time.monotonic() + 10
+        gevent.sleep(0.1)
+        while runner.user_count and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        count = runner.user_count
+        runner.quit()
+    assert count == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "--host" in errors[0], errors
+    assert entry(env, "session start").num_requests == 0
