@@ -95,6 +95,30 @@ def test_status_and_json_shape_failures_are_reported(target):
     assert errors(env, "nested shape") == ["$.items[0].price: expected str, got float"]
 
 
+def test_validate_status_mode_skips_the_body_and_bad_modes_are_rejected(target):
+    class StatusOnly(ApiUser):
+        wait_time = constant(0.01)
+        validate = "status"
+        endpoints = (Endpoint("GET", "/api/items/{id}", name="wrong shape", params=lambda u: {"id": 1},
+                              shape={"sku": str}),
+                     Endpoint("GET", "/api/items/999999", name="missing item"))
+
+    env, runner = start(StatusOnly, target.url)
+    try:
+        wait_for(lambda: all(entry(env, n) is not None and entry(env, n).num_requests >= 3
+                             for n in ("wrong shape", "missing item")), what="both endpoints")
+    finally:
+        runner.quit()
+    assert entry(env, "wrong shape").num_failures == 0  # the shape is not checked
+    assert entry(env, "missing item").num_failures == entry(env, "missing item").num_requests  # the status is
+
+    class Typo(StatusOnly):
+        validate = "strict"
+
+    with pytest.raises(ConfigError, match="validate must be one of shape, status, off"):
+        Typo(Environment(host=target.url))
+
+
 def test_429_is_counted_apart_and_retry_after_is_honoured(target_factory):
     server = target_factory(extra_args=["--rate-limit", "1", "--rate-burst", "1", "--latency-ms", "0"])
     starts: dict[str, list[tuple[float, str]]] = {}
