@@ -4,9 +4,13 @@ processes (local and master/worker) against the reference target and redis-serve
 Assertions read the run's CSV stats and the exit code, never the printed table."""
 
 import csv
+import json
 import os
+import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -138,3 +142,34 @@ def test_unreachable_api_host_is_one_clear_failure(tmp_path):
     assert len(lines) == 1 and "Connection refused" in lines[0] and "Traceback" not in result.stderr
     aggregated = stats_rows(tmp_path / "down")[("", "Aggregated")]
     assert aggregated["Failure Count"] == aggregated["Request Count"] and int(aggregated["Request Count"]) <= 12
+
+
+def test_options_and_cache_tab_are_in_the_web_ui(target, redis_server):
+    """Started with its web UI: every option is a start-form field, secrets masked, plus the Cache tab."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRESSKIT_", "LOCUST_"))}
+    proc = subprocess.Popen(
+        [LOCUST, "-f", ",".join(str(ROOT / "locustfiles" / f) for f in ("websocket.py", "api.py", "cache.py")),
+         "--web-host", "127.0.0.1", "--web-port", str(port), "--host", target.url, "--redis-url", redis_server.url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1) as resp:
+                    html = resp.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the web UI did not come up"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    args = json.loads(re.search(r"templateArgs = (\{.*?\})\s*</script>", html, re.DOTALL).group(1))
+    options = args["extra_options"]
+    assert {"ws_url", "ws_path", "ws_connections_per_user", "api_token", "api_validate", "redis_url",
+            "redis_password", "cache_read_ratio", "cache_min_hit_rate"} <= set(options)
+    assert options["redis_password"]["is_secret"] and options["api_token"]["is_secret"]
+    assert not options["redis_url"]["is_secret"]
+    assert {"key": "stresskit-cache", "title": "Cache"} in args["extended_tabs"]
