@@ -216,6 +216,7 @@ class WebSocketConnection:
         self._connected = Event()
         self._closing = False
         self._cut = False
+        self._handler_failed = False
         self._pending: dict[tuple[str, Any], AsyncResult] = {}
         self._next_id = 0
 
@@ -340,8 +341,7 @@ class WebSocketConnection:
         except ValueError:
             message = None
         if not isinstance(message, dict):
-            if self.on_message is not None:
-                self.on_message({"op": None, "raw": data})
+            self._deliver({"op": None, "raw": data})
             return
         op = message.get("op")
         waiter = self._pending.get((op, message.get("id")))
@@ -352,8 +352,19 @@ class WebSocketConnection:
             self._fire("broadcast delivery", max(0.0, (now - message["server_ts"]) * 1000), len(data))
         elif op == "error":
             self._fire("server error", None, len(data), WebSocketServerError(str(message.get("error"))))
-        elif self.on_message is not None:
+        else:
+            self._deliver(message)
+
+    def _deliver(self, message: dict) -> None:
+        """Hand ``message`` to ``on_message``; a bug there is logged once, and the loop goes on."""
+        if self.on_message is None:
+            return
+        try:
             self.on_message(message)
+        except Exception:
+            if not self._handler_failed:
+                self._handler_failed = True
+                log.exception("on_message handler failed (logged once per connection)")
 
     def _closed(self, ws: websocket.WebSocket, code: int, reason: str) -> None:
         """The socket ``ws`` ended (closed by the server, cut, or reset)."""
