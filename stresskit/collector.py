@@ -402,7 +402,8 @@ class Collector:
 
     def _down(self, link: _Link, error: str, level: int = logging.WARNING) -> None:
         if link.connected or link.down_since is None:
-            log.log(level, "%s; the test goes on, reconnecting (a real gap will be recorded)", error)
+            log.log(level, "%s; the test goes on, reconnecting (samples the agent keeps meanwhile are fetched "
+                           "then, lost ones recorded as a gap)", error)
             link.down_since = time.time()
         link.connected, link.error = False, error
 

@@ -90,7 +90,7 @@ def canvas_state(driver, selector):
 
 
 def test_resources_tab_and_live_charts_update(locust_ui, chrome):
-    base, _agent = locust_ui
+    base, agent = locust_ui
     assert requests.get(base + "/stresskit/resources/data", timeout=5).json()["running"] is False
     started = requests.post(base + "/swarm", data={"user_count": 1, "spawn_rate": 1, "host": "http://127.0.0.1:9"},
                             timeout=10).json()
@@ -129,8 +129,15 @@ def test_resources_tab_and_live_charts_update(locust_ui, chrome):
     # the load generator's own CPU/RSS chart is there too (Locust measures itself every 3 s)
     wait_until(lambda: (s := canvas_state(driver, "#generators .card canvas.chart-mem")) and s["points"] > 0,
                what="the generator chart")
+    # the agent dies mid-run: the page says so, the run goes on, and the gap shows once the test ends
+    agent.kill()
+    wait_until(lambda: "unreachable since" in driver.execute_script(
+        "return document.querySelector('#hosts .card .card-state').textContent"), what="the agent shown as down")
+    assert requests.get(base + "/stresskit/resources/data", timeout=5).json()["running"] is True
     assert requests.post(base + "/stop", timeout=10).json()["success"]
     wait_until(lambda: requests.get(base + "/stresskit/resources/data", timeout=5).json()["running"] is False,
                what="the collector to stop with the test")
+    wait_until(lambda: " lost " in driver.execute_script("return document.getElementById('gaps').textContent"),
+               what="the gap listed on the page")
     severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]]
     assert not severe, severe

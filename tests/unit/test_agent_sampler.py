@@ -158,11 +158,16 @@ def test_rates_are_wrap_safe(readings, rates):
 @pytest.mark.browser
 def test_browser_group_counts_real_chromium(chrome):
     ours = psutil.Process(chrome.driver_pid)
-    tree = [ours, *ours.children(recursive=True)]
-    expected_rss = sum(p.memory_info().rss for p in tree if "chrom" in p.name())
+    rss = []
+    for proc in [ours, *ours.children(recursive=True)]:
+        try:  # chromium starts and ends helper processes all the time
+            if "chrom" in proc.name():
+                rss.append(proc.memory_info().rss)
+        except psutil.NoSuchProcess:
+            continue
     group = Sampler().sample()["browsers"]
-    assert group["count"] >= len([p for p in tree if "chrom" in p.name()]) >= 2
-    assert group["rss_bytes"] >= expected_rss * 0.8
+    assert len(rss) >= 2 and group["count"] >= len(rss) - 1  # one helper may end in between
+    assert group["rss_bytes"] >= sum(rss) * 0.8
 
 
 def test_the_agent_never_tracks_itself_by_pattern_but_does_by_pid():
