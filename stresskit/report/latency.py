@@ -129,7 +129,9 @@ def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
     tcodes, types = pd.factorize(frame["Type"].astype(str))
     ncodes, names = pd.factorize(frame["Name"].astype(str))
     pairs, codes = np.unique(tcodes.astype(np.int64) * len(names) + ncodes, return_inverse=True)
-    order = np.lexsort((ts, codes))
+    order = np.argsort(codes, kind="stable")  # Locust writes history in time order
+    if np.any((codes[order][1:] == codes[order][:-1]) & (ts[order][1:] < ts[order][:-1])):
+        order = np.lexsort((ts, codes))
     codes_s = codes[order]
     ts_s = ts[order]
     cum = frame["Total Request Count"].to_numpy(dtype=float)[order]
@@ -145,7 +147,10 @@ def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
     wmin = int(win.min()) if len(win) else 0
     nwin = int(win.max()) - wmin + 1 if len(win) else 0
     gkey = codes_s.astype(np.int64) * nwin + (win - wmin)
-    groups, inverse = np.unique(gkey, return_inverse=True)
+    first = np.ones(len(gkey), dtype=bool)
+    first[1:] = gkey[1:] != gkey[:-1]  # sorted by code then time: each group is one run of rows
+    inverse = np.cumsum(first) - 1
+    groups = gkey[first]
     count = np.bincount(inverse, weights=new)
     failures = np.bincount(inverse, weights=newf)
     out = {"start": ((groups % nwin) + wmin) * window_s, "code": groups // nwin, "count": count,

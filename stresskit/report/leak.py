@@ -122,6 +122,12 @@ def window_floors(t: np.ndarray, y: np.ndarray, start: float, window_s: float, n
     idx, tt, yy = idx[keep], t[keep], y[keep]
     if not len(idx):
         return np.empty(0), np.empty(0)
+    if np.all(np.diff(idx) >= 0):  # time-ordered (the usual case): one argmin per window slice
+        bounds = np.flatnonzero(np.diff(idx)) + 1
+        starts = np.r_[0, bounds]
+        ends = np.r_[bounds, len(idx)]
+        picks = np.array([lo + int(np.argmin(yy[lo:hi])) for lo, hi in zip(starts, ends)])
+        return tt[picks], yy[picks]
     order = np.lexsort((yy, idx))
     idx, tt, yy = idx[order], tt[order], yy[order]
     first = np.ones(len(idx), dtype=bool)

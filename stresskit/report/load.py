@@ -65,12 +65,15 @@ class _Read:
 
 
 def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ...] = (),
-                    usecols: tuple[str, ...] | None = None, strings: tuple[str, ...] = ()) -> _Read:
+                    usecols: tuple[str, ...] | None = None, strings: tuple[str, ...] = (),
+                    categories: tuple[str, ...] = ()) -> _Read:
     """Read a CSV file, skipping and counting rows that cannot be used.
 
     ``required`` columns must be in the header and non-empty in a row for the row to count;
-    ``numeric`` columns are coerced to numbers (a non-number becomes NaN; in a required column
-    that drops the row); ``strings`` columns are read as text with empty cells as ``""``.
+    ``numeric`` columns are read as float64 (a non-number becomes NaN; in a required column
+    that drops the row); ``strings`` columns are text and ``categories`` columns categorical
+    text (cheap for a few distinct values such as host, kind or request name), both with empty
+    cells as ``""``.
     """
     note = InputNote(file=path, status="ok")
     if not os.path.exists(path):
@@ -80,19 +83,28 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
         note.status, note.detail = "empty", "the file is empty"
         return _Read(None, note)
     wanted = None if usecols is None else set(usecols)
-    dtype = {c: str for c in strings}
+    text_types = {**{c: str for c in strings}, **{c: "category" for c in categories}}
+    typed = {**text_types, **{c: "float64" for c in numeric}}
     bad_lines = 0
     kwargs: dict[str, Any] = dict(usecols=(lambda c: c in wanted) if wanted is not None else None,
-                                  dtype=dtype, encoding_errors="replace", skip_blank_lines=True)
+                                  encoding_errors="replace", skip_blank_lines=True)
+    frame = None
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            frame = pd.read_csv(path, on_bad_lines="warn", engine="c", low_memory=False, **kwargs)
-        bad_lines = sum(len(_SKIPPED.findall(str(w.message))) for w in caught)
+        for dtype in (typed, text_types):  # typed first (fast); a non-number in a float column → infer
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    frame = pd.read_csv(path, on_bad_lines="warn", engine="c", low_memory=False, dtype=dtype,
+                                        **kwargs)
+                bad_lines = sum(len(_SKIPPED.findall(str(w.message))) for w in caught)
+                break
+            except (ValueError, TypeError) as exc:
+                if isinstance(exc, pd.errors.ParserError) or dtype is text_types:
+                    raise
     except pd.errors.EmptyDataError:
         note.status, note.detail = "empty", "no header and no rows"
         return _Read(None, note)
-    except (pd.errors.ParserError, ValueError, UnicodeError):
+    except (pd.errors.ParserError, ValueError, TypeError, UnicodeError):
         # e.g. a quote left open by a truncated last line: the slow, forgiving parser counts each bad line
         counter = [0]
 
@@ -101,7 +113,7 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
             return None
 
         try:
-            frame = pd.read_csv(path, on_bad_lines=skip, engine="python", **kwargs)
+            frame = pd.read_csv(path, on_bad_lines=skip, engine="python", dtype=text_types, **kwargs)
         except Exception as exc:  # noqa: BLE001 - any parser failure is reported, not raised
             note.status, note.detail = "unreadable", f"cannot be parsed ({type(exc).__name__}: {exc})"
             return _Read(None, note)
@@ -109,6 +121,7 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
     except OSError as exc:
         note.status, note.detail = "unreadable", str(exc)
         return _Read(None, note)
+    assert frame is not None
     frame.columns = [str(c).strip() for c in frame.columns]
     absent = [c for c in required if c not in frame.columns]
     if absent:
@@ -116,21 +129,33 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
         note.detail = f"header lacks column(s) {', '.join(absent)}; is this the right file?"
         return _Read(None, note)
     for column in numeric:
-        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column].dtype):
-            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        if column in frame.columns and not pd.api.types.is_float_dtype(frame[column].dtype):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     for column in strings:
         if column in frame.columns:
             frame[column] = frame[column].fillna("").astype(str)
+    for column in categories:
+        if column in frame.columns:
+            values = frame[column]
+            if not isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype("category")
+            if values.isna().any():
+                if "" not in values.cat.categories:
+                    values = values.cat.add_categories([""])
+                values = values.fillna("")
+            frame[column] = values
+    dropped = 0
     if required:
         ok = np.ones(len(frame), dtype=bool)
         for column in required:
             values = frame[column]
-            ok &= values.notna().to_numpy() if column not in strings else (values != "").to_numpy()
+            if column in strings or column in categories:
+                ok &= (values != "").to_numpy()
+            else:
+                ok &= values.notna().to_numpy()
         dropped = int((~ok).sum())
         if dropped:
             frame = frame.loc[ok].reset_index(drop=True)
-    else:
-        dropped = 0
     note.rows = len(frame)
     note.skipped_rows = bad_lines + dropped
     if not len(frame):
@@ -181,8 +206,8 @@ def read_history(prefix: str) -> _Read:
               "50%", "95%", "99%", "99.9%", "100%", "Total Max Response Time")
     read = read_csv_robust(path, required=("Timestamp", "Name", "Total Request Count"),
                            numeric=("Timestamp", "User Count", "Total Request Count", "Total Failure Count",
-                                    "Total Max Response Time"),
-                           usecols=wanted, strings=("Type", "Name"))
+                                    "Total Max Response Time", "50%", "95%", "99%", "99.9%", "100%"),
+                           usecols=wanted, categories=("Type", "Name"))
     if read.frame is not None:
         _coerce_percentiles(read.frame)
         for column in ("User Count", "Total Failure Count"):
@@ -210,7 +235,7 @@ def read_exceptions(prefix: str) -> _Read:
                            usecols=("Count", "Message", "Nodes"), strings=("Message", "Nodes"))
 
 
-_RESOURCE_NUMERIC = ("timestamp", "pid", "cpu_percent", "memory_percent", "rss_bytes", "available_bytes",
+_RESOURCE_NUMERIC = ("timestamp", "cpu_percent", "memory_percent", "rss_bytes", "available_bytes",
                      "connections", "count")
 _RESOURCE_USED = ("timestamp", "host", "kind", "name", *_RESOURCE_NUMERIC[1:])
 _KIND_REQUIRES = {"system": ("memory_percent",), "process": ("rss_bytes",), "browsers": ("rss_bytes",),
@@ -224,13 +249,13 @@ def read_resources(path: str) -> _Read:
     (a process row without RSS, a system row without memory %): skipped and counted.
     """
     read = read_csv_robust(path, required=("timestamp", "kind"), numeric=_RESOURCE_NUMERIC,
-                           usecols=_RESOURCE_USED, strings=("host", "kind", "name"))
+                           usecols=_RESOURCE_USED, categories=("host", "kind", "name"))
     frame = read.frame
     if frame is None:
         return read
     for column in _RESOURCE_USED:
         if column not in frame.columns:
-            frame[column] = "" if column in ("host", "name") else np.nan
+            frame[column] = pd.Categorical([""] * len(frame)) if column in ("host", "name") else np.nan
     ok = frame["kind"].isin(RESOURCE_KINDS).to_numpy().copy()
     for kind, needs in _KIND_REQUIRES.items():
         if needs:

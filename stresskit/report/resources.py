@@ -88,31 +88,44 @@ def _bucket(t: np.ndarray, columns: dict[str, np.ndarray], step: float) -> pd.Da
     return pd.DataFrame(out)
 
 
-def _series(frame: pd.DataFrame) -> list[tuple[tuple[str, str], np.ndarray, dict[str, np.ndarray]]]:
-    """Split rows by (host, name); rows at the same timestamp are summed."""
-    if frame.empty:
+def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes and labels of a (categorical) text column."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64), [str(c) for c in values.cat.categories]
+    codes, uniques = pd.factorize(values.astype(str))
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
+def _group_order(key: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row order grouping ``key`` and, within a group, by time (cheap when the file is time-ordered)."""
+    order = np.argsort(key, kind="stable")
+    ks, ts = key[order], t[order]
+    same = ks[1:] == ks[:-1]
+    if np.any(same & (ts[1:] < ts[:-1])):
+        order = np.lexsort((t, key))
+    return order
+
+
+def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]
+            ) -> list[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    """Split rows by ``key``; rows of one key at the same timestamp are summed."""
+    if not len(t):
         return []
-    hcodes, hosts = pd.factorize(frame["host"])
-    ncodes, names = pd.factorize(frame["name"])
-    pairs, codes = np.unique(hcodes.astype(np.int64) * len(names) + ncodes, return_inverse=True)
-    uniques = [(hosts[p // len(names)], names[p % len(names)]) for p in pairs]
-    t = frame["timestamp"].to_numpy(dtype=float)
-    order = np.lexsort((t, codes))
-    codes, t = codes[order], t[order]
-    cols = {c: frame[c].to_numpy(dtype=float)[order] for c in ("rss_bytes", "cpu_percent", "connections")}
-    boundaries = np.flatnonzero(np.diff(codes)) + 1
+    order = _group_order(key, t)
+    key, t = key[order], t[order]
+    cols = {c: v[order] for c, v in cols.items()}
+    boundaries = np.flatnonzero(np.diff(key)) + 1
     out = []
-    for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(codes)]):
+    for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(key)]):
         tt = t[lo:hi]
         newt = np.ones(len(tt), dtype=bool)
         newt[1:] = tt[1:] != tt[:-1]
         if newt.all():
-            values = {c: v[lo:hi] for c, v in cols.items()}
-            out.append((uniques[codes[lo]], tt, values))
+            out.append((int(key[lo]), tt, {c: v[lo:hi] for c, v in cols.items()}))
             continue
         starts = np.flatnonzero(newt)
         values = {c: np.add.reduceat(np.nan_to_num(v[lo:hi]), starts) for c, v in cols.items()}
-        out.append((uniques[codes[lo]], tt[starts], values))
+        out.append((int(key[lo]), tt[starts], values))
     return out
 
 
@@ -125,63 +138,67 @@ def analyze_resources(path: str, options: ResourceOptions | None = None) -> Reso
     if frame is None or frame.empty:
         return result
     t_all = frame["timestamp"].to_numpy(dtype=float)
+    kcodes, kinds = _codes(frame["kind"])
+    hcodes, hosts = _codes(frame["host"])
+    ncodes, names = _codes(frame["name"])
+    numeric = {c: frame[c].to_numpy(dtype=float) for c in ("cpu_percent", "memory_percent", "rss_bytes",
+                                                          "available_bytes", "connections", "count")}
+    del frame, read
     result.span = (float(np.min(t_all)), float(np.max(t_all)))
     span = result.span[1] - result.span[0]
     step = max(span / options.chart_points, 1.0)
-    kinds = {k: g for k, g in frame.groupby("kind", sort=False)}
+    rows_of = {kind: np.flatnonzero(kcodes == i) for i, kind in enumerate(kinds)}
 
     # -- hosts (system rows) --------------------------------------------------------------------
-    hosts = []
+    hosts_out = []
     available_at_end: dict[str, float] = {}
     system_tl = []
-    system = kinds.get("system")
-    if system is not None:
-        for host, group in system.groupby("host", sort=True):
-            group = group.sort_values("timestamp")
-            t = group["timestamp"].to_numpy(dtype=float)
-            cpu = group["cpu_percent"].to_numpy(dtype=float)
-            mem = group["memory_percent"].to_numpy(dtype=float)
-            used = group["rss_bytes"].to_numpy(dtype=float)
-            avail = group["available_bytes"].to_numpy(dtype=float)
+    idx = rows_of.get("system")
+    if idx is not None and len(idx):
+        for code, t, v in _series(t_all[idx], hcodes[idx], {c: numeric[c][idx] for c in (
+                "cpu_percent", "memory_percent", "rss_bytes", "available_bytes", "connections")}):
+            host = hosts[code]
+            cpu, mem, used, avail = v["cpu_percent"], v["memory_percent"], v["rss_bytes"], v["available_bytes"]
             finite_avail = avail[np.isfinite(avail)]
             if len(finite_avail):
                 available_at_end[host] = float(finite_avail[-1])
             cpu_above, cpu_longest = time_above(t, cpu, options.cpu_threshold)
             mem_above, mem_longest = time_above(t, mem, options.memory_threshold)
-            hosts.append({"host": host, "samples": len(group),
-                          **{f"cpu_{k}": v for k, v in _stat(cpu).items()},
-                          **{f"memory_percent_{k}": v for k, v in _stat(mem).items()},
-                          **{f"used_mb_{k}": (v / MB if v is not None else None) for k, v in _stat(used).items()},
-                          "cpu_above_s": cpu_above, "cpu_longest_above_s": cpu_longest,
-                          "memory_above_s": mem_above, "memory_longest_above_s": mem_longest,
-                          "sustained": bool(max(cpu_longest, mem_longest) >= options.sustain_s)})
+            hosts_out.append({"host": host, "samples": len(t),
+                              **{f"cpu_{k}": x for k, x in _stat(cpu).items()},
+                              **{f"memory_percent_{k}": x for k, x in _stat(mem).items()},
+                              **{f"used_mb_{k}": (x / MB if x is not None else None) for k, x in _stat(used).items()},
+                              "cpu_above_s": cpu_above, "cpu_longest_above_s": cpu_longest,
+                              "memory_above_s": mem_above, "memory_longest_above_s": mem_longest,
+                              "sustained": bool(max(cpu_longest, mem_longest) >= options.sustain_s)})
             if np.isfinite(used).sum() >= 2:
                 result.leaks.append(analyze_leak(t, used, series=f"{host}: system memory used", host=host,
-                                                 kind="system", name="system", available_bytes=available_at_end.get(host),
-                                                 rule=options.rule))
+                                                 kind="system", name="system",
+                                                 available_bytes=available_at_end.get(host), rule=options.rule))
             bucket = _bucket(t, {"cpu_percent": cpu, "memory_percent": mem, "used_mb": used / MB,
-                                 "connections": group["connections"].to_numpy(dtype=float)}, step)
+                                 "connections": v["connections"]}, step)
             bucket.insert(1, "host", host)
             system_tl.append(bucket)
-    result.hosts = pd.DataFrame(hosts)
+    result.hosts = pd.DataFrame(hosts_out)
     if system_tl:
         result.timelines["system"] = pd.concat(system_tl, ignore_index=True)
 
     # -- processes, browsers, generators ----------------------------------------------------------
     processes = []
     for kind in ("process", "browsers", "generator"):
-        group = kinds.get(kind)
-        if group is None:
+        idx = rows_of.get(kind)
+        if idx is None or not len(idx):
             continue
+        key = hcodes[idx] * max(len(names), 1) + ncodes[idx]
         timeline = []
-        for (host, name), t, values in _series(group):
-            rss = values["rss_bytes"]
-            cpu = values["cpu_percent"]
+        for code, t, v in _series(t_all[idx], key, {c: numeric[c][idx] for c in ("rss_bytes", "cpu_percent")}):
+            host, name = hosts[code // max(len(names), 1)], names[code % max(len(names), 1)]
+            rss, cpu = v["rss_bytes"], v["cpu_percent"]
             label = {"process": f"{host}: {name}", "browsers": f"{host}: browsers (total)",
                      "generator": f"load generator {host}"}[kind]
             processes.append({"host": host, "kind": kind, "name": name, "samples": len(t),
-                              **{f"rss_mb_{k}": (v / MB if v is not None else None) for k, v in _stat(rss).items()},
-                              **{f"cpu_{k}": v for k, v in _stat(cpu).items()}})
+                              **{f"rss_mb_{k}": (x / MB if x is not None else None) for k, x in _stat(rss).items()},
+                              **{f"cpu_{k}": x for k, x in _stat(cpu).items()}})
             if np.isfinite(rss).sum() >= 2:
                 available = available_at_end.get(host) if kind != "generator" else None
                 result.leaks.append(analyze_leak(t, rss, series=label, host=host, kind=kind, name=name,
@@ -193,8 +210,8 @@ def analyze_resources(path: str, options: ResourceOptions | None = None) -> Reso
             result.timelines[kind] = pd.concat(timeline, ignore_index=True)
     result.processes = pd.DataFrame(processes)
 
-    gaps = kinds.get("gap")
-    if gaps is not None and not gaps.empty:
-        result.gaps = {"events": int(len(gaps)), "samples_lost": int(np.nansum(gaps["count"].to_numpy(dtype=float))),
-                       "hosts": sorted(set(gaps["name"].astype(str)) | set(gaps["host"].astype(str)) - {""})}
+    idx = rows_of.get("gap")
+    if idx is not None and len(idx):
+        result.gaps = {"events": int(len(idx)), "samples_lost": int(np.nansum(numeric["count"][idx])),
+                       "hosts": sorted({hosts[c] for c in hcodes[idx]} - {""})}
     return result
