@@ -34,8 +34,9 @@ class Other(Chat):
     pass
 
 
-def run_once(url: str, seed: int, actions: int = 400) -> tuple[list[tuple[str, int]], FaultInjector]:
-    """Run until the injector has seen ``actions`` user actions; return [(slot, action)] of the faults."""
+def run_once(url: str, seed: int, actions: int = 400) -> tuple[list[tuple[str, int]], FaultInjector, dict]:
+    """Run until the injector has seen ``actions`` user actions; return [(slot, action)] of the
+    faults, the injector and the number of actions each slot made."""
     env = Environment(user_classes=[Chat, Other], host=url)
     runner = env.create_local_runner()
     log = attach_log(env)
@@ -46,6 +47,7 @@ def run_once(url: str, seed: int, actions: int = 400) -> tuple[list[tuple[str, i
     try:
         while injector.stats["actions"] < actions and time.monotonic() < deadline:
             gevent.sleep(0.05)
+        made = {state.slot: state.schedule.actions for state in injector._users.values()}  # noqa: SLF001
     finally:
         runner.quit()
         injector.remove()
@@ -54,7 +56,7 @@ def run_once(url: str, seed: int, actions: int = 400) -> tuple[list[tuple[str, i
     for row in log.rows:
         if row["event"] == "injected":
             faults.append((row["user"], int(re.search(r"\(action (\d+)\)", row["detail"]).group(1))))
-    return faults, injector
+    return faults, injector, made
 
 
 def per_slot(faults, upto: dict[str, int]) -> dict[str, list[int]]:
@@ -66,15 +68,11 @@ def per_slot(faults, upto: dict[str, int]) -> dict[str, list[int]]:
 
 
 def test_same_seed_same_schedule_and_the_measured_rate_matches(target):
-    first, inj1 = run_once(target.url, seed=42)
-    second, inj2 = run_once(target.url, seed=42)
-    other, inj3 = run_once(target.url, seed=43)
+    first, inj1, made1 = run_once(target.url, seed=42)
+    second, inj2, made2 = run_once(target.url, seed=42)
+    other, inj3, made3 = run_once(target.url, seed=43)
 
     # Compare the schedules over the actions both runs of each slot really made.
-    def actions_made(injector):
-        return {state.slot: state.schedule.actions for state in injector._users.values()}  # noqa: SLF001
-
-    made1, made2, made3 = actions_made(inj1), actions_made(inj2), actions_made(inj3)
     common = {slot: min(made1.get(slot, 0), made2.get(slot, 0)) for slot in made1}
     assert set(common) == {"w0/Chat/0", "w0/Other/0"}
     same1, same2 = per_slot(first, common), per_slot(second, common)
