@@ -148,6 +148,10 @@ class FaultInjector:
             except ConfigError as exc:
                 log.error("fault injection off on this worker: %s", exc)
                 self.config = FaultConfig()
+        # a new test numbers its users' slots afresh, so the same seed gives the same schedule again
+        self._forget_pending()
+        self._users = WeakKeyDictionary()
+        self._ordinals.clear()
         self.stats.clear()
 
     def _on_test_stop(self, **_: Any) -> None:

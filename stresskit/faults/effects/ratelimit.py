@@ -2,8 +2,9 @@
 
 The target limits per client (``X-Client-Id``, else the peer address). The burst sends cheap
 requests from several keep-alive connections at once, as the user's identity, until the first
-429; then it keeps the bucket empty for ``hold`` seconds in the background, so the user's own
-requests are throttled for real and it must honour ``Retry-After``. Bounded in requests and time.
+429, and the same connections go on for ``hold`` seconds in the background so the bucket stays
+empty: the user's own requests are throttled for real and it must honour ``Retry-After``.
+Bounded in requests and time.
 """
 
 from __future__ import annotations
@@ -53,29 +54,31 @@ def burst(base_url: str, client_id: str | None, hold: float = 1.0, path: str = "
                     continue
                 if response.status == 429:
                     counts["limited"] += 1
-                    retry_after.append(response.getheader("Retry-After") or "")
-                    tripped.set()
+                    if not tripped.is_set():
+                        retry_after.append(response.getheader("Retry-After") or "")
+                        tripped.set()
         finally:
             conn.close()
 
-    workers = [gevent.spawn(hammer, tripped) for _ in range(concurrency)]
-    gevent.joinall(workers, timeout=max_seconds + 5)
-    gevent.killall(workers, block=False)
+    done = Event()
+    workers = [gevent.spawn(hammer, done) for _ in range(concurrency)]
+    # the same connections keep hammering through the hold, so no token is left for the user
+    tripped.wait(max_seconds)
     elapsed = time.monotonic() - start
+
+    def release() -> None:
+        done.set()
+        gevent.killall(workers, block=False)
+
     if not tripped.is_set():
+        release()
         raise FaultError(f"a burst of {counts['sent']} requests in {elapsed:.1f}s ({counts['errors']} errors) did "
                          f"not trip the limiter of {base_url}")
     who = f"client id {client_id}" if client_id else "the peer address (no client id)"
     detail = (f"burst of {counts['sent']} requests in {elapsed:.2f}s as {who} tripped the limiter "
               f"(429 with Retry-After {retry_after[0] or '?'}s), kept tripped for {hold:g}s")
+    deadline = time.monotonic() + hold + 1.0  # the hammers' own bound, should the release never come
     if hold <= 0:
+        release()
         return Injected(detail)
-    done = Event()
-    deadline = time.monotonic() + hold  # the hold phase has its own, shorter bound
-    keepers = [gevent.spawn(hammer, done) for _ in range(max(2, concurrency // 4))]
-
-    def release() -> None:
-        done.set()
-        gevent.killall(keepers, block=False)
-
     return Injected(detail, release=release, release_after=hold)
