@@ -18,7 +18,7 @@ from stresskit.errors import ConfigError, ScenarioError
 from stresskit.faults.kinds import KINDS, USER_KINDS, parse_kinds
 from stresskit.options import option
 
-__all__ = ["FaultConfig", "add_arguments", "load_config", "scenario_of"]
+__all__ = ["FaultConfig", "add_arguments", "check_needs", "load_config", "missing_need", "scenario_of"]
 
 DEFAULT_RECOVERY_LIMIT = 30.0
 DEFAULT_DURATION = 3.0

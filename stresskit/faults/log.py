@@ -52,7 +52,7 @@ class FaultLog:
         prefix = option(environment, "csv_prefix")
         self.path = f"{prefix}{FAULTS_SUFFIX}" if prefix else None
         if self.path:
-            self._file = open(self.path, "w", newline="", encoding="utf-8")
+            self._file = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115 - closed at quitting
             self._writer = csv.DictWriter(self._file, fieldnames=list(FAULT_COLUMNS))
             self._writer.writeheader()
             self._file.flush()

@@ -197,8 +197,8 @@ class LinkPartition(RunFault):
         self.dev = dev
 
     def _ip(self, state: str) -> None:
-        result = subprocess.run(["ip", "-n", self.netns, "link", "set", self.dev, state], capture_output=True,
-                                text=True, timeout=10)
+        result = subprocess.run(["ip", "-n", self.netns, "link", "set", self.dev, state], check=False,
+                                capture_output=True, text=True, timeout=10)
         if result.returncode != 0:
             raise FaultError(f"ip -n {self.netns} link set {self.dev} {state}: {result.stderr.strip()}")
 

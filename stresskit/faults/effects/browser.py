@@ -215,7 +215,7 @@ def arm_page_fault(user: Any, kind: str) -> tuple[Any, str]:
                         "window": STALE_WINDOW_MS}
     try:
         result = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
-    except Exception as exc:  # noqa: BLE001 - a dead session is a fault of its own; report and skip
+    except Exception as exc:
         raise FaultError(f"cannot arm {kind} in the browser: {type(exc).__name__}") from exc
     return (driver, str(result.get("identifier", ""))), f"armed in the next document ({key})"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stresskit.errors import FaultError
+from stresskit.errors import AgentError, FaultError
 from stresskit.faults.effects import Injected
 
 __all__ = ["agent_clients", "burn_cpu", "hold_memory"]
@@ -28,8 +28,8 @@ def _release_all(clients: list) -> None:
     for client in clients:
         try:
             client.release()
-        except Exception:  # noqa: BLE001 - the agent also ends the hold at its deadline
-            pass
+        except AgentError as exc:  # the agent also ends the hold at its own deadline
+            log.debug("could not release the faults of %s: %s", client.url, exc)
 
 
 def hold_memory(urls: Sequence[str], token: str | None, mb: int, seconds: float) -> Injected:
@@ -39,7 +39,7 @@ def hold_memory(urls: Sequence[str], token: str | None, mb: int, seconds: float)
     for client in clients:
         try:
             client.hold_memory(mb, seconds)
-        except Exception as exc:
+        except AgentError as exc:
             _release_all(done)
             raise FaultError(f"agent {getattr(client, 'url', '?')} refused to hold {mb} MB: {exc}") from None
         done.append(client)
@@ -54,7 +54,7 @@ def burn_cpu(urls: Sequence[str], token: str | None, cores: float, seconds: floa
     for client in clients:
         try:
             client.burn_cpu(cores, seconds)
-        except Exception as exc:
+        except AgentError as exc:
             _release_all(done)
             raise FaultError(f"agent {getattr(client, 'url', '?')} refused to burn {cores:g} cores: {exc}") from None
         done.append(client)
