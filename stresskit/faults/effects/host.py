@@ -14,6 +14,8 @@ from stresskit.faults.effects import Injected
 
 __all__ = ["agent_clients", "burn_cpu", "hold_memory"]
 
+log = logging.getLogger("stresskit.faults")
+
 
 def agent_clients(urls: Sequence[str], token: str | None) -> list:
     """One ``AgentClient`` per agent URL."""
