@@ -7,6 +7,7 @@ early. Only the agents given with ``--agent`` are touched.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from stresskit.errors import AgentError, FaultError
