@@ -10,7 +10,7 @@ What Locust 2.47 does on its own, and what this module adds:
   order (as ``parsed_options.stresskit_locustfile_sha256``), and a worker checks it *before*
   any user starts, so a differing worker never runs a user, even if the spawn order beats the
   verdict. A worker that never says hello (its locustfile lacks these checks, so it differs)
-  is told to quit after ``hello_timeout`` seconds.
+  is dropped after ``hello_timeout`` seconds (default 30).
 * **A master a worker cannot reach**: Locust logs nothing for 30 s, then one "Failed to connect"
   line every 5 s, and gives up after 5 minutes with an empty error. Here the worker probes the
   master's port after ``--master-wait`` seconds (default 60, env ``STRESSKIT_MASTER_WAIT``),
@@ -250,18 +250,21 @@ def _record(environment: Any, membership: _Membership, worker: str, event: str, 
 
 # -- the opt-in --------------------------------------------------------------------------------
 
-def use_distributed_checks(events: Any, hello_timeout: float = 10.0) -> None:
+def use_distributed_checks(events: Any, hello_timeout: float = 30.0) -> None:
     """Opt a locustfile into the distributed checks and records described in the module docstring.
 
     Call it at module level in the locustfile (``use_distributed_checks(events)``), on every
     machine. ``hello_timeout`` is how long the master waits for a new worker's locustfile digest
-    before treating it as a worker without these checks (and so with a different locustfile).
+    before treating it as a worker without these checks (and so with a different locustfile); a
+    worker with the checks sends it as soon as it is connected, or with its first spawn order,
+    so the timeout only has to cover a CPU-starved worker's start-up.
     """
     register_options(events, add_arguments, _start_master_watch)
     if getattr(events, "_stresskit_distributed_checks", False):
         return
     events._stresskit_distributed_checks = True
     events.init.add_listener(lambda environment, runner=None, **_: _on_init(environment, runner, hello_timeout))
+    events.test_start.add_listener(_on_test_start)
 
 
 def _start_master_watch(parser: Any) -> None:
@@ -289,39 +292,77 @@ def _on_init(environment: Any, runner: Any, hello_timeout: float) -> None:
 
 # -- worker side -------------------------------------------------------------------------------
 
-def _init_worker(environment: Any, runner: Any) -> None:
-    digest, names = locustfile_digest(environment.parsed_locustfiles or [])
-    verdict = {"rejected": False}
+class _WorkerChecks:
+    """The worker's side: its digest, the hello it owes the master, and refusing to run users.
 
-    def reject_self(reason: str) -> None:
-        if verdict["rejected"]:
+    Created on first need — at ``init``, or at the first spawn order when that beats ``init``
+    on a CPU-starved machine — so the check before the first user never depends on ordering.
+    """
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.digest, self.names = locustfile_digest(environment.parsed_locustfiles or [])
+        self.hello_sent = False
+        self.rejected = False
+
+    def hello(self) -> None:
+        if self.hello_sent:
             return
-        verdict["rejected"] = True
+        self.hello_sent = True
+        from stresskit import __version__
+
+        self.environment.runner.send_message(HELLO, {"digest": self.digest, "files": self.names,
+                                                     "stresskit": __version__})
+
+    def reject_self(self, reason: str) -> None:
+        if self.rejected:
+            return
+        self.rejected = True
         log.error("this worker's locustfile differs from the master's: %s", reason)
-        environment.process_exit_code = EXIT_LOCUSTFILE_MISMATCH
+        self.environment.process_exit_code = EXIT_LOCUSTFILE_MISMATCH
         import gevent
 
-        gevent.spawn(_quit_worker, runner)
+        gevent.spawn(_quit_worker, self.environment.runner)
+
+    def check_spawn_order(self) -> None:
+        """Compare the master's digest (sent with the spawn order) with ours, before any user starts."""
+        theirs = getattr(self.environment.parsed_options, DIGEST_OPTION, None)
+        advice = "Run the same locustfile everywhere, or start workers with '-f -' to fetch the master's"
+        if theirs is None:
+            self.reject_self(f"the master announces no locustfile digest (its locustfile does not call "
+                             f"stresskit.distributed.use_distributed_checks); this worker runs "
+                             f"{_describe(self.digest, self.names)}. {advice}")
+        elif theirs != self.digest:
+            self.reject_self(f"this worker runs {_describe(self.digest, self.names)}, the master sha256 "
+                             f"{theirs[:12]}. {advice}")
+        else:
+            self.hello()
+
+
+def _worker_checks(environment: Any) -> _WorkerChecks:
+    checks = getattr(environment, _STATE_ATTR, None)
+    if not isinstance(checks, _WorkerChecks):
+        checks = _WorkerChecks(environment)
+        setattr(environment, _STATE_ATTR, checks)
+    return checks
+
+
+def _on_test_start(environment: Any, **_: Any) -> None:
+    """On a worker this runs in the spawn handler before the spawning greenlet starts: no user has run."""
+    from locust.runners import WorkerRunner
+
+    if isinstance(environment.runner, WorkerRunner):
+        _worker_checks(environment).check_spawn_order()
+
+
+def _init_worker(environment: Any, runner: Any) -> None:
+    checks = _worker_checks(environment)
 
     def on_reject(environment: Any, msg: Any, **_: Any) -> None:
-        reject_self(msg.data.get("reason", "rejected by the master"))
-
-    def on_test_start(environment: Any, **_: Any) -> None:
-        # Runs in the spawn handler before the spawning greenlet starts: no user has run yet.
-        theirs = getattr(environment.parsed_options, DIGEST_OPTION, None)
-        if theirs is None:
-            reject_self(f"the master announces no locustfile digest (its locustfile does not call "
-                        f"stresskit.distributed.use_distributed_checks); this worker runs {_describe(digest, names)}. "
-                        f"Run the same locustfile everywhere, or start workers with '-f -' to fetch the master's")
-        elif theirs != digest:
-            reject_self(f"this worker runs {_describe(digest, names)}, the master sha256 {theirs[:12]}. Run the same "
-                        f"locustfile everywhere, or start workers with '-f -' to fetch the master's")
+        checks.reject_self(msg.data.get("reason", "rejected by the master"))
 
     runner.register_message(REJECT, on_reject)
-    environment.events.test_start.add_listener(on_test_start)
-    from stresskit import __version__
-
-    runner.send_message(HELLO, {"digest": digest, "files": names, "stresskit": __version__})
+    checks.hello()
 
 
 def _quit_worker(runner: Any) -> None:

@@ -19,6 +19,8 @@ from stresskit.distributed import EXIT_ALL_WORKERS_LOST, EXIT_LOCUSTFILE_MISMATC
 from tests.distributed.helpers import (
     CHECKED,
     UNCHECKED,
+    VENV_BIN,
+    clean_env,
     events_of,
     failure_count,
     log_lines,
@@ -114,6 +116,7 @@ def test_workers_with_a_different_locustfile_are_rejected(netns_lab, tmp_path):
     lab = netns_lab
     target, master = lab.add_host("target"), lab.add_host("master")
     good, changed, plain = lab.add_host("good"), lab.add_host("changed"), lab.add_host("plain")
+    fetcher = lab.add_host("fetcher")
     start_target(lab, target, probe_from=master)
     prefix = tmp_path / "run"
     # Same file name, one changed line: what a stale checkout on one machine looks like.
@@ -121,11 +124,17 @@ def test_workers_with_a_different_locustfile_are_rejected(netns_lab, tmp_path):
     changed_file.parent.mkdir()
     changed_file.write_text(CHECKED.read_text().replace("constant(0.2)", "constant(0.1)"))
 
-    m = start_locust(lab, master, master_args(CHECKED, target, prefix, users=4, run_time="25s", workers=1,
+    m = start_locust(lab, master, master_args(CHECKED, target, prefix, users=4, run_time="30s", workers=1,
                                               extra=["--csv-full-history"]),
-                     env={"STRESSKIT_TEST_HELLO_TIMEOUT": "2"}, name="master")
+                     env={"STRESSKIT_TEST_HELLO_TIMEOUT": "6"}, name="master")
     pg = start_locust(lab, good, worker_args(CHECKED, master), {"STRESSKIT_TEST_LABEL": good.name}, name="good")
-    wait_for(lambda: request_count(prefix, label(good)) > 0, 60, "the good worker's requests", alive=[m, pg])
+    # What the rejection message advises: '-f -' fetches the master's locustfile, so it matches.
+    fetch_dir = tmp_path / "fetcher"
+    fetch_dir.mkdir()
+    pf = lab.run(fetcher, [str(VENV_BIN / "locust"), "-f", "-", *worker_args(CHECKED, master)[2:]],
+                 env=clean_env({"STRESSKIT_TEST_LABEL": fetcher.name}), name="fetcher", cwd=fetch_dir)
+    wait_for(lambda: request_count(prefix, label(good)) > 0 and request_count(prefix, label(fetcher)) > 0, 60,
+             "the good and the fetching workers' requests", alive=[m, pg, pf])
 
     # Both join mid-run; the master has users to hand them at once.
     pc = start_locust(lab, changed, worker_args(changed_file, master), {"STRESSKIT_TEST_LABEL": changed.name},
@@ -155,6 +164,7 @@ def test_workers_with_a_different_locustfile_are_rejected(netns_lab, tmp_path):
     assert request_count(prefix, label(changed)) == 0
     assert request_count(prefix, label(good)) > 0
     assert "missing" not in events_of(rows, good.name)
+    assert "rejected" not in events_of(rows, fetcher.name) and wait_exit(pf, 30) == 0
     plain_growth = last_growth(prefix, "/api/items [unchecked]")
     assert plain_growth is None or plain_growth <= rejected_at + 6
     assert last_growth(prefix, label(good)) > rejected_at + 6
