@@ -17,8 +17,14 @@ import pandas as pd
 __all__ = ["report_dict", "clean", "records", "columns"]
 
 
+class _Clean(list):
+    """A list already JSON-safe (from :func:`columns`): :func:`clean` passes it through."""
+
+
 def clean(value: Any) -> Any:
     """JSON-safe copy: NaN/inf → None, numpy scalars → Python, containers recursively."""
+    if isinstance(value, _Clean):
+        return value
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -47,12 +53,22 @@ def records(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
 def columns(frame: pd.DataFrame | None, rounding: int | None = 3) -> dict[str, list[Any]]:
     if frame is None or frame.empty:
         return {}
-    out = {}
+    out: dict[str, list[Any]] = {}
     for name in frame.columns:
         series = frame[name]
-        if rounding is not None and pd.api.types.is_float_dtype(series.dtype):
-            series = series.round(rounding)
-        out[str(name)] = clean(series.tolist())
+        if pd.api.types.is_float_dtype(series.dtype):
+            values = series.to_numpy(dtype=float)
+            if rounding is not None:
+                values = values.round(rounding)
+            finite = np.isfinite(values)
+            if finite.all():
+                out[str(name)] = _Clean(values.tolist())
+            else:
+                out[str(name)] = _Clean(np.where(finite, values, None).tolist())
+        elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
+            out[str(name)] = _Clean(series.to_numpy().tolist())
+        else:
+            out[str(name)] = _Clean(clean(series.tolist()))
     return out
 
 

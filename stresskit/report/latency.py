@@ -8,8 +8,8 @@ Two sources, and the report says which one it used:
 - **locust** (``_stats.csv`` and ``_stats_history.csv``): Locust rounds each response time to
   about two significant digits before bucketing (e.g. 147 ms → 150 ms, 1234 ms → 1200 ms).
   Whole-run percentiles come from ``_stats.csv``. Per window, Locust only has rolling ~10 s
-  percentiles sampled each second; a window's value is their mean weighted by the requests of
-  each second (an approximation), and its max is the largest rolling max.
+  percentiles sampled each second; a window's value is their mean weighted by each row's
+  ``Requests/s`` (an approximation), and its max is the largest rolling max.
 
 Request and failure counts always come from Locust's files, which count every request exactly.
 """
@@ -118,16 +118,97 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
     return LatencyData(window_s=window_s, windows=windows, run=run), note
 
 
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64), np.asarray(values.cat.categories, dtype=object)
+    codes, uniques = pd.factorize(values.astype(str))
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+MAX_GRID_CELLS = 8_000_000
+
+
 def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
     """Per (type, name, window) figures from Locust's stats history.
 
     Columns: start, type, name, count, failures, users, p50, p95, p99, p999, max. Counts are
-    exact (differences of Locust's cumulative counters); percentiles as explained in the module doc.
+    exact: per window, the last value of Locust's cumulative counters minus the previous
+    window's. Percentiles as explained in the module doc, weighted by each row's ``Requests/s``.
+    Works on a (name × window) grid in one pass, without sorting the rows.
     """
     frame = history
+    if not len(frame):
+        return pd.DataFrame(columns=["start", "type", "name", "count", "failures", "users", *PCT_NAMES, "max"])
+    tcodes, types = _text_codes(frame["Type"])
+    ncodes, names = _text_codes(frame["Name"])
+    key = tcodes * len(names) + ncodes
+    ngroups = len(types) * len(names)
     ts = frame["Timestamp"].to_numpy(dtype=float)
-    tcodes, types = pd.factorize(frame["Type"].astype(str))
-    ncodes, names = pd.factorize(frame["Name"].astype(str))
+    win = np.floor(ts / window_s).astype(np.int64)
+    wmin = int(win.min())
+    nwin = int(win.max()) - wmin + 1
+    if ngroups * nwin > MAX_GRID_CELLS:
+        return _history_windows_sorted(frame, window_s)
+    cell = key * nwin + (win - wmin)
+    size = ngroups * nwin
+    rows = np.bincount(cell, minlength=size)
+    cum = frame["Total Request Count"].to_numpy(dtype=float)
+    cumf = np.nan_to_num(frame["Total Failure Count"].to_numpy(dtype=float))
+    last = np.full(size, -np.inf)
+    np.maximum.at(last, cell, cum)
+    first = np.full(size, np.inf)
+    np.minimum.at(first, cell, cum)
+    grid = np.maximum.accumulate(np.where(np.isfinite(last), last, -np.inf).reshape(ngroups, nwin), axis=1)
+    previous = np.concatenate([np.zeros((ngroups, 1)), np.maximum(grid[:, :-1], 0)], axis=1).ravel()
+    present = rows > 0
+    if np.any(present & (first < previous)):  # a counter went back (stats reset): do it row by row
+        return _history_windows_sorted(frame, window_s)
+    lastf = np.full(size, -np.inf)
+    np.maximum.at(lastf, cell, cumf)
+    gridf = np.maximum.accumulate(lastf.reshape(ngroups, nwin), axis=1)
+    prevf = np.concatenate([np.zeros((ngroups, 1)), np.maximum(gridf[:, :-1], 0)], axis=1).ravel()
+    out: dict[str, np.ndarray] = {}
+    idx = np.flatnonzero(present)
+    out["start"] = ((idx % nwin) + wmin) * window_s
+    group = idx // nwin
+    out["count"] = (np.maximum(grid.ravel(), 0) - previous)[idx]
+    out["failures"] = (np.maximum(gridf.ravel(), 0) - prevf)[idx]
+    users = np.nan_to_num(frame["User Count"].to_numpy(dtype=float))
+    umax = np.zeros(size)
+    np.maximum.at(umax, cell, users)
+    out["users"] = umax[idx]
+    weight = np.nan_to_num(frame["Requests/s"].to_numpy(dtype=float))
+    pcols = percentile_columns(frame)
+    for q, name in zip(QUANTILES, PCT_NAMES):
+        column = pcols.get(q)
+        if column is None:
+            out[name] = np.full(len(idx), np.nan)
+            continue
+        values = frame[column].to_numpy(dtype=float)
+        ok = np.isfinite(values) & (weight > 0)
+        wsum = np.bincount(cell, weights=np.where(ok, weight, 0.0), minlength=size)[idx]
+        vsum = np.bincount(cell, weights=np.where(ok, values * weight, 0.0), minlength=size)[idx]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(wsum > 0, vsum / wsum, np.nan)
+    maxcol = pcols.get(1.0)
+    vmax = np.full(size, -np.inf)
+    if maxcol is not None:
+        values = frame[maxcol].to_numpy(dtype=float)
+        np.maximum.at(vmax, cell, np.where(np.isfinite(values) & (weight > 0), values, -np.inf))
+    vmax = vmax[idx]
+    out["max"] = np.where(np.isfinite(vmax), vmax, np.nan)
+    result = pd.DataFrame(out)
+    result.insert(1, "type", types[group // len(names)])
+    result.insert(2, "name", names[group % len(names)])
+    return result[["start", "type", "name", "count", "failures", "users", *PCT_NAMES, "max"]]
+
+
+def _history_windows_sorted(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
+    """The row-by-row variant of :func:`history_windows`, for counters that were reset mid-run."""
+    frame = history
+    ts = frame["Timestamp"].to_numpy(dtype=float)
+    tcodes, types = _text_codes(frame["Type"])
+    ncodes, names = _text_codes(frame["Name"])
     pairs, codes = np.unique(tcodes.astype(np.int64) * len(names) + ncodes, return_inverse=True)
     order = np.argsort(codes, kind="stable")  # Locust writes history in time order
     if np.any((codes[order][1:] == codes[order][:-1]) & (ts[order][1:] < ts[order][:-1])):
@@ -161,21 +242,22 @@ def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
     np.maximum.at(umax, inverse, users)
     out["users"] = umax
     pcols = percentile_columns(frame)
+    weight = np.nan_to_num(frame["Requests/s"].to_numpy(dtype=float))[order]
     for q, name in zip(QUANTILES, PCT_NAMES):
         column = pcols.get(q)
         if column is None:
             out[name] = np.full(len(groups), np.nan)
             continue
         values = frame[column].to_numpy(dtype=float)[order]
-        ok = np.isfinite(values) & (new > 0)
-        wsum = np.bincount(inverse, weights=np.where(ok, new, 0.0))
-        vsum = np.bincount(inverse, weights=np.where(ok, values * new, 0.0))
+        ok = np.isfinite(values) & (weight > 0)
+        wsum = np.bincount(inverse, weights=np.where(ok, weight, 0.0))
+        vsum = np.bincount(inverse, weights=np.where(ok, values * weight, 0.0))
         with np.errstate(invalid="ignore", divide="ignore"):
             out[name] = np.where(wsum > 0, vsum / wsum, np.nan)
     maxcol = pcols.get(1.0)
     if maxcol is not None:
         values = frame[maxcol].to_numpy(dtype=float)[order]
-        values = np.where(np.isfinite(values) & (new > 0), values, -np.inf)
+        values = np.where(np.isfinite(values) & (weight > 0), values, -np.inf)
         vmax = np.full(len(groups), -np.inf)
         np.maximum.at(vmax, inverse, values)
         out["max"] = np.where(np.isfinite(vmax), vmax, np.nan)
@@ -183,8 +265,8 @@ def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
         out["max"] = np.full(len(groups), np.nan)
     result = pd.DataFrame(out)
     code = result["code"].to_numpy()
-    result["type"] = np.asarray(types, dtype=object)[pairs[code] // len(names)]
-    result["name"] = np.asarray(names, dtype=object)[pairs[code] % len(names)]
+    result["type"] = types[pairs[code] // len(names)]
+    result["name"] = names[pairs[code] % len(names)]
     return result.drop(columns="code")[["start", "type", "name", "count", "failures", "users", *PCT_NAMES, "max"]]
 
 

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 __all__ = ["LeakRule", "LeakResult", "analyze_leak", "window_floors", "RULE_TEXT"]
 
@@ -168,6 +167,12 @@ def sawtooth_period(t: np.ndarray, y: np.ndarray) -> float | None:
     return peak * dt
 
 
+def _scipy_stats():
+    from scipy import stats  # imported on first use: the report's parent process may never need it
+
+    return stats
+
+
 def mann_kendall(y: np.ndarray) -> tuple[float, float, float]:
     """(tau, p, p corrected for autocorrelation) of a time-ordered series.
 
@@ -175,6 +180,7 @@ def mann_kendall(y: np.ndarray) -> tuple[float, float, float]:
     autocorrelations of the ranks of the detrended series, so slowly wandering memory is not
     taken for a trend as readily as the plain test would.
     """
+    sps = _scipy_stats()
     n = len(y)
     kt = sps.kendalltau(np.arange(n), y)
     tau, p = float(kt.statistic), float(kt.pvalue)
@@ -255,6 +261,7 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
         result.ols_slope_mb_per_h, result.ols_stderr_mb_per_h, result.r2 = 0.0, 0.0, 0.0
         tau, p = 0.0, 1.0
     else:
+        sps = _scipy_stats()
         ts = sps.theilslopes(fmb, th, alpha=0.95)
         slope, intercept, low, high = float(ts.slope), float(ts.intercept), float(ts.low_slope), float(ts.high_slope)
         ols = sps.linregress(th, fmb)

@@ -202,17 +202,18 @@ def read_stats(prefix: str) -> _Read:
 def read_history(prefix: str) -> _Read:
     """Locust's ``_stats_history.csv`` (``--csv-full-history`` gives a row per name per second)."""
     path = f"{prefix}{HISTORY_SUFFIX}"
-    wanted = ("Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count",
-              "50%", "95%", "99%", "99.9%", "100%", "Total Max Response Time")
+    wanted = ("Timestamp", "User Count", "Type", "Name", "Requests/s", "Total Request Count",
+              "Total Failure Count", "50%", "95%", "99%", "99.9%", "100%", "Total Max Response Time")
     read = read_csv_robust(path, required=("Timestamp", "Name", "Total Request Count"),
-                           numeric=("Timestamp", "User Count", "Total Request Count", "Total Failure Count",
-                                    "Total Max Response Time", "50%", "95%", "99%", "99.9%", "100%"),
+                           numeric=("Timestamp", "User Count", "Requests/s", "Total Request Count",
+                                    "Total Failure Count", "Total Max Response Time", "50%", "95%", "99%", "99.9%",
+                                    "100%"),
                            usecols=wanted, categories=("Type", "Name"))
     if read.frame is not None:
         _coerce_percentiles(read.frame)
-        for column in ("User Count", "Total Failure Count"):
+        for column in ("User Count", "Total Failure Count", "Requests/s"):
             if column not in read.frame.columns:
-                read.frame[column] = np.nan if column == "User Count" else 0
+                read.frame[column] = 0.0 if column == "Total Failure Count" else np.nan
         if "Type" not in read.frame.columns:
             read.frame["Type"] = ""
     return read
