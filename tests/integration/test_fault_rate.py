@@ -47,7 +47,7 @@ def run_once(url: str, seed: int, actions: int = 400) -> tuple[list[tuple[str, i
     try:
         while injector.stats["actions"] < actions and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        made = {state.slot: state.schedule.actions for state in injector._users.values()}  # noqa: SLF001
+        made = {state.slot: state.schedule.actions for state in injector._users.values()}
     finally:
         runner.quit()
         injector.remove()
