@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stresskit.report.leak import LeakRule, analyze_leak  # noqa: E402
+from stresskit.report.leak import LeakRule, analyze_leak
 
 MB = 1e6
 LEVEL = 500 * MB

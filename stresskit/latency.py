@@ -32,10 +32,17 @@ import os
 import time
 from typing import Any
 
-from stresskit.report.sketch import BIN_LIMIT, FORMAT_VERSION, RELATIVE_ACCURACY, encode, merge_encoded, new_sketch
+from stresskit.report.sketch import (
+    BIN_LIMIT,
+    FORMAT_VERSION,
+    RELATIVE_ACCURACY,
+    encode,
+    merge_encoded,
+    new_sketch,
+)
 from stresskit.schema import LATENCY_SUFFIX
 
-__all__ = ["LatencyRecorder", "record_latency", "MESSAGE_KEY", "DEFAULT_WINDOW_S"]
+__all__ = ["DEFAULT_WINDOW_S", "MESSAGE_KEY", "LatencyRecorder", "record_latency"]
 
 log = logging.getLogger("stresskit.latency")
 
@@ -240,7 +247,7 @@ class LatencyRecorder:
                 return
             if directory := os.path.dirname(path):
                 os.makedirs(directory, exist_ok=True)
-            self._handle = open(path, "w", encoding="utf-8")
+            self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - kept open, closed at quit
             meta = {"kind": "meta", "v": FORMAT_VERSION, "window_s": self.window_s, "ra": self.relative_accuracy,
                     "bin_limit": self.bin_limit, "unit": "ms", "created": time.time()}
             self._handle.write(json.dumps(meta) + "\n")

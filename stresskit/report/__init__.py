@@ -16,8 +16,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["build_report", "Report", "EmptyRunError", "NoRunFilesError", "LeakRule", "analyze_leak",
-           "ResourceOptions", "Progress"]
+__all__ = [
+    "EmptyRunError",
+    "LeakRule",
+    "NoRunFilesError",
+    "Progress",
+    "Report",
+    "ResourceOptions",
+    "analyze_leak",
+    "build_report",
+]
 
 _LAZY = {
     "build_report": "stresskit.report.build",

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["compare", "DEFAULT_TOLERANCE"]
+__all__ = ["DEFAULT_TOLERANCE", "compare"]
 
 DEFAULT_TOLERANCE = 0.10
 MIN_COUNT = 20

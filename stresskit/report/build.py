@@ -30,7 +30,7 @@ from stresskit.report.throughput import Throughput, failure_categories, fault_su
 from stresskit.report.verdict import FAIL, PASS, Criterion, ReportExit, Verdict, judge, run_criteria
 from stresskit.schema import LATENCY_SUFFIX
 
-__all__ = ["Report", "build_report", "EmptyRunError", "NoRunFilesError", "SCHEMA"]
+__all__ = ["SCHEMA", "EmptyRunError", "NoRunFilesError", "Report", "build_report"]
 
 SCHEMA = "stresskit.report/1"
 PARALLEL_MIN_BYTES = 32 * 2**20
@@ -68,6 +68,7 @@ class Report:
     leak_rule: LeakRule
     resource_options: ResourceOptions
     baseline: dict[str, Any] | None = None
+    charts: tuple[list[Any], list[Any]] | None = None  # pre-rendered traffic charts (build_report(charts=True))
     generated: float = field(default_factory=time.time)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -122,23 +123,49 @@ def _files_exist(prefix: str) -> list[str]:
     return [s for s in suffixes if os.path.exists(f"{prefix}{s}")]
 
 
-def _resources_async(path: str, options: ResourceOptions, jobs: int | None):
-    """Analyse a large resources file in a child process while the stats are read here."""
+def _resources_async(path: str, options: ResourceOptions, jobs: int | None,
+                     render: tuple[float | None, float | None] | None):
+    """Analyse a large resources file (and draw its charts) in a child process while the stats are
+    read here."""
     if jobs == 1 or not os.path.exists(path) or os.path.getsize(path) < PARALLEL_MIN_BYTES:
         return None
     if (os.cpu_count() or 1) < 2 and not jobs:
         return None
     try:
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return pool, pool.submit(analyze_resources, path, options)
+        return pool, pool.submit(analyze_resources, path, options, render)
     except (OSError, RuntimeError, ValueError):
         return None
+
+
+def _peek_span(prefix: str) -> tuple[float | None, float | None]:
+    """The run's start and end without reading the whole history: run.json, else the history's
+    first and last lines (Locust writes it in time order)."""
+    run, _ = load.read_run_json(prefix)
+    if run is not None:
+        started, ended = _num(run.get("started")), _num(run.get("ended"))
+        if started is not None and ended is not None and ended > started:
+            return started, ended
+    path = f"{prefix}{load.HISTORY_SUFFIX}"
+    try:
+        with open(path, "rb") as handle:
+            handle.readline()
+            first = handle.readline()
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 65536))
+            tail = [line for line in handle.read().splitlines() if line.strip()]
+        t0 = float(first.split(b",", 1)[0])
+        t1 = float(tail[-1].split(b",", 1)[0]) if tail else t0
+        return t0, t1 + 1.0
+    except (OSError, ValueError, IndexError):
+        return None, None
 
 
 def build_report(prefix: str, *, baseline: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
                  window_s: float = 60.0, leak_rule: LeakRule | None = None,
                  resource_options: ResourceOptions | None = None, progress: Progress | None = None,
-                 jobs: int | None = None) -> Report:
+                 jobs: int | None = None, charts: bool = False) -> Report:
     """Read the files of the run written with ``--csv PREFIX`` and analyse them.
 
     :param baseline: the prefix of an earlier run to compare with (``--baseline``)
@@ -146,6 +173,7 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     :param window_s: the time window of the per-window percentiles and timelines
     :param jobs: 1 keeps everything in this process; otherwise a large resources file is analysed
         in a child process in parallel
+    :param charts: draw the HTML charts now (in parallel where possible), for a later ``write(html=...)``
     :raises NoRunFilesError: no file of the run exists
     :raises EmptyRunError: there is nothing to report on
     """
@@ -156,15 +184,15 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     leak_rule = leak_rule or LeakRule()
     resource_options = resource_options or ResourceOptions(rule=leak_rule)
     prefix = str(prefix)
-    if prefix.endswith("_"):
-        prefix = prefix[:-1]
+    prefix = prefix.removesuffix("_")
     if not _files_exist(prefix):
         raise NoRunFilesError(f"no run files found for prefix '{prefix}' (expected e.g. {prefix}_stats.csv); "
                               "pass the prefix given to locust --csv")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     res_path = load.resources_path(prefix)
-    background = _resources_async(res_path, resource_options, jobs)
+    hint = _peek_span(prefix) if charts else None
+    background = _resources_async(res_path, resource_options, jobs, hint)
 
     progress.step("reading run.json, stats, failures, faults")
     run, run_note = load.read_run_json(prefix)
@@ -185,6 +213,14 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     started, ended = _span(run, history, None)
     timings["latency"] = time.perf_counter() - t1
 
+    traffic: tuple[list[Any], list[Any]] | None = None
+    if charts and background is not None and hint is not None and hint[0] is not None:
+        progress.step("charts of requests and latency")  # while the child works on the resources
+        from stresskit.report.charts import traffic_charts
+
+        span_hint = (hint[0], hint[1]) if hint[1] is not None else None
+        pre_tp = throughput(stats_read.frame, hwin, window_s, (hint[1] - hint[0]) if hint[1] else None, span_hint)
+        traffic = traffic_charts(hint[0], hint[1], pre_tp, latency, fault_summary(faults_read.frame, window_s))
     progress.step("resources and leak regression")
     t2 = time.perf_counter()
     resources: ResourcesResult | None
@@ -194,10 +230,13 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
             resources = future.result()
         except Exception:  # noqa: BLE001 - fall back to doing it here (e.g. spawn unavailable)
             resources = analyze_resources(res_path, resource_options)
+            traffic = None
         finally:
             pool.shutdown(wait=True)
     else:
         resources = analyze_resources(res_path, resource_options)
+    if resources.charts is not None and (started, ended) != tuple(hint or ()):
+        resources.charts = None  # drawn on another clock than the report's: draw again when needed
     resources_out: ResourcesResult | None = resources if resources.span is not None else None
     timings["resources"] = time.perf_counter() - t2
     if started is None and resources.span is not None:
@@ -220,7 +259,8 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
                     duration_s=duration, started=started, ended=ended, throughput=tp, latency=latency,
                     failures_by_category=by_cat, failures_top=top, exceptions=exceptions_read.frame, faults=faults,
                     resources=resources_out, verdict=Verdict("inconclusive", 9, []), summary={},
-                    leak_rule=leak_rule, resource_options=resource_options, timings=timings)
+                    leak_rule=leak_rule, resource_options=resource_options, timings=timings,
+                    charts=traffic if traffic is not None and (started, ended) == tuple(hint or ()) else None)
     if baseline:
         progress.step(f"baseline {baseline}")
         try:

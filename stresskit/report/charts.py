@@ -283,26 +283,53 @@ def chart_extras(plt, clock: _Clock, tp: Any, faults: Any) -> list[Chart]:
     return charts
 
 
-def all_charts(report: Any) -> list[Chart]:
-    """Every chart the report's data allows, in reading order."""
-    origin = report.started
-    end = report.ended
+def _clock(origin: float | None, end: float | None) -> _Clock | None:
     if origin is None:
-        if report.resources is not None and report.resources.span:
-            origin, end = report.resources.span
-        else:
-            return []
-    plt = _plt()
-    clock = _Clock(origin, (end or origin) - origin)
-    charts = []
-    for chart in (chart_throughput(plt, clock, report.throughput), chart_users(plt, clock, report.throughput),
-                  chart_latency(plt, clock, report.latency), chart_latency_names(plt, clock, report.latency)):
-        if chart is not None:
-            charts.append(chart)
-    charts.extend(chart_memory(plt, clock, report.resources, report.leaks))
-    cpu = chart_cpu(plt, clock, report.resources, report.resource_options.cpu_threshold)
-    if cpu is not None:
-        charts.append(cpu)
-    charts.extend(chart_extras(plt, clock, report.throughput, report.faults))
-    return charts
+        return None
+    return _Clock(origin, (end or origin) - origin)
 
+
+def traffic_charts(origin: float | None, end: float | None, throughput: Any, latency: Any,
+                   faults: Any) -> tuple[list[Chart], list[Chart]]:
+    """(main charts: requests/s, users, latency; extra charts: cache, WebSocket, faults)."""
+    clock = _clock(origin, end)
+    if clock is None:
+        return [], []
+    plt = _plt()
+    main = [c for c in (chart_throughput(plt, clock, throughput), chart_users(plt, clock, throughput),
+                        chart_latency(plt, clock, latency), chart_latency_names(plt, clock, latency)) if c is not None]
+    return main, chart_extras(plt, clock, throughput, faults)
+
+
+def resource_charts(origin: float | None, end: float | None, resources: Any, leaks: list[Any],
+                    cpu_threshold: float = 90.0) -> list[Chart]:
+    """Memory with the fitted leak lines, and CPU (drawn where the resources were analysed)."""
+    if resources is None:
+        return []
+    if origin is None and resources.span:
+        origin, end = resources.span
+    clock = _clock(origin, end)
+    if clock is None:
+        return []
+    plt = _plt()
+    charts = chart_memory(plt, clock, resources, leaks)
+    cpu = chart_cpu(plt, clock, resources, cpu_threshold)
+    return charts + ([cpu] if cpu is not None else [])
+
+
+def all_charts(report: Any) -> list[Chart]:
+    """Every chart the report's data allows, in reading order (pre-rendered parts are reused)."""
+    origin, end = report.started, report.ended
+    if origin is None and report.resources is not None and report.resources.span:
+        origin, end = report.resources.span
+    cached = getattr(report, "charts", None)
+    if cached is not None:
+        main, extras = cached
+    else:
+        main, extras = traffic_charts(origin, end, report.throughput, report.latency, report.faults)
+    res = report.resources
+    if res is not None and res.charts is not None:
+        middle = res.charts
+    else:
+        middle = resource_charts(origin, end, res, report.leaks, report.resource_options.cpu_threshold)
+    return main + middle + extras

@@ -48,7 +48,7 @@ def _warmup(text: str) -> tuple[str, float]:
             if not 0 <= value < 1:
                 raise ValueError
             return "fraction", value
-        value = float(text[:-1] if text.endswith("s") else text)
+        value = float(text.removesuffix("s"))
         if value < 0:
             raise ValueError
         return "seconds", value
@@ -101,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     prefix = args.prefix
     try:
         report = build_report(prefix, baseline=args.baseline, tolerance=args.tolerance, window_s=args.window,
-                              leak_rule=rule, resource_options=options, progress=progress, jobs=args.jobs)
+                              leak_rule=rule, resource_options=options, progress=progress, jobs=args.jobs,
+                              charts=not args.no_html)
         base = report.prefix
         html = None if args.no_html else (args.html or f"{base}_report.html")
         if html:

@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-
 from stresskit.report.charts import all_charts
 from stresskit.report.text import fmt_duration
 

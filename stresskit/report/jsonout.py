@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["report_dict", "clean", "records", "columns"]
+__all__ = ["clean", "columns", "records", "report_dict"]
 
 
 class _Clean(list):

@@ -28,8 +28,16 @@ import pandas as pd
 from stresskit.report.load import InputNote, percentile_columns
 from stresskit.report.sketch import Hist, decode_hist
 
-__all__ = ["QUANTILES", "LatencyData", "LatencyResult", "read_latency", "history_windows", "latency_result",
-           "PRECISION_SKETCH", "PRECISION_LOCUST"]
+__all__ = [
+    "PRECISION_LOCUST",
+    "PRECISION_SKETCH",
+    "QUANTILES",
+    "LatencyData",
+    "LatencyResult",
+    "history_windows",
+    "latency_result",
+    "read_latency",
+]
 
 QUANTILES = (0.5, 0.95, 0.99, 0.999)
 PCT_NAMES = ("p50", "p95", "p99", "p999")
@@ -77,7 +85,7 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
     run: dict[tuple[str, str], Hist] = {}
     good = bad = 0
     try:
-        handle = open(path, encoding="utf-8", errors="replace")
+        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
     except OSError as exc:
         note.status, note.detail = "unreadable", str(exc)
         return None, note
@@ -301,7 +309,7 @@ def _sketch_requests(data: LatencyData) -> pd.DataFrame:
 
 
 def _sketch_windows(data: LatencyData, window_s: float) -> pd.DataFrame:
-    factor = max(1, int(round(window_s / data.window_s)))
+    factor = max(1, round(window_s / data.window_s))
     step = data.window_s * factor
     overall: dict[float, Hist] = {}
     records = []
@@ -351,8 +359,8 @@ def latency_result(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, sketch
         columns=["type", "name", "count", "failures", *PCT_NAMES, "max", "mean"])
     windows = hwin[["start", "type", "name", "count", *PCT_NAMES, "max"]] if hwin is not None else pd.DataFrame(
         columns=["start", "type", "name", "count", *PCT_NAMES, "max"])
-    notes = [] if hwin is not None else ["no stats history: no percentiles over time (run Locust with "
-                                         "--csv-full-history)"]
+    notes = [] if hwin is not None else [("no stats history: no percentiles over time (run Locust with "
+                                          "--csv-full-history)")]
     if hwin is not None and set(hwin["name"].unique()) <= {AGGREGATED}:
         notes.append("stats history has only the Aggregated row: run Locust with --csv-full-history for per-name "
                      "windows")

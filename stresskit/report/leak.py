@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LeakRule", "LeakResult", "analyze_leak", "window_floors", "RULE_TEXT"]
+__all__ = ["RULE_TEXT", "LeakResult", "LeakRule", "analyze_leak", "window_floors"]
 
 MB = 1e6
 LEAK, NO_LEAK, INCONCLUSIVE = "leak", "no leak", "inconclusive"
@@ -216,7 +216,7 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
     ok = np.isfinite(t) & np.isfinite(y)
     t, y = t[ok], y[ok]
     result = LeakResult(series=series or name, verdict=INCONCLUSIVE, reason="", host=host, kind=kind, name=name,
-                        n_points=int(len(t)))
+                        n_points=len(t))
     if len(t) < 2:
         result.reason = f"only {len(t)} sample(s)"
         return result
@@ -242,7 +242,7 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
         n += 1 if (span - n * window) >= window / 2 else 0
     result.window_s = window
     ft, fy = window_floors(t, y, start, window, max(n, 1))
-    result.n_windows = int(len(ft))
+    result.n_windows = len(ft)
     result.span_h = span / 3600.0
     if len(ft) < rule.min_windows:
         result.reason = (f"only {len(ft)} window(s) after the warm-up (need {rule.min_windows}): "

@@ -17,11 +17,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCE_COLUMNS, RESOURCES_SUFFIX, RUN_SUFFIX
+from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCES_SUFFIX, RUN_SUFFIX
 
-__all__ = ["InputNote", "read_csv_robust", "read_run_json", "read_stats", "read_history", "read_failures",
-           "read_exceptions", "read_resources", "read_faults", "STATS_SUFFIX", "HISTORY_SUFFIX",
-           "FAILURES_SUFFIX", "EXCEPTIONS_SUFFIX", "RESOURCE_KINDS"]
+__all__ = [
+    "EXCEPTIONS_SUFFIX",
+    "FAILURES_SUFFIX",
+    "HISTORY_SUFFIX",
+    "RESOURCE_KINDS",
+    "STATS_SUFFIX",
+    "InputNote",
+    "read_csv_robust",
+    "read_exceptions",
+    "read_failures",
+    "read_faults",
+    "read_history",
+    "read_resources",
+    "read_run_json",
+    "read_stats",
+]
 
 STATS_SUFFIX = "_stats.csv"
 HISTORY_SUFFIX = "_stats_history.csv"
@@ -82,25 +95,23 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
     if os.path.getsize(path) == 0:
         note.status, note.detail = "empty", "the file is empty"
         return _Read(None, note)
-    wanted = None if usecols is None else set(usecols)
-    text_types = {**{c: str for c in strings}, **{c: "category" for c in categories}}
-    typed = {**text_types, **{c: "float64" for c in numeric}}
+    header = _header(path)
+    wanted = set(usecols) if usecols is not None else None
+    columns = None if wanted is None or header is None else [c for c in header if c.strip() in wanted]
+    stripped = {c.strip(): c for c in header} if header is not None else {}
+    text_types = {stripped.get(c, c): t for c, t in {**{c: str for c in strings},
+                                                     **{c: "category" for c in categories}}.items()
+                  if header is None or c in stripped}
     bad_lines = 0
-    kwargs: dict[str, Any] = dict(usecols=(lambda c: c in wanted) if wanted is not None else None,
-                                  encoding_errors="replace", skip_blank_lines=True)
+    kwargs: dict[str, Any] = {"usecols": columns or None, "encoding_errors": "replace", "skip_blank_lines": True}
     frame = None
     try:
-        for dtype in (typed, text_types):  # typed first (fast); a non-number in a float column → infer
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    frame = pd.read_csv(path, on_bad_lines="warn", engine="c", low_memory=False, dtype=dtype,
-                                        **kwargs)
-                bad_lines = sum(len(_SKIPPED.findall(str(w.message))) for w in caught)
-                break
-            except (ValueError, TypeError) as exc:
-                if isinstance(exc, pd.errors.ParserError) or dtype is text_types:
-                    raise
+        # numbers are left to the parser (ints stay ints); a corrupt cell turns its column to text,
+        # which is coerced below
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pd.read_csv(path, on_bad_lines="warn", engine="c", low_memory=True, dtype=text_types, **kwargs)
+        bad_lines = sum(len(_SKIPPED.findall(str(w.message))) for w in caught)
     except pd.errors.EmptyDataError:
         note.status, note.detail = "empty", "no header and no rows"
         return _Read(None, note)
@@ -110,7 +121,6 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
 
         def skip(_line: list[str]) -> None:
             counter[0] += 1
-            return None
 
         try:
             frame = pd.read_csv(path, on_bad_lines=skip, engine="python", dtype=text_types, **kwargs)
@@ -129,7 +139,7 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
         note.detail = f"header lacks column(s) {', '.join(absent)}; is this the right file?"
         return _Read(None, note)
     for column in numeric:
-        if column in frame.columns and not pd.api.types.is_float_dtype(frame[column].dtype):
+        if column in frame.columns and not pd.api.types.is_numeric_dtype(frame[column].dtype):
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     for column in strings:
         if column in frame.columns:
@@ -161,6 +171,18 @@ def read_csv_robust(path: str, required: tuple[str, ...], numeric: tuple[str, ..
     if not len(frame):
         note.detail = "no rows" if not note.skipped_rows else "no usable rows"
     return _Read(frame, note)
+
+
+def _header(path: str) -> list[str] | None:
+    """The column names of a CSV file's first line (None when it cannot be read)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+            row = next(csv.reader(handle), None)
+    except (OSError, csv.Error):
+        return None
+    return list(row) if row else None
 
 
 def read_run_json(prefix: str) -> tuple[dict[str, Any] | None, InputNote]:

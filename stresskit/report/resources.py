@@ -41,6 +41,7 @@ class ResourcesResult:
     timelines: dict[str, pd.DataFrame] = field(default_factory=dict)  # system / process / browsers / generator
     gaps: dict[str, Any] = field(default_factory=dict)
     span: tuple[float, float] | None = None
+    charts: list[Any] | None = None  # pre-rendered memory/CPU charts (see analyze_resources(render=...))
 
 
 def time_above(t: np.ndarray, v: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -129,9 +130,25 @@ def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]
     return out
 
 
-def analyze_resources(path: str, options: ResourceOptions | None = None) -> ResourcesResult:
-    """Everything the report needs from the resources file (runs standalone, e.g. in a child process)."""
-    options = options or ResourceOptions()
+def analyze_resources(path: str, options: ResourceOptions | None = None,
+                      render: tuple[float | None, float | None] | None = None) -> ResourcesResult:
+    """Everything the report needs from the resources file (runs standalone, e.g. in a child process).
+
+    With ``render=(origin, end)`` the memory and CPU charts are drawn too, on that clock (the
+    run's start and end; ``(None, None)`` uses the samples' own span), so a child process can
+    draw them while the parent works on the stats.
+    """
+    result = _analyze(path, options or ResourceOptions())
+    if render is not None:
+        from stresskit.report.charts import resource_charts
+
+        opts = options or ResourceOptions()
+        result.charts = resource_charts(render[0], render[1], result if result.span else None, result.leaks,
+                                        opts.cpu_threshold)
+    return result
+
+
+def _analyze(path: str, options: ResourceOptions) -> ResourcesResult:
     read = read_resources(path)
     result = ResourcesResult(note=read.note)
     frame = read.frame
@@ -212,6 +229,6 @@ def analyze_resources(path: str, options: ResourceOptions | None = None) -> Reso
 
     idx = rows_of.get("gap")
     if idx is not None and len(idx):
-        result.gaps = {"events": int(len(idx)), "samples_lost": int(np.nansum(numeric["count"][idx])),
+        result.gaps = {"events": len(idx), "samples_lost": int(np.nansum(numeric["count"][idx])),
                        "hosts": sorted({hosts[c] for c in hcodes[idx]} - {""})}
     return result

@@ -26,7 +26,7 @@ import numpy as np
 from ddsketch import LogCollapsingLowestDenseDDSketch
 from ddsketch.mapping import LogarithmicMapping
 
-__all__ = ["RELATIVE_ACCURACY", "BIN_LIMIT", "new_sketch", "encode", "merge_encoded", "Hist", "decode_hist"]
+__all__ = ["BIN_LIMIT", "RELATIVE_ACCURACY", "Hist", "decode_hist", "encode", "merge_encoded", "new_sketch"]
 
 RELATIVE_ACCURACY = 0.01
 BIN_LIMIT = 2048

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["summary_text", "fmt_duration"]
+__all__ = ["fmt_duration", "summary_text"]
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -13,7 +13,7 @@ def fmt_duration(seconds: float | None) -> str:
     seconds = float(seconds)
     if seconds < 120:
         return f"{seconds:.0f} s"
-    hours, rest = divmod(int(round(seconds)), 3600)
+    hours, rest = divmod(round(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
@@ -22,7 +22,7 @@ def _f(value: Any, fmt: str = "{:.1f}", none: str = "n/a") -> str:
     if value is None:
         return none
     try:
-        if value != value:
+        if value != value:  # noqa: PLR0124 - NaN
             return none
     except TypeError:
         return none

@@ -15,20 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Throughput", "throughput", "categorize_error", "failure_categories", "fault_summary", "CATEGORIES"]
+__all__ = ["CATEGORIES", "Throughput", "categorize_error", "failure_categories", "fault_summary", "throughput"]
 
 AGGREGATED = "Aggregated"
 HTTP_TYPES = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("rate limited (429)", re.compile(r"\b429\b|throttl|rate.?limit|too many requests", re.I)),
-    ("timeout", re.compile(r"time[d ]?\s?out|timeout", re.I)),
+    ("rate limited (429)", re.compile(r"\b429\b|throttl|rate.?limit|too many requests", re.IGNORECASE)),
+    ("timeout", re.compile(r"time[d ]?\s?out|timeout", re.IGNORECASE)),
     ("connection", re.compile(r"refused|reset by peer|connection (error|aborted|closed)|unreachable|broken pipe"
-                              r"|ConnectionError|RemoteDisconnected|EOF", re.I)),
-    ("websocket", re.compile(r"closed unexpectedly|close code|websocket|refused \(close", re.I)),
+                              r"|ConnectionError|RemoteDisconnected|EOF", re.IGNORECASE)),
+    ("websocket", re.compile(r"closed unexpectedly|close code|websocket|refused \(close", re.IGNORECASE)),
     ("browser", re.compile(r"stale|no ?such ?element|element not found|javascript|webdriver|chrome|browser"
-                           r"|session", re.I)),
-    ("cache", re.compile(r"redis|cache", re.I)),
+                           r"|session", re.IGNORECASE)),
+    ("cache", re.compile(r"redis|cache", re.IGNORECASE)),
     ("HTTP 5xx", re.compile(r"\b5\d\d\b")),
     ("HTTP 4xx", re.compile(r"\b4\d\d\b")),
 )

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-__all__ = ["ReportExit", "Verdict", "Criterion", "judge", "SEVERITY"]
+__all__ = ["SEVERITY", "Criterion", "ReportExit", "Verdict", "judge"]
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
@@ -89,7 +89,7 @@ def _num(value: Any) -> float | None:
         number = float(value)
     except (TypeError, ValueError):
         return None
-    return number if number == number else None
+    return number if number == number else None  # noqa: PLR0124 - NaN
 
 
 def run_criteria(run: dict[str, Any]) -> list[Criterion]:

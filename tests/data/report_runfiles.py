@@ -25,7 +25,7 @@ def run_locust(prefix: Path, host: str, seconds: int = 6, users: int = 4, extra:
             "-r", str(users), "-t", f"{seconds}s", "--csv", str(prefix), "--csv-full-history", "--only-summary",
             "--stop-timeout", "2", *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def write_resources(path: Path, start: float, seconds: int, leak_mb_per_h: float = 0.0, hot_cpu: bool = False,

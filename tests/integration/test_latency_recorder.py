@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.timeout(240)
 
 def final_stats(path):
     """Locust's own final figures per (method, name), from --json-file."""
-    entries = json.loads(open(f"{path}.json").read())
+    entries = json.loads(Path(f"{path}.json").read_text())
     return {(e["method"], e["name"]): e for e in entries}
 
 
@@ -77,6 +78,6 @@ def test_distributed_run_merges_worker_sketches_on_the_master(target, tmp_path):
     check_sketches_match(prefix, final)
     # the file is the master's: workers write none (they run in the same directory)
     assert sorted(p.name for p in tmp_path.glob("*_latency.jsonl")) == ["dist_latency.jsonl"]
-    lines = [json.loads(line) for line in open(f"{prefix}_latency.jsonl")]
+    lines = [json.loads(line) for line in Path(f"{prefix}_latency.jsonl").read_text().splitlines()]
     assert lines[0]["kind"] == "meta"
     assert {line["kind"] for line in lines[1:]} == {"window", "run"}

@@ -121,7 +121,7 @@ def test_autocorrelation_correction_raises_p_for_a_wandering_series():
 
     rng = np.random.default_rng(3)
     x = np.cumsum(rng.normal(0, 1, 40))  # a random walk: strongly autocorrelated, no real trend
-    tau, p, p_corrected = mann_kendall(x)
+    _, p, p_corrected = mann_kendall(x)
     assert p_corrected >= p
     trend = np.arange(40) + rng.normal(0, 0.5, 40)
     assert mann_kendall(trend)[2] < 1e-6

@@ -1,6 +1,7 @@
 """Bad input: missing files are named and skipped, corrupt rows are skipped and counted."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,14 +23,14 @@ def test_missing_file_is_noted_not_raised(tmp_path):
 def test_corrupt_and_truncated_rows_are_skipped_and_counted(tmp_path):
     prefix = synthetic_run(tmp_path / "run", seconds=60)
     path = f"{prefix}_resources.csv"
-    lines = open(path).read().splitlines()
+    lines = Path(path).read_text().splitlines()
     total = len(lines) - 1
     lines.insert(5, "garbage,with,too,many,fields," + ",".join(["x"] * 30))  # too many fields
     lines.insert(9, "not-a-time,target-a,1,system,system,,1,2,3")  # bad timestamp
     lines.insert(12, "1700000001.0,target-a,1,process,backend-0,100,1.0")  # process row without RSS
     lines.insert(15, "1700000001.0,target-a,1,bogus-kind,x,,1,1,1")  # unknown kind
     text = "\n".join(lines) + "\n1700000099.0,target-a,99,sys"  # truncated last line
-    open(path, "w").write(text)
+    Path(path).write_text(text)
     read = read_resources(path)
     assert read.note.status == "ok"
     assert read.note.skipped_rows == 5
@@ -40,12 +41,12 @@ def test_corrupt_and_truncated_rows_are_skipped_and_counted(tmp_path):
 def test_non_numeric_values_in_history_drop_only_their_rows(tmp_path):
     prefix = synthetic_run(tmp_path / "run", seconds=30)
     path = f"{prefix}_stats_history.csv"
-    lines = open(path).read().splitlines()
+    lines = Path(path).read_text().splitlines()
     good = len(lines) - 1
     cells = lines[4].split(",")
     cells[0] = "yesterday"
     lines[4] = ",".join(cells)
-    open(path, "w").write("\n".join(lines) + "\n")
+    Path(path).write_text("\n".join(lines) + "\n")
     read = read_history(str(prefix))
     assert read.note.skipped_rows == 1
     assert read.note.rows == good - 1

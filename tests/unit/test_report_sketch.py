@@ -12,7 +12,7 @@ from stresskit.report.sketch import Hist, decode_hist, encode, merge_encoded, ne
 def exact_quantile(values, q):
     # the rank rule DDSketch uses: the value at rank floor-ish q*(n-1) of the sorted sample
     ordered = np.sort(values)
-    return ordered[int(math.floor(q * (len(ordered) - 1)))]
+    return ordered[math.floor(q * (len(ordered) - 1))]
 
 
 @pytest.fixture
