@@ -352,6 +352,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     from locust.runners import WorkerRunner
 
     if isinstance(environment.runner, WorkerRunner):
+        _state_for_process().connected.set()  # a spawn order came: connected, even if init is late
         _worker_checks(environment).check_spawn_order()
 
 
