@@ -16,7 +16,7 @@ import numpy as np
 
 __all__ = ["Chart", "all_charts"]
 
-MAX_POINTS = 800
+MAX_POINTS = 600
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f",
            "#bcbd22"]
 
@@ -83,17 +83,17 @@ def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
     if tl is None or tl.empty:
         return None
     fig, ax = _figure(plt)
-    x = clock(tl["start"])
-    ax.plot(x, tl["rps"], color=PALETTE[0], lw=1.4, label="all requests")
+    x, rps, fails = _thin(clock(tl["start"]), tl["rps"].to_numpy(), tl["fail_per_s"].to_numpy())
+    ax.plot(x, rps, color=PALETTE[0], lw=1.4, label="all requests")
     lines = 1
     tt = tp.type_timeline
     if tt is not None and not tt.empty and tt["type"].nunique() > 1:
         for i, (rtype, group) in enumerate(sorted(tt.groupby("type"), key=lambda g: -g[1]["rps"].sum())[:6]):
-            ax.plot(clock(group["start"]), group["rps"], lw=0.9, color=PALETTE[(i + 2) % len(PALETTE)],
-                    label=rtype or "(none)")
+            gx, gy = _thin(clock(group["start"]), group["rps"].to_numpy())
+            ax.plot(gx, gy, lw=0.9, color=PALETTE[(i + 2) % len(PALETTE)], label=rtype or "(none)")
             lines += 1
     if tl["fail_per_s"].max() > 0:
-        ax.plot(x, tl["fail_per_s"], color=PALETTE[1], lw=1.0, ls="--", label="failures")
+        ax.plot(x, fails, color=PALETTE[1], lw=1.0, ls="--", label="failures")
         lines += 1
     ax.set_ylabel("requests / s")
     ax.set_xlabel(clock.label)
@@ -121,10 +121,9 @@ def chart_latency(plt, clock: _Clock, latency: Any) -> Chart | None:
     if overall.empty:
         return None
     fig, ax = _figure(plt)
-    x = clock(overall["start"])
     for i, (col, label) in enumerate((("p50", "P50"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9"),
                                       ("max", "max"))):
-        y = overall[col].to_numpy(dtype=float)
+        x, y = _thin(clock(overall["start"]), overall[col].to_numpy(dtype=float))
         if np.isfinite(y).any():
             ax.plot(x, y, lw=1.2 if col != "max" else 0.8, ls="-" if col != "max" else ":", label=label,
                     color=PALETTE[i])
@@ -149,8 +148,8 @@ def chart_latency_names(plt, clock: _Clock, latency: Any) -> Chart | None:
     fig, ax = _figure(plt)
     for i, key in enumerate(top):
         group = names[(names["type"] == key[0]) & (names["name"] == key[1])].sort_values("start")
-        ax.plot(clock(group["start"]), group["p95"], lw=1.0, color=PALETTE[i % len(PALETTE)],
-                label=f"{key[0]} {key[1]}".strip()[:40])
+        gx, gy = _thin(clock(group["start"]), group["p95"].to_numpy(dtype=float))
+        ax.plot(gx, gy, lw=1.0, color=PALETTE[i % len(PALETTE)], label=f"{key[0]} {key[1]}".strip()[:40])
     ax.set_ylabel("P95 (ms)")
     ax.set_xlabel(clock.label)
     ax.set_yscale("log")

@@ -77,6 +77,18 @@ def _stat(values: np.ndarray) -> dict[str, float | None]:
 def _bucket(t: np.ndarray, columns: dict[str, np.ndarray], step: float) -> pd.DataFrame:
     """Mean of each column per ``step``-second bucket (NaN-aware), for chart-sized timelines."""
     key = np.floor(t / step) * step
+    if len(key) and np.all(key[1:] >= key[:-1]):  # time-ordered: buckets are runs of rows
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        buckets = key[starts]
+        out = {"t": buckets}
+        for name, values in columns.items():
+            values = np.asarray(values, dtype=float)
+            finite = np.isfinite(values)
+            total = np.add.reduceat(np.where(finite, values, 0.0), starts)
+            count = np.add.reduceat(finite.astype(float), starts)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[name] = np.where(count > 0, total / count, np.nan)
+        return pd.DataFrame(out)
     buckets, inverse = np.unique(key, return_inverse=True)
     out = {"t": buckets}
     for name, values in columns.items():
