@@ -228,7 +228,7 @@ def _analyze(path: str, options: ResourceOptions) -> ResourcesResult:
             processes.append({"host": host, "kind": kind, "name": name, "samples": len(t),
                               **{f"rss_mb_{k}": (x / MB if x is not None else None) for k, x in _stat(rss).items()},
                               **{f"cpu_{k}": x for k, x in _stat(cpu).items()}})
-            if np.isfinite(rss).sum() >= 2:
+            if np.isfinite(rss).sum() >= 2 and np.nanmax(rss) > 0:  # (no browsers at all: nothing to regress)
                 available = available_at_end.get(host) if kind != "generator" else None
                 result.leaks.append(analyze_leak(t, rss, series=label, host=host, kind=kind, name=name,
                                                  available_bytes=available, rule=options.rule))

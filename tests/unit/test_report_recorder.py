@@ -1,0 +1,59 @@
+"""The latency recorder's bookkeeping: windows are written and forgotten as they close (bounded
+memory), late worker reports become extra lines, and the lines add up in the report."""
+
+import json
+import time
+
+from locust.env import Environment
+
+from stresskit.latency import MESSAGE_KEY, LatencyRecorder
+from stresskit.report.latency import read_latency
+
+
+class WorkerSide(LatencyRecorder):
+    def _role(self):  # this one plays a worker (ships what it recorded instead of writing it)
+        return "worker"
+
+
+def fire(env, name, values):
+    for v in values:
+        env.events.request.fire(request_type="GET", name=name, response_time=v, response_length=0,
+                                exception=None, context={})
+
+
+def test_windows_are_written_and_forgotten_and_late_reports_add_up(tmp_path):
+    path = tmp_path / "r_latency.jsonl"
+    master_env, worker_env = Environment(), Environment()
+    master = LatencyRecorder(master_env, window_s=1.0, grace_s=0.0, path=str(path))
+    worker = WorkerSide(worker_env, window_s=1.0)
+    fire(worker_env, "/a", [10.0] * 50)
+    data: dict = {}
+    worker_env.events.report_to_master.fire(client_id="w1", data=data)
+    assert worker._pending == {}  # shipped and forgotten on the worker
+    early = data[MESSAGE_KEY]
+    master_env.events.worker_report.fire(client_id="w1", data={MESSAGE_KEY: early})
+    master._close_due(time.time() + 5)  # the window is over: written and dropped from memory
+    assert master._open == {}
+    written = master.lines_written
+    assert written == 1
+    # a report for that (already written) window arrives late: it is written as its own line
+    master_env.events.worker_report.fire(client_id="w2", data={MESSAGE_KEY: early})
+    assert master.lines_written == written + 1
+    master.flush()
+    lines = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["meta", "window", "window", "run"]
+    assert lines[2].get("late") is True
+    sketches, note = read_latency(str(path))
+    assert note.skipped_rows == 0
+    assert sketches.run[("GET", "/a")].n == 100
+    assert sum(h.n for h in sketches.windows[("GET", "/a")].values()) == 100
+    master.remove()
+    worker.remove()
+
+
+def test_malformed_worker_report_is_ignored(tmp_path):
+    env = Environment()
+    master = LatencyRecorder(env, path=str(tmp_path / "x_latency.jsonl"))
+    env.events.worker_report.fire(client_id="w", data={MESSAGE_KEY: [{"start": "soon", "n": 3}]})
+    assert master._open == {} and master._run == {}
+    master.remove()
