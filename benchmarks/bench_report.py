@@ -248,6 +248,41 @@ def measure(prefix: str, repeats: int) -> list[dict[str, float]]:
     return results
 
 
+PHASES = r"""
+import resource, sys
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime
+c0 = cpu()
+role, P = sys.argv[1], sys.argv[2]
+if role == "child":
+    from stresskit.report.resources import analyze_resources, ResourceOptions
+    from stresskit.report.build import _peek_span
+    c1 = cpu(); analyze_resources(P + "_resources.csv", ResourceOptions(), _peek_span(P)); c2 = cpu()
+    print(f"helper process (resources): imports {c1 - c0:.2f} s, read + leak regression + memory/CPU charts {c2 - c1:.2f} s"
+          f" = {c2 - c0:.2f} s")
+else:
+    from stresskit.report import load
+    from stresskit.report.latency import history_windows
+    from stresskit.report.build import build_report
+    from stresskit.report.charts import traffic_charts
+    c1 = cpu(); h = load.read_history(P); c2 = cpu(); history_windows(h.frame, 60); c3 = cpu()
+    rep = build_report(P, jobs=1)
+    c4 = cpu(); traffic_charts(rep.started, rep.ended, rep.throughput, rep.latency, rep.faults); c5 = cpu()
+    rep.to_json(); c6 = cpu()
+    total = (c1 - c0) + (c2 - c1) + (c3 - c2) + (c5 - c4) + (c6 - c5)
+    print(f"main process (stats): imports {c1 - c0:.2f} s, history read {c2 - c1:.2f} s, windows {c3 - c2:.2f} s,"
+          f" request/latency charts {c5 - c4:.2f} s, JSON {c6 - c5:.2f} s = {total:.2f} s")
+"""
+
+
+def phases(prefix: str) -> None:
+    """CPU seconds of each process's share of the work, measured one at a time (no contention)."""
+    for role in ("parent", "child"):
+        out = subprocess.run([sys.executable, "-c", PHASES, role, prefix], cwd=ROOT, capture_output=True, text=True,
+                             check=False)
+        print(out.stdout.strip() or out.stderr.strip()[-500:])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=20.0)
@@ -255,6 +290,7 @@ def main() -> int:
     parser.add_argument("--names", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", default="/tmp/stresskit-bench-report")
+    parser.add_argument("--phases", action="store_true", help="also measure each process's CPU share")
     args = parser.parse_args()
     prefix = generate(Path(args.dir), args.hours, args.processes, args.names)
     sizes = {s: os.path.getsize(f"{prefix}{s}") / 2**20 for s in ("_resources.csv", "_stats_history.csv")}
@@ -267,6 +303,8 @@ def main() -> int:
           + ", ".join(f"{t:.2f}" for t in times) + f"); median CPU {statistics.median(r['cpu'] for r in results):.2f} s"
           f" (user+sys, both processes); peak RSS of the process tree {max(r['peak_mib'] for r in results):.0f} MiB;"
           f" load average before {load_before:.1f}, after {os.getloadavg()[0]:.1f} (on {os.cpu_count()} cores)")
+    if args.phases:
+        phases(prefix)
     return 0
 
 
