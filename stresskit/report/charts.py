@@ -74,8 +74,11 @@ def _finish(plt, fig, key: str, title: str, caption: str = "") -> Chart:
 
 def _legend(ax, n: int) -> None:
     if n:
-        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=min(n, 5), frameon=False,
-                  borderaxespad=0.2)
+        _, labels = ax.get_legend_handles_labels()
+        longest = max((len(label) for label in labels), default=0)
+        per_row = 5 if longest <= 18 else 4 if longest <= 26 else 3
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=max(1, min(n, per_row)),
+                  frameon=False, borderaxespad=0.2)
 
 
 def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
