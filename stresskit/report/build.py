@@ -127,10 +127,10 @@ def _resources_async(path: str, options: ResourceOptions, jobs: int | None,
                      render: tuple[float | None, float | None] | None):
     """Analyse a large resources file (and draw its charts) in a child process while the stats are
     read here."""
-    if jobs == 1 or not os.path.exists(path) or os.path.getsize(path) < PARALLEL_MIN_BYTES:
+    if jobs == 1 or not os.path.exists(path):
         return None
-    if (os.cpu_count() or 1) < 2 and not jobs:
-        return None
+    if jobs is None and (os.path.getsize(path) < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2):
+        return None  # automatic: only when it pays (a big file, a second core)
     try:
         pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         return pool, pool.submit(analyze_resources, path, options, render)
@@ -165,14 +165,16 @@ def _peek_span(prefix: str) -> tuple[float | None, float | None]:
 def build_report(prefix: str, *, baseline: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
                  window_s: float = 60.0, leak_rule: LeakRule | None = None,
                  resource_options: ResourceOptions | None = None, progress: Progress | None = None,
-                 jobs: int | None = None, charts: bool = False) -> Report:
+                 jobs: int | None = 1, charts: bool = False) -> Report:
     """Read the files of the run written with ``--csv PREFIX`` and analyse them.
 
     :param baseline: the prefix of an earlier run to compare with (``--baseline``)
     :param tolerance: relative tolerance of the baseline comparison (0.10 = 10%)
     :param window_s: the time window of the per-window percentiles and timelines
-    :param jobs: 1 keeps everything in this process; otherwise a large resources file is analysed
-        in a child process in parallel
+    :param jobs: 1 (the default) keeps everything in this process; 2 analyses the resources file
+        in a spawned child process in parallel, None does so only for a file over 32 MiB on a
+        machine with two cores (the ``stresskit report`` CLI's default; a script using it needs the
+        usual ``if __name__ == "__main__":`` guard)
     :param charts: draw the HTML charts now (in parallel where possible), for a later ``write(html=...)``
     :raises NoRunFilesError: no file of the run exists
     :raises EmptyRunError: there is nothing to report on

@@ -78,7 +78,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_path", metavar="PATH", help="JSON path (default PREFIX_report.json)")
     parser.add_argument("--junit", metavar="PATH", help="JUnit XML path (default PREFIX_report.junit.xml)")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML report (faster)")
-    parser.add_argument("--jobs", type=int, default=None, help="1 = no child process for large resource files")
+    parser.add_argument("--jobs", type=int, default=None, choices=(1, 2),
+                        help="2 (default for files over 32 MiB) analyses the resources in a second process; 1 = one process")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     parser.add_argument("--debug", action="store_true", help="show a traceback on an internal error")
 

@@ -104,3 +104,15 @@ def test_junit_has_a_case_per_criterion_and_failures(tmp_path):
     assert failed == ["page_completion"]
     assert suite.get("failures") == "1"
     assert any(c.find("skipped") is not None for c in cases)
+
+
+def test_parallel_path_gives_the_same_report(tmp_path):
+    prefix = synthetic_run(tmp_path / "p", seconds=600, leak_mb_per_h=600.0)
+    one = build_report(str(prefix), jobs=1)
+    two = build_report(str(prefix), jobs=2, charts=True)  # resources analysed (and drawn) in a child process
+    assert [(lk.series, lk.verdict, lk.slope_mb_per_h) for lk in one.leaks] == \
+        [(lk.series, lk.verdict, lk.slope_mb_per_h) for lk in two.leaks]
+    assert one.resources.hosts.equals(two.resources.hosts)
+    assert one.verdict.as_dict() == two.verdict.as_dict()
+    assert two.resources.charts and {c.key for c in two.resources.charts} >= {"memory_system", "cpu"}
+    assert two.charts is not None and {c.key for c in two.charts[0]} >= {"rps", "latency"}
