@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ def _plt():
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3,
+                         "text.parse_math": False,  # a request name with "$" is text, not TeX
                          "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "stresskit"})
     return plt
 
@@ -64,9 +66,17 @@ def _figure(plt, height: float = 3.0):
     return fig, ax
 
 
+def _label(text: str, limit: int = 48) -> str:
+    """A legend/tick label: printable characters only, shortened."""
+    clean = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
 def _finish(plt, fig, key: str, title: str, caption: str = "") -> Chart:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. a glyph missing from the font: not the reader's problem
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     uri = "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return Chart(key, title, uri, caption)
@@ -93,7 +103,7 @@ def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
     if tt is not None and not tt.empty and tt["type"].nunique() > 1:
         for i, (rtype, group) in enumerate(sorted(tt.groupby("type"), key=lambda g: -g[1]["rps"].sum())[:6]):
             gx, gy = _thin(clock(group["start"]), group["rps"].to_numpy())
-            ax.plot(gx, gy, lw=0.9, color=PALETTE[(i + 2) % len(PALETTE)], label=rtype or "(none)")
+            ax.plot(gx, gy, lw=0.9, color=PALETTE[(i + 2) % len(PALETTE)], label=_label(rtype or "(none)"))
             lines += 1
     if tl["fail_per_s"].max() > 0:
         ax.plot(x, fails, color=PALETTE[1], lw=1.0, ls="--", label="failures")
@@ -152,7 +162,7 @@ def chart_latency_names(plt, clock: _Clock, latency: Any) -> Chart | None:
     for i, key in enumerate(top):
         group = names[(names["type"] == key[0]) & (names["name"] == key[1])].sort_values("start")
         gx, gy = _thin(clock(group["start"]), group["p95"].to_numpy(dtype=float))
-        ax.plot(gx, gy, lw=1.0, color=PALETTE[i % len(PALETTE)], label=f"{key[0]} {key[1]}".strip()[:40])
+        ax.plot(gx, gy, lw=1.0, color=PALETTE[i % len(PALETTE)], label=_label(f"{key[0]} {key[1]}".strip(), 40))
     ax.set_ylabel("P95 (ms)")
     ax.set_xlabel(clock.label)
     ax.set_yscale("log")
@@ -174,7 +184,7 @@ def chart_memory(plt, clock: _Clock, resources: Any, leaks: list[Any]) -> list[C
         for i, (host, group) in enumerate(system.groupby("host")):
             color = PALETTE[i % len(PALETTE)]
             x, y = _thin(group["t"].to_numpy(), group["used_mb"].to_numpy())
-            ax.plot(clock(x), y, lw=1.0, color=color, label=f"{host} used")
+            ax.plot(clock(x), y, lw=1.0, color=color, label=_label(f"{host} used"))
             lk = _leak_for(leaks, f"{host}: system memory used")
             _fit(ax, clock, lk, color)
         ax.set_ylabel("memory used (MB)")
@@ -198,7 +208,7 @@ def chart_memory(plt, clock: _Clock, resources: Any, leaks: list[Any]) -> list[C
             x, y = _thin(group["t"].to_numpy(), group["rss_mb"].to_numpy())
             lk = _leak_for(leaks, series)
             tag = f" ({lk.verdict})" if lk is not None else ""
-            ax.plot(clock(x), y, lw=1.0, color=color, label=f"{series}{tag}"[:48])
+            ax.plot(clock(x), y, lw=1.0, color=color, label=_label(f"{series}{tag}"))
             _fit(ax, clock, lk, color)
         ax.set_ylabel("RSS (MB)")
         ax.set_xlabel(clock.label)
@@ -229,14 +239,14 @@ def chart_cpu(plt, clock: _Clock, resources: Any, threshold: float = 90.0) -> Ch
     if system is not None:
         for i, (host, group) in enumerate(system.groupby("host")):
             x, y = _thin(group["t"].to_numpy(), group["cpu_percent"].to_numpy())
-            ax.plot(clock(x), y, lw=1.3, color=PALETTE[i % len(PALETTE)], label=f"{host} (system)")
+            ax.plot(clock(x), y, lw=1.3, color=PALETTE[i % len(PALETTE)], label=_label(f"{host} (system)"))
             lines += 1
     if procs is not None and not procs.empty:
         busiest = procs.groupby("series")["cpu_percent"].mean().sort_values(ascending=False).head(5).index
         for i, series in enumerate(busiest):
             group = procs[procs["series"] == series]
             x, y = _thin(group["t"].to_numpy(), group["cpu_percent"].to_numpy())
-            ax.plot(clock(x), y, lw=0.8, ls="--", color=PALETTE[(i + 3) % len(PALETTE)], label=series[:40])
+            ax.plot(clock(x), y, lw=0.8, ls="--", color=PALETTE[(i + 3) % len(PALETTE)], label=_label(series, 40))
             lines += 1
     ax.axhline(threshold, color="#999", lw=0.8, ls=":")
     ax.set_ylabel("CPU %")
@@ -276,7 +286,7 @@ def chart_extras(plt, clock: _Clock, tp: Any, faults: Any) -> list[Chart]:
             if not sel.empty:
                 ax.scatter(clock(sel["timestamp"]), [kinds.index(k) for k in sel["kind"].astype(str)], marker=marker,
                            s=22, color=color, label=event, alpha=0.8, linewidths=0)
-        ax.set_yticks(range(len(kinds)), kinds)
+        ax.set_yticks(range(len(kinds)), [_label(k, 30) for k in kinds])
         ax.set_ylim(-0.6, len(kinds) - 0.4)
         ax.set_xlabel(clock.label)
         _legend(ax, 3)

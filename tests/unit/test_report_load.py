@@ -103,3 +103,48 @@ def test_report_goes_on_with_what_is_there(tmp_path):
     assert report.verdict.status == "inconclusive"  # no run.json: the run's own criteria are unknown
     assert report.resources is None and report.faults is None
     assert np.isfinite(report.latency.overall()["p95"])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_garbage_in_any_file_never_raises_anything_but_a_report_error(tmp_path, seed):
+    from stresskit.errors import ReportError
+
+    rng = np.random.default_rng(seed)
+    prefix = synthetic_run(tmp_path / "g", seconds=90)
+    files = sorted(tmp_path.glob("g_*"))
+    for path in rng.choice(files, size=3, replace=False):
+        data = bytearray(Path(path).read_bytes())
+        for _ in range(20):  # flip, cut and splice bytes anywhere
+            i = int(rng.integers(0, max(len(data), 1)))
+            op = rng.integers(0, 3)
+            if op == 0 and data:
+                data[i % len(data)] = int(rng.integers(0, 256))
+            elif op == 1:
+                del data[i: i + int(rng.integers(1, 200))]
+            else:
+                data[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 50)), dtype=np.uint8))
+        Path(path).write_bytes(bytes(data))
+    try:
+        report = build_report(str(prefix))
+    except ReportError:
+        return
+    json.loads(report.to_json())
+    report.write(html=str(tmp_path / "r.html"), junit=str(tmp_path / "r.xml"))
+    from xml.etree import ElementTree as ET
+
+    ET.parse(tmp_path / "r.xml")  # still well-formed XML, whatever bytes came in
+
+
+def test_request_names_with_tex_and_markup_are_plain_text(tmp_path):
+    from tests.data.report_runfiles import write_run_json, write_synthetic_locust
+
+    prefix = tmp_path / "n"
+    names = (("GET", "/price/$[id]$"), ("GET", "<script>alert(1)</script>"), ("PAGE", "/pages/[page]"))
+    write_synthetic_locust(prefix, 1_700_000_000.0, 120, names=names)
+    write_run_json(Path(f"{prefix}_run.json"), 1_700_000_000.0, 1_700_000_120.0)
+    report = build_report(str(prefix))
+    html_path = tmp_path / "n.html"
+    report.write(html=str(html_path))
+    html = html_path.read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "/price/$[id]$" in html
