@@ -182,7 +182,6 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     if not window_s > 0:
         raise ReportError(f"the window must be > 0 seconds, got {window_s:g}")
     progress = progress or Progress(enabled=False)
-    progress.total = progress.total or 8
     leak_rule = leak_rule or LeakRule()
     resource_options = resource_options or ResourceOptions(rule=leak_rule)
     prefix = str(prefix)

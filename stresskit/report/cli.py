@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from stresskit.report.progress import Progress
     from stresskit.report.resources import ResourceOptions
 
-    progress = Progress(enabled=not args.quiet, total=10)
+    progress = Progress(enabled=not args.quiet)
     warmup: dict[str, Any] = {}
     if args.warmup is not None:
         kind, value = args.warmup
