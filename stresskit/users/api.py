@@ -192,12 +192,18 @@ class ApiUser(FastHttpUser):
         gevent.sleep(delay * self.random.uniform(0.8, 1.2))
 
 
-_decode_json = json.JSONDecoder().decode
+try:  # orjson decodes about 3x faster, and decoding is most of what validation costs
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency, but the stdlib does the same job
+    _decode = json.JSONDecoder().decode
+
+    def _loads(content: bytes) -> Any:
+        return _decode(content.decode("utf-8"))
 
 
 def _check_json(content: bytes | None, endpoint: Endpoint) -> str | None:
     try:
-        data = _decode_json(content.decode("utf-8"))
+        data = _loads(content)
     except (ValueError, TypeError, AttributeError):
         return "body is not JSON"
     return endpoint.check(data)
