@@ -326,7 +326,25 @@ def resource_charts(origin: float | None, end: float | None, resources: Any, lea
     plt = _plt()
     charts = chart_memory(plt, clock, resources, leaks)
     cpu = chart_cpu(plt, clock, resources, cpu_threshold)
-    return charts + ([cpu] if cpu is not None else [])
+    conns = chart_connections(plt, clock, resources)
+    return charts + [c for c in (cpu, conns) if c is not None]
+
+
+def chart_connections(plt, clock: _Clock, resources: Any) -> Chart | None:
+    """Open inet connections on each target host (WebSocket clients included) over time."""
+    system = resources.timelines.get("system")
+    if system is None or system.empty or not np.isfinite(system["connections"].to_numpy(dtype=float)).any():
+        return None
+    fig, ax = _figure(plt, 2.4)
+    for i, (host, group) in enumerate(system.groupby("host")):
+        x, y = _thin(group["t"].to_numpy(), group["connections"].to_numpy(dtype=float))
+        ax.plot(clock(x), y, lw=1.2, color=PALETTE[i % len(PALETTE)], label=_label(str(host)))
+    ax.set_ylabel("connections")
+    ax.set_xlabel(clock.label)
+    ax.set_ylim(bottom=0)
+    _legend(ax, system["host"].nunique())
+    return _finish(plt, fig, "connections", "Open connections on the target host",
+                   "inet connections counted by the agent (WebSocket clients included), bucket means")
 
 
 def all_charts(report: Any) -> list[Chart]:

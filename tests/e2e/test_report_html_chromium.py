@@ -8,7 +8,7 @@ from tests.data.report_runfiles import synthetic_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-EXPECTED_CHARTS = {"chart-rps", "chart-users", "chart-latency", "chart-latency_names", "chart-memory_system",
+EXPECTED_CHARTS = {"chart-rps", "chart-users", "chart-latency", "chart-latency_names", "chart-memory_system", "chart-connections",
                    "chart-memory_process", "chart-cpu", "chart-faults"}
 
 
