@@ -8,7 +8,8 @@ locustfiles against it, interleaved (A B A B ...) so drift hits both alike:
            names), each response's status and JSON shape validated, X-Client-Id per user;
   * api-status — the same ApiUser with ``validate = "status"`` (no JSON decoding).
 
-Each run is one headless Locust process (32 users, no wait time). The ratio api/bare is the
+Each run is one headless Locust process (32 users, no wait time), pinned to one core with the
+target pinned to the other. The ratio api/bare is the
 cost of ApiUser's features; the goal is >= 0.95. The Locust process's CPU is sampled too: near
 100% means the generator, not the target, is the limit — which is what makes the ratio mean
 something.
@@ -103,8 +104,9 @@ class ApiStatusOnly(Api):
 """
 
 
-def run(locustfile: Path, host: str, seconds: int, workdir: Path, tag: str, classes: list[str]) -> dict[str, float]:
-    """One headless run; its Aggregated req/s, failures and mean CPU of the Locust process."""
+def run(locustfile: Path, host: str, seconds: int, workdir: Path, tag: str, classes: list[str],
+        target_pid: int) -> dict[str, float]:
+    """One headless run: Aggregated req/s, failures, requests per Locust CPU-second, CPU of both sides."""
     prefix = workdir / tag
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "-u", "32", "-r", "32",
@@ -113,23 +115,30 @@ def run(locustfile: Path, host: str, seconds: int, workdir: Path, tag: str, clas
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_PROBE": str(prefix) + "_probe.json"},
     )
-    ps = psutil.Process(proc.pid)
+    ps, target = psutil.Process(proc.pid), psutil.Process(target_pid)
+    if len(os.sched_getaffinity(0)) >= 2:
+        os.sched_setaffinity(proc.pid, {1})  # the generator on one core, the target on the other
     samples: list[float] = []
+    target_samples: list[float] = []
     ps.cpu_percent(None)  # the first reading is meaningless
+    target.cpu_percent(None)
     deadline = time.monotonic() + seconds + 60
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(1.0)
         try:
             samples.append(ps.cpu_percent(None))
+            target_samples.append(target.cpu_percent(None))
         except psutil.NoSuchProcess:
             break
     proc.wait(30)
     with open(f"{prefix}_stats.csv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
     busy = sorted(samples)[len(samples) // 4:] if samples else [0.0]  # drop start-up and shutdown
+    target_busy = sorted(target_samples)[len(target_samples) // 4:] if target_samples else [0.0]
     window = json.loads(Path(f"{prefix}_probe.json").read_text())
     return {"rps": float(row["Requests/s"]), "requests": int(row["Request Count"]),
             "failures": int(row["Failure Count"]), "cpu": statistics.median(busy),
+            "target_cpu": statistics.median(target_busy),
             "per_cpu_second": window["requests"] / window["cpu_seconds"]}
 
 
@@ -145,14 +154,17 @@ def main() -> None:
                                                       "--rate-burst", "1000000"])
     variants = {"bare": ("bare.py", []), "api": ("api_mix.py", ["Api"]), "api-status": ("api_mix.py", ["ApiStatusOnly"])}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
+    if len(os.sched_getaffinity(0)) >= 2:
+        os.sched_setaffinity(target.pid, {0})
     try:
         for i in range(args.repeat):
             for name, (file, classes) in variants.items():
-                result = run(workdir / file, target.url, args.seconds, workdir, f"{name}{i}", classes)
+                result = run(workdir / file, target.url, args.seconds, workdir, f"{name}{i}", classes, target.pid)
                 results[name].append(result)
                 print(f"run {i + 1}/{args.repeat} {name:10}: {result['rps']:8.1f} req/s, "
                       f"{result['per_cpu_second']:8.1f} req per CPU-second, "
-                      f"{result['failures']} failures, locust CPU {result['cpu']:.0f}%", flush=True)
+                      f"{result['failures']} failures, CPU locust {result['cpu']:.0f}% / target "
+                      f"{result['target_cpu']:.0f}%", flush=True)
     finally:
         target.stop()
     load = os.getloadavg()[0]
@@ -160,14 +172,15 @@ def main() -> None:
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, {os.cpu_count()} cores, "
           f"load average at the end {load:.1f}")
     print(f"| user class | req/s (median of {args.repeat} runs, {args.seconds}s each) | "
-          "req per Locust CPU-second (median) | failures | Locust CPU (median) |")
+          "req per Locust CPU-second (median) | failures | CPU Locust / target (median) |")
     print("|---|---:|---:|---:|---:|")
     labels = {"bare": "bare FastHttpUser", "api": "ApiUser (status + JSON shape)", "api-status": "ApiUser (status only)"}
     for key, label in labels.items():
         runs = results[key]
         print(f"| {label} | {statistics.median(r['rps'] for r in runs):.0f} | "
               f"{statistics.median(r['per_cpu_second'] for r in runs):.0f} | "
-              f"{sum(r['failures'] for r in runs)} | {statistics.median(r['cpu'] for r in runs):.0f}% |")
+              f"{sum(r['failures'] for r in runs)} | {statistics.median(r['cpu'] for r in runs):.0f}% / "
+              f"{statistics.median(r['target_cpu'] for r in runs):.0f}% |")
     for variant in ("api", "api-status"):
         for key, what in (("rps", "req/s"), ("per_cpu_second", "req per CPU-second")):
             pairs = [a[key] / b[key] for a, b in zip(results[variant], results["bare"])]
