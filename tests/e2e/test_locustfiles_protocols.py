@@ -46,7 +46,8 @@ def requests(rows, kind: str, name: str) -> int:
     return int(row["Request Count"]) if row else 0
 
 
-def test_websocket_locustfile(target, tmp_path):
+def test_websocket_locustfile(target_factory, tmp_path):
+    target = target_factory()  # its own target: other tests drop the shared target's WebSockets
     result = locust("websocket.py", "--host", target.url, "-u", "6", "-r", "6", "-t", "3s", csv_prefix=tmp_path / "ws")
     assert result.returncode == 0, result.stderr[-2000:]
     rows = stats_rows(tmp_path / "ws")
@@ -57,7 +58,8 @@ def test_websocket_locustfile(target, tmp_path):
     assert rows[("", "Aggregated")]["Failure Count"] == "0"  # closing at the end is not an unexpected close
 
 
-def test_api_locustfile(target, tmp_path):
+def test_api_locustfile(target_factory, redis_factory, tmp_path):
+    target = target_factory(redis_url=redis_factory().url)  # its own target and Redis: no one else's faults
     result = locust("api.py", "--host", target.url, "-u", "4", "-r", "4", "-t", "3s", csv_prefix=tmp_path / "api")
     assert result.returncode == 0, result.stderr[-2000:]
     rows = stats_rows(tmp_path / "api")
@@ -66,7 +68,8 @@ def test_api_locustfile(target, tmp_path):
 
 
 @pytest.mark.parametrize("threshold, code", [("0.01", 0), ("100%", 3)])
-def test_cache_locustfile_and_its_hit_rate_threshold(target, redis_server, tmp_path, threshold, code):
+def test_cache_locustfile_and_its_hit_rate_threshold(target, redis_factory, tmp_path, threshold, code):
+    redis_server = redis_factory()
     result = locust("cache.py", "--host", target.url, "--redis-url", redis_server.url, "-u", "4", "-r", "4",
                     "-t", "3s", "--cache-min-hit-rate", threshold, csv_prefix=tmp_path / "cache")
     assert result.returncode == code, result.stderr[-2000:]
@@ -75,8 +78,9 @@ def test_cache_locustfile_and_its_hit_rate_threshold(target, redis_server, tmp_p
     assert requests(rows, "REDIS", "connect") == 4
 
 
-def test_cache_hit_rate_reaches_the_master_of_a_distributed_run(target, redis_server, tmp_path):
+def test_cache_hit_rate_reaches_the_master_of_a_distributed_run(target, redis_factory, tmp_path):
     """With 100% required the master can only fail the run (exit 3) if the workers' counts arrived."""
+    redis_server = redis_factory()
     port = str(free_port())
     common = ["--redis-url", redis_server.url, "--host", target.url]
     worker = subprocess.Popen(

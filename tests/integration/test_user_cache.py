@@ -183,10 +183,11 @@ def test_min_hit_rate_sets_the_exit_code(redis_server, read_ratio, key_space, th
     assert env.process_exit_code == code
 
 
-def test_users_ride_out_a_connection_kill(redis_server):
-    cls = user_class(redis_server.url, key_space=10, backoff_base=0.05)
+def test_users_ride_out_a_connection_kill(redis_factory):
+    server = redis_factory()  # its own server: CLIENT KILL must not hit the shared target's connections
+    cls = user_class(server.url, key_space=10, backoff_base=0.05)
     env, runner = start(cls, users=3)
-    admin = redis.Redis.from_url(redis_server.url)
+    admin = redis.Redis.from_url(server.url)
     try:
         wait_for(lambda: count(env, "GET hit") >= 20, what="hits")
         connections = admin.info("stats")["total_connections_received"]
