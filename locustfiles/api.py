@@ -7,18 +7,12 @@ loopback for the run. The mix is ``stresskit.users.api.REFERENCE_ENDPOINTS``; th
 requests show up as ``<name> (throttled)`` entries, not as failures.
 """
 
-from locust import between, events
+from locust import events
 
 from stresskit.embedded import use_embedded_target
 from stresskit.options import register_options
-from stresskit.users.api import REFERENCE_ENDPOINTS, ApiUser, add_arguments
+from stresskit.users.api import add_arguments
+from stresskit.users.reference import ReferenceApiUser  # noqa: F401  (the user Locust runs)
 
 register_options(events, add_arguments)
 use_embedded_target(events)
-
-
-class ReferenceApiUser(ApiUser):
-    """Reads, searches, writes and cache-backed reads in the reference target's proportions."""
-
-    wait_time = between(0.1, 0.5)
-    endpoints = REFERENCE_ENDPOINTS

@@ -14,14 +14,9 @@ from locust import events
 from stresskit import quota
 from stresskit.embedded import use_embedded_target
 from stresskit.options import register_options
-from stresskit.users.page import PageProcessorUser, add_arguments
+from stresskit.users.page import add_arguments
+from stresskit.users.reference import ReferencePageUser  # noqa: F401  (the user Locust runs)
 
 register_options(events, quota.add_arguments, add_arguments)
 quota.install(events, stop_when_done=True)
 use_embedded_target(events)
-
-
-class ReferencePageUser(PageProcessorUser):
-    """Walks the reference target's /pages/N, restarting its browser every 50 pages."""
-
-    restart_every_pages = 50

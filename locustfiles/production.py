@@ -1,24 +1,36 @@
-"""The production mix against the reference target (or your backend with --host).
+"""The production mix: WebSocket clients, API callers, cache clients and browser page processors.
 
-    locust -f locustfiles/production.py --headless
+    locust -f locustfiles/production.py --headless                       # light scenario, demo target
+    locust -f locustfiles/production.py --headless --scenario production --time-scale 0.01
+    locust -f locustfiles/production.py --headless --host https://staging.example --redis-url redis://...
 
-With no --host in a local run, the demo target (and Redis) are started on loopback for the run.
+The scenario (``--scenario``, default ``light``; see shapes/scenarios.toml) decides how many users
+of each kind run, for how long, how many pages are processed and which faults are injected. With
+no ``--host`` in a local run, the demo target (and Redis) are started on loopback for the run.
+``--class-picker`` lets the web UI choose one shape per scenario.
 """
 
-from locust import FastHttpUser, between, events, task
+import sys
+from pathlib import Path
 
-from stresskit.embedded import use_embedded_target
+from locust import events
 
-use_embedded_target(events)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `shapes` importable from any cwd
 
+from shapes import (  # noqa: E402,F401  (SelectedScenario first: it follows --scenario headless)
+    SelectedScenario,
+    LightShape,
+    MediumShape,
+    HeavyShape,
+    ProductionShape,
+    EnduranceShape,
+)
+from stresskit.compose import use_stresskit  # noqa: E402
+from stresskit.users.reference import (  # noqa: E402,F401
+    ReferenceApiUser,
+    ReferenceCacheUser,
+    ReferencePageUser,
+    ReferenceWebSocketUser,
+)
 
-class ApiCaller(FastHttpUser):
-    wait_time = between(0.1, 0.5)
-
-    @task(5)
-    def list_items(self):
-        self.client.get("/api/items?limit=10")
-
-    @task(2)
-    def search(self):
-        self.client.get("/api/search?q=alpha", name="/api/search")
+use_stresskit(events)

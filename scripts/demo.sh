@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Install everything, then run locustfiles/production.py headless for about a minute against the
-# demo target and Redis, started on loopback for the run, and print where the run's files are.
-# Extra arguments go to locust, e.g. scripts/demo.sh --run-time 5m
+# Install everything, then run locustfiles/production.py headless for about a minute (the light
+# scenario at time scale 0.07) against the demo target and Redis, started on loopback for the
+# run; then turn the run's files into a report and print where everything is.
+# Extra arguments go to locust, e.g. scripts/demo.sh --scenario medium --time-scale 0.02
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/bootstrap.sh"
 cd "$root"
 out="runs/demo-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
-echo "demo: running locust -f locustfiles/production.py --headless for about a minute (files in $out/)"
+echo "demo: running locust -f locustfiles/production.py --headless (light scenario, about a minute; files in $out/)"
 set +e
-.venv/bin/locust -f locustfiles/production.py --headless --users 10 --spawn-rate 5 --run-time 1m \
+.venv/bin/locust -f locustfiles/production.py --headless --scenario light --time-scale 0.07 --pages 40 \
   --csv "$out/run" --csv-full-history --html "$out/run.html" --logfile "$out/locust.log" --only-summary "$@"
 code=$?
 set -e
+if [ -s "$out/run_stats.csv" ]; then
+  echo
+  .venv/bin/stresskit report "$out/run" || true
+fi
 echo
-echo "demo: locust exited with code $code; the run's files:"
+echo "demo: locust exited with code $code (0 = every criterion passed; see docs/runbook.md); the run's files:"
 ls -1 "$out" | sed "s|^|  $out/|"
 exit $code

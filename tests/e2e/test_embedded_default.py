@@ -13,7 +13,7 @@ def test_production_locustfile_runs_against_the_embedded_target(tmp_path):
     prefix = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "production.py"), "--headless",
-         "-u", "3", "-r", "3", "--run-time", "4s", "--csv", str(prefix), "--only-summary"],
+         "--scenario", "light", "--time-scale", "0.01", "--pages", "3", "--csv", str(prefix), "--only-summary"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     log = result.stdout + result.stderr
@@ -21,17 +21,21 @@ def test_production_locustfile_runs_against_the_embedded_target(tmp_path):
     started = re.search(r"started the demo target at http://127\.0\.0\.1:(\d+)", log)
     assert started, log[-3000:]
     with open(f"{prefix}_stats.csv") as fh:
-        total = next(row for row in csv.DictReader(fh) if row["Name"] == "Aggregated")
+        rows = list(csv.DictReader(fh))
+    total = next(row for row in rows if row["Name"] == "Aggregated")
     assert int(total["Request Count"]) > 0
+    kinds = {row["Type"] for row in rows}
+    assert {"WS", "REDIS", "PAGE", "GET"} <= kinds, kinds  # all four client kinds ran
     # the demo target was stopped with the run: nothing listens on its port any more
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", int(started.group(1)))) != 0
 
 
-def test_embedded_target_is_not_started_when_host_is_given(target, tmp_path):
+def test_embedded_target_is_not_started_when_host_is_given(target, redis_server, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles" / "production.py"), "--headless",
-         "-u", "1", "-r", "1", "--run-time", "2s", "--host", target.url, "--only-summary"],
+         "--time-scale", "0.005", "--pages", "1", "--host", target.url, "--redis-url", redis_server.url,
+         "--only-summary"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,0 +1,74 @@
+"""One opt-in that wires every stresskit part into a locustfile, in the order they need.
+
+``locustfiles/production.py`` calls :func:`use_stresskit`; a team's own locustfile can do the
+same, or pick parts one by one (each part's ``use_*`` function is documented in its module).
+The order matters: options first, fault checks before the embedded demo target (so a bad
+option stops the run before a target is started), scenarios before criteria.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_WIRED: set[int] = set()
+
+
+def use_stresskit(
+    events: Any,
+    *,
+    scenarios: bool = True,
+    criteria: bool = True,
+    faults: bool = True,
+    collector: bool = True,
+    latency: bool = True,
+    distributed_checks: bool = True,
+    web_login: bool = True,
+    embedded_target: bool = True,
+) -> None:
+    """Opt ``events`` (Locust's ``events`` module or an environment's) into stresskit.
+
+    Idempotent: each part registers its options and listeners once per ``events`` object.
+    """
+    if id(events) in _WIRED:
+        return
+    _WIRED.add(id(events))
+    from stresskit import quota
+    from stresskit.options import register_options
+    from stresskit.users import api, cache, page, websocket
+
+    register_options(events, api.add_arguments, cache.add_arguments, page.add_arguments,
+                     websocket.add_arguments, quota.add_arguments)
+    events.init.add_listener(cache.init_cache_hit_rate)
+    quota.install(events)
+    if distributed_checks:
+        from stresskit.distributed import use_distributed_checks
+
+        use_distributed_checks(events)
+    if web_login:
+        from stresskit.weblogin import use_web_login
+
+        use_web_login(events)
+    if scenarios:
+        from stresskit.shape import use_scenarios
+
+        use_scenarios(events)
+    if criteria:
+        from stresskit.criteria import use_criteria
+
+        use_criteria(events)
+    if collector:
+        from stresskit.collector import use_collector
+
+        use_collector(events)
+    if latency:
+        from stresskit.latency import record_latency
+
+        record_latency(events)
+    if faults:
+        from stresskit.faults import use_faults
+
+        use_faults(events)
+    if embedded_target:
+        from stresskit.embedded import use_embedded_target
+
+        use_embedded_target(events)
