@@ -104,3 +104,32 @@ def test_fresh_real_run_agrees_with_locusts_files(target, tmp_path):
     html = Path(f"{prefix}_report.html").read_text()
     assert html.count('<img class="chart"') >= 5
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html  # nothing external
+
+
+def test_files_of_a_real_agent_and_collector_are_read_cleanly(target, tmp_path):
+    """The contract with the collector: a real agent sampling the real target, a real Locust run."""
+    from stresskit.agent.launcher import start_agent
+
+    agent = start_agent(["--pid", str(target.pid), "--interval", "0.5", "--host-name", "target-a"], token="tok",
+                        workdir=tmp_path / "agent")
+    try:
+        prefix = tmp_path / "agent_run"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "STRESSKIT_AGENT_TOKEN": "tok"}
+        argv = [sys.executable, "-m", "locust", "-f", str(GOLDEN.parent / "report_locustfile_agent.py"), "--headless",
+                "-H", target.url, "-u", "3", "-r", "3", "-t", "8s", "--csv", str(prefix), "--csv-full-history",
+                "--only-summary", "--stop-timeout", "2", "--agent", agent.url]
+        proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+        assert proc.returncode in (0, 1), proc.stderr[-3000:]
+    finally:
+        agent.stop()
+    report = build_report(str(prefix))
+    notes = {Path(n.file).name: n for n in report.inputs}
+    res = notes["agent_run_resources.csv"]
+    assert res.status == "ok" and res.skipped_rows == 0 and res.rows > 10, res
+    hosts = report.resources.hosts
+    assert list(hosts["host"]) == ["target-a"] and hosts["samples"].iloc[0] >= 8
+    kinds = {lk.kind for lk in report.leaks}
+    assert {"system", "process"} <= kinds  # the target process is tracked
+    assert (report.resources.processes["kind"] == "generator").any()  # the generator measured itself
+    assert report.latency.source == "ddsketch"
+    json.loads(report.to_json())
