@@ -10,9 +10,11 @@ requests show up as ``<name> (throttled)`` entries, not as failures.
 from locust import events
 
 from stresskit.embedded import use_embedded_target
+from stresskit.finalcsv import use_final_csv
 from stresskit.options import register_options
 from stresskit.users.api import add_arguments
 from stresskit.users.reference import ReferenceApiUser  # noqa: F401  (the user Locust runs)
 
 register_options(events, add_arguments)
+use_final_csv(events)
 use_embedded_target(events)

@@ -13,10 +13,12 @@ from locust import events
 
 from stresskit import quota
 from stresskit.embedded import use_embedded_target
+from stresskit.finalcsv import use_final_csv
 from stresskit.options import register_options
 from stresskit.users.page import add_arguments
 from stresskit.users.reference import ReferencePageUser  # noqa: F401  (the user Locust runs)
 
 register_options(events, quota.add_arguments, add_arguments)
 quota.install(events, stop_when_done=True)
+use_final_csv(events)
 use_embedded_target(events)

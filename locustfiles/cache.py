@@ -10,10 +10,12 @@ UI's Cache tab, and fails the run (exit code 3) when below --cache-min-hit-rate.
 from locust import events
 
 from stresskit.embedded import use_embedded_target
+from stresskit.finalcsv import use_final_csv
 from stresskit.options import register_options
 from stresskit.users.cache import add_arguments, init_cache_hit_rate
 from stresskit.users.reference import ReferenceCacheUser  # noqa: F401  (the user Locust runs)
 
 register_options(events, add_arguments)
 events.init.add_listener(init_cache_hit_rate)
+use_final_csv(events)
 use_embedded_target(events)

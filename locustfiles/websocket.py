@@ -10,9 +10,11 @@ broadcasts; ``--ws-connections-per-user N`` turns on connection-limit mode.
 from locust import events
 
 from stresskit.embedded import use_embedded_target
+from stresskit.finalcsv import use_final_csv
 from stresskit.options import register_options
 from stresskit.users.reference import ReferenceWebSocketUser  # noqa: F401  (the user Locust runs)
 from stresskit.users.websocket import add_arguments
 
 register_options(events, add_arguments)
+use_final_csv(events)
 use_embedded_target(events)

@@ -33,6 +33,7 @@ def use_stresskit(
         return
     _WIRED.add(id(events))
     from stresskit import quota
+    from stresskit.finalcsv import use_final_csv
     from stresskit.options import register_options
     from stresskit.users import api, cache, page, websocket
 
@@ -40,6 +41,7 @@ def use_stresskit(
                      websocket.add_arguments, quota.add_arguments)
     events.init.add_listener(cache.init_cache_hit_rate)
     quota.install(events)
+    use_final_csv(events)
     if distributed_checks:
         from stresskit.distributed import use_distributed_checks
 

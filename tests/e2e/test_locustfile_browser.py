@@ -44,7 +44,7 @@ def test_browser_locustfile_processes_the_pages_and_stops_by_itself(target, tmp_
     assert "all 3 pages finished: stopping the run" in proc.stderr
     rows = stats(tmp_path)
     page = rows[("PAGE", "/pages/[page]")]
-    assert (int(page["Request Count"]), int(page["Failure Count"])) == (3, 0)
+    assert (int(page["Request Count"]), int(page["Failure Count"])) == (3, 0), proc.stderr[-4000:]
     assert float(page["Average Content Size"]) == 20.0  # rows extracted per page
     assert int(rows[("PAGE", "restart: proactive")]["Request Count"]) == 1  # --browser-restart-every 2
     assert int(rows[("PAGE", "session start")]["Failure Count"]) == 0
