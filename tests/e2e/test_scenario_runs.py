@@ -100,7 +100,7 @@ RUNS = [
     ("light", 0.006, 0.25),
     ("medium", 0.0015, 0.06),
     ("heavy", 0.00075, 0.05),
-    ("production", 0.0001, 0.0),
+    ("production", 0.0001, 0.01),  # without a wait, 724 pages can be done before the first users spawn
     ("endurance", 0.0002, 0.01),
 ]
 CLASS_KIND = {"Api": "api", "Chat": "websocket", "Sessions": "cache", "HttpPages": "browser"}
@@ -338,5 +338,8 @@ def test_light_with_real_page_processors(tmp_path, mix_target):
     assert run.code == ExitCode.PASS, run.explain()
     doc = run.doc
     assert (doc["pages_completed"], doc["pages_total"], doc["stop_reason"]) == (10, 10, "page quota complete")
-    assert doc["peak_users"] == {"Api": 4, "Pages": 1}, "websocket and cache users skipped: no class of that kind"
+    peak = doc["peak_users"]
+    assert set(peak) == {"Api", "Pages"}, "websocket and cache users skipped: no class of that kind"
+    # a fast Chromium can finish the 10 pages before the steady stage: warm-up (2) to steady (4) API users
+    assert peak["Pages"] == 1 and 2 <= peak["Api"] <= 4, peak
     assert run.elapsed < SCENARIOS.get("light").scaled(0.03).duration
