@@ -146,9 +146,15 @@ def main() -> int:
         memory: list[tuple[float, float]] = []
         loads: list[float] = []
         end = t0 + args.minutes * 60
+        next_print = t0 + 60
         while time.monotonic() < end:
             memory.append((time.monotonic() - t0, float(proc.memory_info().rss)))
             loads.append(os.getloadavg()[0])
+            if time.monotonic() >= next_print:
+                next_print += 60
+                print(f"  {memory[-1][0] / 60:5.1f} min  agent RSS {memory[-1][1] / 2**20:6.2f} MiB  "
+                      f"CPU {(cpu_seconds(proc) - c0) / (time.monotonic() - t0) * 100:.2f}%  "
+                      f"load {loads[-1]:.1f}", flush=True)
             time.sleep(min(5.0, max(0.0, end - time.monotonic())))
         t1, c1 = time.monotonic(), cpu_seconds(proc)
         memory.append((t1 - t0, float(proc.memory_info().rss)))

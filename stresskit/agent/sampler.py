@@ -66,10 +66,13 @@ class Selection:
         for text, pattern in self._names:
             if pattern.search(name):
                 return f"name:{text}"
-        if cmdline is not None:
-            for text, pattern in self._cmdlines:
-                if pattern.search(cmdline):
-                    return f"cmdline:{text}"
+        return self.match_cmdline(cmdline) if cmdline is not None else None
+
+    def match_cmdline(self, cmdline: str) -> str | None:
+        """The ``cmdline:`` selector matching ``cmdline``, if any."""
+        for text, pattern in self._cmdlines:
+            if pattern.search(cmdline):
+                return f"cmdline:{text}"
         return None
 
     def is_browser(self, name: str) -> bool:
@@ -112,7 +115,7 @@ class Sampler:
         self.use_procfs = procfs.AVAILABLE if use_procfs is None else use_procfs and procfs.AVAILABLE
         self._stat = procfs.StatReader() if self.use_procfs else None
         self._fds: dict[int, int | None] = {}
-        self._cmdlines: dict[tuple[int, int], str] = {}
+        self._cmdlines: dict[tuple[int, int], tuple[str, str | None]] = {}
         self.total_memory = psutil.virtual_memory().total
         self._tracked: dict[int, _Tracked] = {}
         self._browsers: dict[int, Any] = {}
@@ -139,11 +142,11 @@ class Sampler:
         roots: dict[int, str] = {}
         browsers: dict[int, Any] = {}
         me = self._self.pid
-        for pid, name, ppid, start, cmdline in self._iter_processes(want_cmdline):
+        for pid, name, ppid, start, by_cmdline in self._iter_processes(want_cmdline):
             names[pid] = name
             starts[pid] = start
             parents.setdefault(ppid, []).append(pid)
-            selector = sel.match(pid, name, cmdline)
+            selector = sel.match(pid, name, None) or by_cmdline
             if selector and (pid != me or pid in sel.pids):
                 roots[pid] = selector
             if sel.is_browser(name):
@@ -183,34 +186,41 @@ class Sampler:
         return old == new
 
     def _iter_processes(self, want_cmdline: bool):
-        """(pid, name, ppid, identity, cmdline-or-None) of every process that can be read."""
+        """(pid, name, ppid, identity, cmdline selector or None) of every process that can be read.
+
+        On Linux the command line of a process is read once: what it yields (the full name when
+        ``comm`` is cut at 15 characters, the ``cmdline:`` selector) is kept per (pid, start
+        time) until the process is gone, so a rescan mostly reads ``/proc/<pid>/stat``.
+        """
+        sel = self.selection
         if self.use_procfs:
-            cache: dict[tuple[int, int], str] = {}
+            seen: dict[tuple[int, int], tuple[str, str | None]] = {}
             for pid in procfs.list_pids():
                 stat = procfs.read_stat(pid)
                 if stat is None:
                     continue
-                name = stat.comm
-                cmdline = None
-                if want_cmdline or len(name) >= 15:  # a command line rarely changes: read it once per process
-                    key = (pid, stat.start_ticks)
-                    cmdline = self._cmdlines.get(key)
-                    if cmdline is None:
+                key = (pid, stat.start_ticks)
+                known = self._cmdlines.get(key)
+                if known is None:
+                    name, by_cmdline = stat.comm, None
+                    if want_cmdline or len(name) >= 15:
                         cmdline = procfs.read_cmdline(pid)
-                    cache[key] = cmdline
-                if len(name) >= 15 and cmdline:
-                    # comm is cut at 15 characters: take the full name from argv[0] as psutil does
-                    exe = os.path.basename(cmdline.split(" ", 1)[0])
-                    if exe.startswith(name):
-                        name = exe
-                yield pid, name, stat.ppid, stat.start_ticks, cmdline if want_cmdline else None
-            self._cmdlines = cache
+                        if len(name) >= 15 and cmdline:
+                            # comm is cut at 15 characters: take the full name from argv[0] as psutil does
+                            exe = os.path.basename(cmdline.split(" ", 1)[0])
+                            if exe.startswith(name):
+                                name = exe
+                        by_cmdline = sel.match_cmdline(cmdline) if want_cmdline else None
+                    known = (name, by_cmdline)
+                seen[key] = known
+                yield pid, known[0], stat.ppid, stat.start_ticks, known[1]
+            self._cmdlines = seen
             return
         attrs = ["pid", "name", "ppid"] + (["cmdline"] if want_cmdline else [])
         for proc in psutil.process_iter(attrs):
             info = proc.info
-            cmdline = " ".join(info.get("cmdline") or []) if want_cmdline else None
-            yield info["pid"], info.get("name") or "", info.get("ppid") or 0, proc, cmdline
+            by_cmdline = sel.match_cmdline(" ".join(info.get("cmdline") or [])) if want_cmdline else None
+            yield info["pid"], info.get("name") or "", info.get("ppid") or 0, proc, by_cmdline
 
     # -- sampling ----------------------------------------------------------------------------------
 
