@@ -322,6 +322,12 @@ class Collector:
 
     # -- life cycle --------------------------------------------------------------------------------
 
+    def set_policy(self, policy: AlertPolicy) -> None:
+        """Use new alert thresholds (between tests; open excursions start over)."""
+        if policy != self.policy:
+            self.policy = policy
+            self.alerts = AlertTracker(policy)
+
     def start(self) -> None:
         """Subscribe to every agent (from its next sample) and start measuring this generator."""
         if self.running:
@@ -532,6 +538,12 @@ def get_collector(environment: Any) -> Collector | None:
     return getattr(environment, _ATTR, None)
 
 
+def _policy(environment: Any) -> AlertPolicy:
+    return AlertPolicy(cpu=float(option(environment, "alert_cpu", 90.0)),
+                       memory=float(option(environment, "alert_memory", 90.0)),
+                       sustain=float(option(environment, "alert_sustain", 60.0)))
+
+
 def _csv_path(environment: Any) -> Path | None:
     prefix = option(environment, "csv_prefix", None)
     return Path(f"{prefix}{RESOURCES_SUFFIX}") if prefix else None
@@ -552,14 +564,16 @@ def _on_init(environment: Any, want_web_ui: bool, runner: Any = None, web_ui: An
         return
     if not isinstance(runner, (MasterRunner, LocalRunner)):
         return
-    policy = AlertPolicy(cpu=float(option(environment, "alert_cpu", 90.0)),
-                         memory=float(option(environment, "alert_memory", 90.0)),
-                         sustain=float(option(environment, "alert_sustain", 60.0)))
     collector = Collector(environment, _split(option(environment, "agent", None)),
-                          option(environment, "agent_token", None), _csv_path(environment), policy,
+                          option(environment, "agent_token", None), _csv_path(environment), _policy(environment),
                           generator_name="master" if isinstance(runner, MasterRunner) else "local")
     setattr(environment, _ATTR, collector)
-    events.test_start.add_listener(lambda **_: collector.start())
+
+    def on_test_start(**_: Any) -> None:
+        collector.set_policy(_policy(environment))  # the web UI may have changed the thresholds
+        collector.start()
+
+    events.test_start.add_listener(on_test_start)
     events.test_stop.add_listener(lambda **_: collector.stop())
     events.quitting.add_listener(lambda **_: collector.close())
     events.worker_report.add_listener(
