@@ -4,10 +4,14 @@ Each part (user kinds, scenarios, collector, faults) defines ``add_arguments(par
 its options through Locust's parser (``env_var=`` for a ``STRESSKIT_*`` variable,
 ``is_secret=True`` for tokens). A locustfile calls :func:`register_options` with the adders it
 needs; the same adder registered twice (say by two imported locustfiles) adds its options once.
+
+The argument types (:func:`positive_int`, :func:`non_negative_float`, ...) and :func:`setting`
+(an option or the user class's default) are shared by every part that adds options.
 """
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import Any
 
@@ -55,3 +59,62 @@ def option(environment: Any, name: str, default: Any = None) -> Any:
     options = getattr(environment, "parsed_options", None)
     value = getattr(options, name, None) if options is not None else None
     return default if value is None else value
+
+
+def setting(environment: Any, name: str, default: Any, parse: Callable[[str], Any] | None = None) -> Any:
+    """Option ``name`` when given, else ``default`` (a user class's attribute).
+
+    Values typed into Locust's web UI arrive as text: with ``parse`` a text value goes through
+    it (and a value argparse already parsed is kept as it is); without it a value that is not
+    of ``default``'s type is converted to that type (``float("2.5")``), so a class default of
+    ``10.0`` yields a float whatever the source. An empty value counts as not given.
+    """
+    value = option(environment, name, None)
+    if value is None or value == "":
+        return default
+    if parse is not None:
+        return parse(value) if isinstance(value, str) else value
+    if default is not None and not isinstance(value, type(default)):
+        return type(default)(value)
+    return value
+
+
+# -- argument types: one clear line on bad input (argparse prints it with the option's name) -------
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (counts of things that must exist: connections, keys, pages)."""
+    value = _parse(int, text)
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """A whole number >= 0 (retries, limits where 0 means none)."""
+    value = _parse(int, text)
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A number > 0 (timeouts, rates); NaN is refused."""
+    value = _parse(float, text)
+    if value is None or not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A number >= 0 (delays and caps where 0 means none); NaN is refused."""
+    value = _parse(float, text)
+    if value is None or not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    return value
+
+
+def _parse(kind: Callable[[str], Any], text: str) -> Any:
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        return None

@@ -10,6 +10,7 @@ import os
 import signal
 
 from stresskit.errors import ConfigError, TargetUnreachable
+from stresskit.options import non_negative_float, positive_float, positive_int
 from stresskit.target.config import TargetConfig
 
 
@@ -23,29 +24,6 @@ def _port(text: str) -> int:
     return value
 
 
-def _positive(kind: type):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
-        return value
-
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     d = TargetConfig()
     parser.add_argument("--bind", default=d.bind, help="address to listen on (default %(default)s)")
@@ -54,17 +32,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="Redis behind /api/cache (env STRESSKIT_REDIS_URL); without it /api/cache answers 503")
     parser.add_argument("--admin-token", default=os.environ.get("STRESSKIT_ADMIN_TOKEN"),
                         help="bearer token for /admin (env STRESSKIT_ADMIN_TOKEN); without it /admin is off")
-    parser.add_argument("--pages", type=_positive(int), default=d.pages, help="number of pages (default %(default)s)")
-    parser.add_argument("--rows-per-page", type=_positive(int), default=d.rows_per_page)
-    parser.add_argument("--latency-ms", type=_non_negative, default=d.latency_ms,
+    parser.add_argument("--pages", type=positive_int, default=d.pages, help="number of pages (default %(default)s)")
+    parser.add_argument("--rows-per-page", type=positive_int, default=d.rows_per_page)
+    parser.add_argument("--latency-ms", type=non_negative_float, default=d.latency_ms,
                         help="median of the log-normal base latency of API calls (default %(default)s; 0 = none)")
-    parser.add_argument("--ws-max-connections", type=_positive(int), default=d.ws_max_connections,
+    parser.add_argument("--ws-max-connections", type=positive_int, default=d.ws_max_connections,
                         help="WebSocket connections over this are closed with code 1013 (default %(default)s)")
-    parser.add_argument("--ws-idle-timeout", type=_positive(float), default=d.ws_idle_timeout,
+    parser.add_argument("--ws-idle-timeout", type=positive_float, default=d.ws_idle_timeout,
                         help="close silent WebSocket connections after this many seconds, code 4000")
-    parser.add_argument("--rate-limit", type=_positive(float), default=d.rate_limit,
+    parser.add_argument("--rate-limit", type=positive_float, default=d.rate_limit,
                         help="API requests per second per client before 429 (default %(default)s)")
-    parser.add_argument("--rate-burst", type=_positive(int), default=d.rate_burst)
+    parser.add_argument("--rate-burst", type=positive_int, default=d.rate_burst)
     parser.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
                         help="event loop: uvloop when installed (auto, the default) or the standard one")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import random
@@ -35,7 +34,7 @@ from locust import FastHttpUser, task
 
 from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
 from stresskit.errors import ConfigError
-from stresskit.options import option
+from stresskit.options import non_negative_float, non_negative_int, setting
 
 __all__ = ["REFERENCE_ENDPOINTS", "ApiUser", "Endpoint", "add_arguments"]
 
@@ -48,41 +47,13 @@ def add_arguments(parser: Any) -> None:
     """Add the API user options to Locust's parser (each with a ``STRESSKIT_*`` variable)."""
     parser.add_argument("--api-token", env_var="STRESSKIT_API_TOKEN", default=None, is_secret=True,
                         help="bearer token sent by API users as 'Authorization: Bearer TOKEN'")
-    parser.add_argument("--api-max-retry-after", env_var="STRESSKIT_API_MAX_RETRY_AFTER", type=_non_negative,
+    parser.add_argument("--api-max-retry-after", env_var="STRESSKIT_API_MAX_RETRY_AFTER", type=non_negative_float,
                         default=None, help="cap in seconds on a Retry-After wait after a 429 (default 30)")
     parser.add_argument("--api-validate", env_var="STRESSKIT_API_VALIDATE", choices=VALIDATION_MODES, default=None,
                         help="what makes an API response a failure: 'shape' (status and JSON shape, default), "
                              "'status' (status only) or 'off'")
-    parser.add_argument("--api-throttle-retries", env_var="STRESSKIT_API_THROTTLE_RETRIES", type=_count,
+    parser.add_argument("--api-throttle-retries", env_var="STRESSKIT_API_THROTTLE_RETRIES", type=non_negative_int,
                         default=None, help="retries of a throttled (429) request after its wait (default 1)")
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
-    return value
-
-
-def _setting(environment: Any, name: str, default: Any) -> Any:
-    """The option ``name`` if given (web UI values arrive as text), else the class default."""
-    value = option(environment, name, None)
-    if value is None or value == "":
-        return default
-    return type(default)(value) if default is not None and not isinstance(value, type(default)) else value
 
 
 _MIXES: dict[tuple[type, int], EndpointMix] = {}
@@ -121,7 +92,7 @@ class ApiUser(FastHttpUser):
         self.client_id = f"{self.client_id_prefix}-{uuid.uuid4().hex[:16]}"
         headers = dict(type(self).default_headers or {})
         headers["X-Client-Id"] = self.client_id
-        token = _setting(environment, "api_token", self.api_token or "")
+        token = setting(environment, "api_token", self.api_token or "")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.default_headers = headers
@@ -130,10 +101,10 @@ class ApiUser(FastHttpUser):
         self.throttled = 0
         self._errors_in_row = 0
         self._mix = _mix_for(type(self)) if self.endpoints else None
-        self._max_retry_after = _setting(environment, "api_max_retry_after", float(self.max_retry_after))
-        self._throttle_retries = _setting(environment, "api_throttle_retries", int(self.throttle_retries))
+        self._max_retry_after = setting(environment, "api_max_retry_after", float(self.max_retry_after))
+        self._throttle_retries = setting(environment, "api_throttle_retries", int(self.throttle_retries))
         mode = {True: "shape", False: "off"}.get(self.validate, self.validate)  # type: ignore[call-overload]
-        self._validate = _setting(environment, "api_validate", mode)
+        self._validate = setting(environment, "api_validate", mode)
         if self._validate not in VALIDATION_MODES:
             raise ConfigError(f"{type(self).__name__}.validate must be one of {', '.join(VALIDATION_MODES)}, "
                               f"not {self._validate!r}")

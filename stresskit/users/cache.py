@@ -40,7 +40,7 @@ import redis
 from locust import User, task
 
 from stresskit.clients.cache import KeySpace, RedisCacheClient
-from stresskit.options import option
+from stresskit.options import positive_int, setting
 from stresskit.runstate import run_state
 
 __all__ = ["EXIT_CACHE_HIT_RATE", "CacheHitRate", "CacheUser", "add_arguments", "init_cache_hit_rate"]
@@ -70,16 +70,6 @@ def _ratio(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
-    return value
-
-
 def _sizes(text: str) -> tuple[int, int]:
     """``256`` or ``100-2000`` (bytes)."""
     low, _, high = text.partition("-")
@@ -99,27 +89,17 @@ def add_arguments(parser: Any) -> None:
                              "(the demo starts one when empty)")
     parser.add_argument("--redis-password", env_var="STRESSKIT_REDIS_PASSWORD", default="", is_secret=True,
                         help="Redis password (overrides one in --redis-url)")
-    parser.add_argument("--cache-key-space", env_var="STRESSKIT_CACHE_KEY_SPACE", type=_positive_int, default=None,
+    parser.add_argument("--cache-key-space", env_var="STRESSKIT_CACHE_KEY_SPACE", type=positive_int, default=None,
                         help="number of distinct keys (default: the class's key_space, 10000)")
     parser.add_argument("--cache-value-size", env_var="STRESSKIT_CACHE_VALUE_SIZE", type=_sizes, default=None,
                         help="value size in bytes, e.g. 256 or 100-2000 (default 256)")
     parser.add_argument("--cache-read-ratio", env_var="STRESSKIT_CACHE_READ_RATIO", type=_ratio, default=None,
                         help="share of reads among cache operations, 0..1 (default 0.8)")
-    parser.add_argument("--cache-pipeline", env_var="STRESSKIT_CACHE_PIPELINE", type=_positive_int, default=None,
+    parser.add_argument("--cache-pipeline", env_var="STRESSKIT_CACHE_PIPELINE", type=positive_int, default=None,
                         help="commands per round trip; 1 sends single commands (default 1)")
     parser.add_argument("--cache-min-hit-rate", env_var="STRESSKIT_CACHE_MIN_HIT_RATE", type=_ratio, default=None,
                         help=f"fail the run (exit code {EXIT_CACHE_HIT_RATE}) when the cache hit rate ends below "
                              "this ratio, e.g. 0.9 or 90%%")
-
-
-def _setting(environment: Any, name: str, default: Any, parse: Any = None) -> Any:
-    """The option ``name`` if given (web UI values arrive as text), else the class default."""
-    value = option(environment, name, None)
-    if value is None or value == "":
-        return default
-    if isinstance(value, str) and parse is not None:
-        return parse(value)
-    return value
 
 
 # -- the hit rate ----------------------------------------------------------------------------------
@@ -238,7 +218,7 @@ class CacheHitRate:
         """``--cache-min-hit-rate``, else the highest ``min_hit_rate`` of the run's cache user classes."""
         classes = [c for c in (self.environment.user_classes or []) if getattr(c, "kind", None) == "cache"]
         default = max((float(getattr(c, "min_hit_rate", 0.0)) for c in classes), default=0.0)
-        return float(_setting(self.environment, "cache_min_hit_rate", default, _ratio))
+        return float(setting(self.environment, "cache_min_hit_rate", default, _ratio))
 
     def _on_quitting(self, environment: Any = None, **_: Any) -> None:
         if self._is_worker():
@@ -355,7 +335,7 @@ class CacheUser(User):
     def resolve_url(self) -> str:
         """The Redis URL of this user ('' when none is configured)."""
         env = self.environment
-        url = _setting(env, "redis_url", "") or self.redis_url or ""
+        url = setting(env, "redis_url", "") or self.redis_url or ""
         if not url:
             host = self.host or env.host or ""
             if host.startswith(("redis://", "rediss://", "unix://")):
@@ -365,19 +345,19 @@ class CacheUser(User):
     def on_start(self) -> None:
         """Read the settings, connect (PING) with backoff; stop on a missing URL or bad password."""
         env = self.environment
-        self._keys = KeySpace(_setting(env, "cache_key_space", int(self.key_space), _positive_int),
+        self._keys = KeySpace(setting(env, "cache_key_space", int(self.key_space), positive_int),
                               self.key_prefix, float(self.key_skew))
-        sizes = _setting(env, "cache_value_size", self.value_size, _sizes)
+        sizes = setting(env, "cache_value_size", self.value_size, _sizes)
         self._sizes = (sizes, sizes) if isinstance(sizes, int) else (int(sizes[0]), int(sizes[1]))
         self._payload = os.urandom(self._sizes[1])
-        self._read_ratio = float(_setting(env, "cache_read_ratio", float(self.read_ratio), _ratio))
-        self._pipeline = int(_setting(env, "cache_pipeline", int(self.pipeline), _positive_int))
+        self._read_ratio = float(setting(env, "cache_read_ratio", float(self.read_ratio), _ratio))
+        self._pipeline = int(setting(env, "cache_pipeline", int(self.pipeline), positive_int))
         url = self.resolve_url()
         if not url:
             self.give_up("cache users need a Redis server: pass --redis-url redis://HOST:PORT/0 "
                          "(or set STRESSKIT_REDIS_URL)")
             return
-        password = _setting(env, "redis_password", "") or self.redis_password or None
+        password = setting(env, "redis_password", "") or self.redis_password or None
         self.cache = RedisCacheClient(url, env.events.request, password=password,
                                       socket_timeout=self.socket_timeout, on_reads=self.hit_rate.record,
                                       context=self.context)

@@ -29,7 +29,6 @@ page users of a run.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from typing import Any
@@ -41,7 +40,7 @@ from locust.exception import StopUser
 from stresskit.clients.page import PageProcessor, PageResult
 from stresskit.errors import ConfigError, StressKitError
 from stresskit.events import stresskit_events
-from stresskit.options import option
+from stresskit.options import non_negative_int, positive_float, setting
 from stresskit.quota import PageGrant, PageQuota, page_quota
 
 __all__ = ["PageProcessorUser", "add_arguments"]
@@ -54,45 +53,17 @@ def add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("stresskit page processors (browser)")
     group.add_argument("--page-path", env_var="STRESSKIT_PAGE_PATH", default=None,
                        help="path template of a page on --host, {page} is the number (default /pages/{page})")
-    group.add_argument("--page-timeout", env_var="STRESSKIT_PAGE_TIMEOUT", type=_positive_float, default=None,
+    group.add_argument("--page-timeout", env_var="STRESSKIT_PAGE_TIMEOUT", type=positive_float, default=None,
                        help="seconds to wait for a page to load and render its rows (default 15)")
-    group.add_argument("--page-max-retries", env_var="STRESSKIT_PAGE_MAX_RETRIES", type=_non_negative_int,
+    group.add_argument("--page-max-retries", env_var="STRESSKIT_PAGE_MAX_RETRIES", type=non_negative_int,
                        default=None, help="extra attempts per page after a failed one (default 2)")
     group.add_argument("--browser-restart-every", env_var="STRESSKIT_BROWSER_RESTART_EVERY",
-                       type=_non_negative_int, default=None,
+                       type=non_negative_int, default=None,
                        help="restart each browser after this many pages, 0 = never (default 50)")
     group.add_argument("--browser-memory-limit-mb", env_var="STRESSKIT_BROWSER_MEMORY_LIMIT_MB",
-                       type=_non_negative_int, default=None,
+                       type=non_negative_int, default=None,
                        help="restart a browser whose processes hold more resident memory, 0 = no limit "
                             "(default 0)")
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
-    return value
-
-
-def _setting(environment: Any, name: str, default: Any) -> Any:
-    """Option ``name`` when given (web UI values arrive as text), else the class default."""
-    value = option(environment, name, None)
-    if value is None or value == "":
-        return default
-    return type(default)(value)
 
 
 def _log_once(environment: Any, message: str) -> None:
@@ -155,7 +126,7 @@ class PageProcessorUser(User):
     def page_url(self, page: int) -> str:
         """The URL of ``page``: ``host`` + ``page_path``."""
         host = (self.host or self.environment.host or "").rstrip("/")
-        path = _setting(self.environment, "page_path", self.page_path)
+        path = setting(self.environment, "page_path", self.page_path)
         return host + path.format(page=page)
 
     def on_page(self, page: int, result: PageResult) -> None:
@@ -164,12 +135,12 @@ class PageProcessorUser(User):
     def new_processor(self) -> PageProcessor:
         """Build (not start) this user's processor from the class attributes and options."""
         env = self.environment
-        limit_mb = _setting(env, "browser_memory_limit_mb", int(self.memory_limit_mb))
-        path = _setting(env, "page_path", self.page_path)
+        limit_mb = setting(env, "browser_memory_limit_mb", int(self.memory_limit_mb))
+        path = setting(env, "page_path", self.page_path)
         return self.processor_class(
             env,
-            page_timeout=_setting(env, "page_timeout", float(self.page_timeout)),
-            max_retries=_setting(env, "page_max_retries", int(self.max_retries)),
+            page_timeout=setting(env, "page_timeout", float(self.page_timeout)),
+            max_retries=setting(env, "page_max_retries", int(self.max_retries)),
             page_name=self.page_name or path.replace("{page}", "[page]"),
             ready_selector=self.ready_selector,
             error_selector=self.error_selector,
@@ -258,7 +229,7 @@ class PageProcessorUser(User):
             if processor.over_memory_limit():
                 self._restart("memory")
                 return
-        every = _setting(self.environment, "browser_restart_every", int(self.restart_every_pages))
+        every = setting(self.environment, "browser_restart_every", int(self.restart_every_pages))
         if every and processor.pages_since_restart >= every:
             self._restart("proactive")
 

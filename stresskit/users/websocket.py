@@ -26,7 +26,6 @@ WebSocket users of a run (see :func:`add_arguments`).
 
 from __future__ import annotations
 
-import argparse
 import logging
 from typing import Any
 
@@ -35,7 +34,7 @@ from locust import User
 from locust.exception import StopUser
 
 from stresskit.clients.websocket import REFUSAL_CODES, WebSocketConnection, websocket_url
-from stresskit.options import option
+from stresskit.options import positive_float, positive_int, setting
 
 __all__ = ["WebSocketUser", "add_arguments"]
 
@@ -48,41 +47,13 @@ def add_arguments(parser: Any) -> None:
                         help="WebSocket URL (ws:// or wss://); default: --host with http→ws and --ws-path")
     parser.add_argument("--ws-path", env_var="STRESSKIT_WS_PATH", default=None,
                         help="path of the WebSocket endpoint on --host (default: the class's ws_path, /ws)")
-    parser.add_argument("--ws-connections-per-user", env_var="STRESSKIT_WS_CONNECTIONS_PER_USER", type=_positive_int,
+    parser.add_argument("--ws-connections-per-user", env_var="STRESSKIT_WS_CONNECTIONS_PER_USER", type=positive_int,
                         default=None, help="connections each WebSocket user holds (connection-limit mode when > 1)")
-    parser.add_argument("--ws-reply-timeout", env_var="STRESSKIT_WS_REPLY_TIMEOUT", type=_positive_float,
+    parser.add_argument("--ws-reply-timeout", env_var="STRESSKIT_WS_REPLY_TIMEOUT", type=positive_float,
                         default=None, help="seconds to wait for a reply before recording a failure (default 10)")
     parser.add_argument("--ws-max-reconnect-delay", env_var="STRESSKIT_WS_MAX_RECONNECT_DELAY",
-                        type=_positive_float, default=None,
+                        type=positive_float, default=None,
                         help="cap of the exponential reconnect backoff in seconds (default 10)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, not {text!r}")
-    return value
-
-
-def _setting(environment: Any, name: str, default: Any) -> Any:
-    """The option ``name`` if given (web UI values arrive as text), else the class default."""
-    value = option(environment, name, None)
-    if value is None or value == "":
-        return default
-    return type(default)(value) if default is not None and not isinstance(value, type(default)) else value
 
 
 def _log_once(environment: Any, message: str) -> None:
@@ -130,23 +101,23 @@ class WebSocketUser(User):
     def url(self) -> str:
         """The WebSocket URL this user connects to."""
         env = self.environment
-        explicit = _setting(env, "ws_url", self.ws_url or "")
+        explicit = setting(env, "ws_url", self.ws_url or "")
         if explicit:
             return explicit
         host = self.host or env.host or ""
-        return websocket_url(host, _setting(env, "ws_path", self.ws_path))
+        return websocket_url(host, setting(env, "ws_path", self.ws_path))
 
     def new_connection(self, url: str, primary: bool) -> WebSocketConnection:
         """Build (not open) one connection; override to customise."""
         env = self.environment
         return WebSocketConnection(
             url, env.events.request, context=self.context,
-            reply_timeout=_setting(env, "ws_reply_timeout", float(self.reply_timeout)),
+            reply_timeout=setting(env, "ws_reply_timeout", float(self.reply_timeout)),
             connect_timeout=self.connect_timeout,
             refusal_codes=tuple(self.refusal_codes),
             reconnect=self.reconnect, retry_refused=self.retry_refused,
             backoff_base=self.backoff_base,
-            backoff_max=_setting(env, "ws_max_reconnect_delay", float(self.backoff_max)),
+            backoff_max=setting(env, "ws_max_reconnect_delay", float(self.backoff_max)),
             max_attempts=self.max_attempts,
             on_connected=self._on_primary_connected if primary else None,
             on_message=self.on_ws_message if primary else None,
@@ -158,11 +129,11 @@ class WebSocketUser(User):
     def on_start(self) -> None:
         """Open the connections; a user whose first connection cannot open stops (one log line)."""
         env = self.environment
-        if not (self.host or env.host or _setting(env, "ws_url", self.ws_url or "")):
+        if not (self.host or env.host or setting(env, "ws_url", self.ws_url or "")):
             self.give_up("WebSocket users need a target: pass --host (or --ws-url / STRESSKIT_WS_URL)")
             return
         url = self.url()
-        count = _setting(env, "ws_connections_per_user", int(self.connections_per_user))
+        count = setting(env, "ws_connections_per_user", int(self.connections_per_user))
         self.ws = self.new_connection(url, primary=True)
         self.connections.append(self.ws)
         if not self.ws.connect_with_retry():
