@@ -6,9 +6,8 @@ One user, one browser, one test: the kinds run one after the other on the same s
 import locust  # noqa: F401,I001  (gevent patching first)
 
 import os
-import time
+from functools import partial
 
-import gevent
 import psutil
 import pytest
 from locust.env import Environment
@@ -18,17 +17,13 @@ from stresskit.faults.injector import FaultInjector
 from stresskit.faults.log import attach_log
 from stresskit.quota import page_quota
 from stresskit.users.page import PageProcessorUser
+from tests.support.wait import wait_for as poll_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 
-def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        gevent.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+# the shared poll with this module's defaults: a browser recovery takes up to tens of seconds
+wait_for = partial(poll_until, timeout=30.0, interval=0.05)
 
 
 def count(env, name, kind="PAGE", failures=False) -> int:

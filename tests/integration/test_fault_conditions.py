@@ -3,7 +3,7 @@ latency and blackhole windows on the fault proxy — started, logged and lifted.
 
 import locust  # noqa: F401,I001  (gevent patching first)
 
-import time
+from functools import partial
 
 import gevent
 import psutil
@@ -14,18 +14,13 @@ from stresskit.faults.config import FaultConfig
 from stresskit.faults.log import attach_log
 from stresskit.faults.proxy import start_fault_proxy
 from stresskit.faults.recovery import start_conditions
+from tests.support.wait import wait_for as poll_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(condition, timeout=10.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        gevent.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+# the shared poll, less often: these conditions scan the process tree
+wait_for = partial(poll_until, interval=0.05)
 
 
 def test_memory_pressure_and_resource_exhaustion_on_the_agent_host(tmp_path):

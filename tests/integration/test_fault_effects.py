@@ -5,9 +5,8 @@ Users run in a Locust LocalRunner in this process; every run lasts a few seconds
 
 import locust  # noqa: F401,I001  (gevent patching first)
 
-import time
+from functools import partial
 
-import gevent
 import psutil
 import pytest
 from locust import constant, task
@@ -20,17 +19,13 @@ from stresskit.faults.proxy import start_fault_proxy
 from stresskit.users.api import ApiUser, Endpoint
 from stresskit.users.websocket import WebSocketUser
 from tests.conftest import ADMIN_TOKEN
+from tests.support.wait import wait_for as poll_until
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        gevent.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+# the shared poll with this module's default: a fault and its recovery take up to tens of seconds
+wait_for = partial(poll_until, timeout=30.0)
 
 
 def entry(env, name, kind):

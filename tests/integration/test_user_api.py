@@ -21,17 +21,9 @@ from stresskit.clients.api import check_shape, parse_retry_after, shape_checker
 from stresskit.errors import ConfigError
 from stresskit.target.launcher import free_port
 from stresskit.users.api import REFERENCE_ENDPOINTS, ApiUser, Endpoint
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        gevent.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def start(user_class, host: str, users: int = 1):

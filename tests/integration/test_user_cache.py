@@ -9,12 +9,10 @@ import json
 import logging
 import random
 import sys
-import time
 import urllib.request
 import uuid
 from collections import Counter
 
-import gevent
 import locust.runners
 import pytest
 import redis
@@ -25,17 +23,9 @@ from stresskit.clients.cache import KeySpace, redact_url
 from stresskit.runstate import run_state
 from stresskit.target.launcher import free_port
 from stresskit.users.cache import EXIT_CACHE_HIT_RATE, CacheHitRate, CacheUser, init_cache_hit_rate
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        gevent.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def entry(env, name):

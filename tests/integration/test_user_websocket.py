@@ -7,10 +7,8 @@ import json
 import logging
 import subprocess
 import sys
-import time
 import urllib.request
 
-import gevent
 import pytest
 from locust import constant, task
 from locust.env import Environment
@@ -19,17 +17,9 @@ from stresskit.clients.websocket import WebSocketConnection
 from stresskit.target.launcher import free_port
 from stresskit.users.websocket import WebSocketUser
 from tests.conftest import ADMIN_TOKEN
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        gevent.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def entry(env: Environment, name: str):
