@@ -36,7 +36,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser(only: str | None = None) -> OneLineParser:
     """The top-level parser; with ``only``, just that sub-command is imported and configured."""
-    parser = OneLineParser(prog="stresskit", description=__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog="stresskit",
+        description="stresskit: load, fault and soak testing on top of Locust. "
+                    "Load itself runs with `locust -f locustfiles/production.py`; these commands run the parts around it.",
+    )
     from stresskit import __version__
 
     parser.add_argument("--version", action="version", version=f"stresskit {__version__}")
