@@ -9,10 +9,20 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 out="runs/demo-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
+# The resource agent watches this machine (the demo target is started by locust on loopback).
+export STRESSKIT_AGENT_TOKEN="demo-$(date +%s%N)"
+.venv/bin/stresskit agent --port 0 --ready-file "$out/agent.json" --cmdline 'stresskit target' \
+  --log-level WARNING >"$out/agent.log" 2>&1 &
+agent_pid=$!
+trap 'kill "$agent_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$out/agent.json" ] && break; sleep 0.1; done
+agent_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$out/agent.json")
+
 echo "demo: running locust -f locustfiles/production.py --headless (light scenario, about a minute; files in $out/)"
 set +e
-.venv/bin/locust -f locustfiles/production.py --headless --scenario light --time-scale 0.07 --pages 40 \
-  --csv "$out/run" --csv-full-history --html "$out/run.html" --logfile "$out/locust.log" --only-summary "$@"
+.venv/bin/locust -f locustfiles/production.py --headless --scenario light --time-scale 0.07 --pages 160 \
+  --agent "$agent_url" --csv "$out/run" --csv-full-history --html "$out/run.html" \
+  --logfile "$out/locust.log" --only-summary "$@"
 code=$?
 set -e
 if [ -s "$out/run_stats.csv" ]; then
