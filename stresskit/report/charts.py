@@ -72,7 +72,23 @@ def _label(text: str, limit: int = 48) -> str:
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
+def _readable(fig) -> None:
+    """Plain numbers on log axes (math text is off, so matplotlib's 10^n labels would show raw),
+    and dots on series too short to draw a line (a run shorter than a few windows)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax in fig.axes:
+        if ax.get_yscale() == "log":
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        for line in ax.get_lines():
+            if len(line.get_xdata()) <= 3 and line.get_marker() in (None, "None", "none", ""):
+                line.set_marker("o")
+                line.set_markersize(4)
+
+
 def _finish(plt, fig, key: str, title: str, caption: str = "") -> Chart:
+    _readable(fig)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. a glyph missing from the font: not the reader's problem
