@@ -10,18 +10,16 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from stresskit.binaries import find_redis_server
-from stresskit.errors import TargetUnreachable
+from stresskit.process import ManagedProcess
 
-__all__ = ["free_port", "ManagedProcess", "RedisServer", "TargetServer", "start_redis", "start_target"]
+__all__ = ["ManagedProcess", "RedisServer", "TargetServer", "free_port", "start_redis", "start_target"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -29,73 +27,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-class ManagedProcess:
-    """A child process that this process started and will stop by pid."""
-
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = log_path
-        self._log = open(log_path, "ab")
-        self.process = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def wait_until(self, ready, timeout: float, what: str) -> None:
-        """Poll ``ready()`` until it is true; raise with the log tail if the process dies or time runs out."""
-        deadline = time.monotonic() + timeout
-        delay = 0.01
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise TargetUnreachable(
-                    f"{self.name} exited with code {self.process.returncode} before {what}:\n{self.log_tail()}"
-                )
-            if ready():
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-        self.stop()
-        raise TargetUnreachable(f"{self.name} not {what} within {timeout:.0f}s:\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after ``timeout``; return the exit code."""
-        if self.alive():
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        self._log.close()
-        return self.process.returncode
-
-    def kill(self) -> None:
-        """SIGKILL now (crash tests)."""
-        if self.alive():
-            self.process.kill()
-            self.process.wait(10)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 class RedisServer(ManagedProcess):
