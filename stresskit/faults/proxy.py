@@ -720,7 +720,8 @@ class FaultProxyProcess:
                  workdir: Path | None = None, timeout: float = 15.0, listen_host: str = "127.0.0.1") -> None:
         import tempfile
 
-        from stresskit.target.launcher import ManagedProcess, free_port
+        from stresskit.process import ManagedProcess
+        from stresskit.target.launcher import free_port
 
         work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stresskit-proxy-"))
         work.mkdir(parents=True, exist_ok=True)
