@@ -163,14 +163,11 @@ def test_limit_data_closes_after_n_bytes(tmp_path):
 
 def test_reset_peer_resets_the_connection(proxy):
     proxy.client().add_toxic("target", "reset_peer", {"timeout": 0})
-    conn = socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=5)
-    try:
-        with pytest.raises(ConnectionResetError):  # the reset may already hit the send
+    with pytest.raises(ConnectionResetError):  # the reset may already hit the connect or the send
+        with socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=5) as conn:
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             while conn.recv(65536):
                 pass
-    finally:
-        conn.close()
 
 
 def test_timeout_toxic_is_a_blackhole_then_closes(proxy):
