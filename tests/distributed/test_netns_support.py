@@ -57,7 +57,7 @@ def test_addresses_outside_the_benchmark_range_are_refused(tmp_path):
     if reason:
         pytest.skip(reason)
     with pytest.raises(ValueError, match="outside 198.18.0.0/15"):
-        NetnsLab(tmp_path, subnet="10.0.0.0/24")
+        NetnsLab(tmp_path, subnet="203.0.113.0/24")  # documentation range: refused, never used
 
 
 def test_a_host_runs_commands_under_its_own_name_and_the_pid_is_the_command(netns_lab):

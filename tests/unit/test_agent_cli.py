@@ -16,7 +16,7 @@ def parse(*argv):
 
 @pytest.mark.parametrize("argv,message", [
     (["--bind", "0.0.0.0"], "refusing to serve on 0.0.0.0 without a token"),
-    (["--bind", "10.1.2.3"], "without a token"),
+    (["--bind", "198.18.0.1"], "without a token"),  # any non-loopback address; refused before binding
     (["--interval", "0"], "--interval must be greater than 0.01"),
     (["--process-name", "ng(inx"], "--process-name 'ng(inx' is not a valid regular expression"),
     (["--cmdline", "["], "--cmdline '[' is not a valid regular expression"),
