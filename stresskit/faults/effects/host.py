@@ -35,31 +35,29 @@ def _release_all(clients: list) -> None:
             log.debug("could not release the faults of %s: %s", client.url, exc)
 
 
-def hold_memory(urls: Sequence[str], token: str | None, mb: int, seconds: float) -> Injected:
-    """Hold ``mb`` MiB on every agent's host for ``seconds``."""
+def _on_every_agent(urls: Sequence[str], token: str | None, act, refused: str, done_text: str,
+                    seconds: float) -> Injected:
+    """Apply ``act(client)`` on every agent; on a refusal release what was already applied."""
     clients = agent_clients(urls, token)
     done = []
     for client in clients:
         try:
-            client.hold_memory(mb, seconds)
+            act(client)
         except AgentError as exc:
             _release_all(done)
-            raise FaultError(f"agent {getattr(client, 'url', '?')} refused to hold {mb} MB: {exc}") from None
+            raise FaultError(f"agent {getattr(client, 'url', '?')} refused to {refused}: {exc}") from None
         done.append(client)
-    return Injected(f"{mb} MB held for {seconds:g}s on {len(clients)} target host(s) via the agent",
+    return Injected(f"{done_text} for {seconds:g}s on {len(clients)} target host(s) via the agent",
                     release=lambda: _release_all(clients), release_after=seconds)
+
+
+def hold_memory(urls: Sequence[str], token: str | None, mb: int, seconds: float) -> Injected:
+    """Hold ``mb`` MiB on every agent's host for ``seconds``."""
+    return _on_every_agent(urls, token, lambda client: client.hold_memory(mb, seconds),
+                           f"hold {mb} MB", f"{mb} MB held", seconds)
 
 
 def burn_cpu(urls: Sequence[str], token: str | None, cores: float, seconds: float) -> Injected:
     """Burn ``cores`` CPU cores on every agent's host for ``seconds``."""
-    clients = agent_clients(urls, token)
-    done = []
-    for client in clients:
-        try:
-            client.burn_cpu(cores, seconds)
-        except AgentError as exc:
-            _release_all(done)
-            raise FaultError(f"agent {getattr(client, 'url', '?')} refused to burn {cores:g} cores: {exc}") from None
-        done.append(client)
-    return Injected(f"{cores:g} CPU cores burnt for {seconds:g}s on {len(clients)} target host(s) via the agent",
-                    release=lambda: _release_all(clients), release_after=seconds)
+    return _on_every_agent(urls, token, lambda client: client.burn_cpu(cores, seconds),
+                           f"burn {cores:g} cores", f"{cores:g} CPU cores burnt", seconds)
