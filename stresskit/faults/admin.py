@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 from stresskit.errors import ConfigError, FaultError
+from stresskit.faults.jsonhttp import call_json
 
 __all__ = ["TargetAdmin"]
 
@@ -27,14 +28,8 @@ class TargetAdmin:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
+            return call_json(method, self.base_url + path, body, self.token, self.timeout)
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise ConfigError(f"the target at {self.base_url} refused the admin token (HTTP {exc.code}): "
@@ -42,7 +37,6 @@ class TargetAdmin:
             raise FaultError(f"{method} {self.base_url}{path} → HTTP {exc.code}") from None
         except (OSError, ValueError) as exc:
             raise FaultError(f"{method} {self.base_url}{path} failed: {exc}") from None
-        return json.loads(raw) if raw.strip() else None
 
     def check(self) -> dict[str, float]:
         """Read the fault knobs: proves the endpoint exists and the token is accepted."""

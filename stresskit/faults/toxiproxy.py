@@ -17,6 +17,7 @@ import urllib.request
 from typing import Any
 
 from stresskit.errors import FaultError
+from stresskit.faults.jsonhttp import call_json
 
 __all__ = ["TOXIC_TYPES", "ToxiproxyClient"]
 
@@ -32,15 +33,8 @@ class ToxiproxyClient:
         self.timeout = timeout
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.api + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        request.add_header("User-Agent", "stresskit")
-        if self.token:
-            request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
+            return call_json(method, self.api + path, body, self.token, self.timeout)
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")[:200]
             try:
@@ -50,7 +44,6 @@ class ToxiproxyClient:
             raise FaultError(f"fault proxy {self.api}: {method} {path} → HTTP {exc.code}: {detail}") from None
         except (OSError, ValueError) as exc:
             raise FaultError(f"fault proxy {self.api} unreachable ({method} {path}): {exc}") from None
-        return json.loads(raw) if raw.strip() else None
 
     # -- server ------------------------------------------------------------------------------
 
