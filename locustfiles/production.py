@@ -1,36 +1,10 @@
-"""The production mix: WebSocket clients, API callers, cache clients and browser page processors.
+"""The production mix — the locustfile ships with the package: :mod:`stresskit.locustfiles.production`.
 
     locust -f locustfiles/production.py --headless                       # light scenario, demo target
     locust -f locustfiles/production.py --headless --scenario production --time-scale 0.01
-    locust -f locustfiles/production.py --headless --host https://staging.example --redis-url redis://...
 
-The scenario (``--scenario``, default ``light``; see shapes/scenarios.toml) decides how many users
-of each kind run, for how long, how many pages are processed and which faults are injected. With
-no ``--host`` in a local run, the demo target (and Redis) are started on loopback for the run.
-``--class-picker`` lets the web UI choose one shape per scenario.
+This file keeps the repository's path working; everything (users, shapes, ``use_stresskit``)
+comes from the packaged locustfile.
 """
 
-import sys
-from pathlib import Path
-
-from locust import events
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `shapes` importable from any cwd
-
-from shapes import (  # noqa: E402,F401  (SelectedScenario first: it follows --scenario headless)
-    SelectedScenario,
-    LightShape,
-    MediumShape,
-    HeavyShape,
-    ProductionShape,
-    EnduranceShape,
-)
-from stresskit.compose import use_stresskit  # noqa: E402
-from stresskit.users.reference import (  # noqa: E402,F401
-    ReferenceApiUser,
-    ReferenceCacheUser,
-    ReferencePageUser,
-    ReferenceWebSocketUser,
-)
-
-use_stresskit(events)
+from stresskit.locustfiles.production import *

@@ -1,9 +1,5 @@
-"""The endurance scenario as a shape; its numbers live in shapes/scenarios.toml, not here."""
+"""Re-export of :class:`stresskit.shapes.EnduranceShape` (the shapes ship with the package; this module stays for old imports)."""
 
-from stresskit.shape import ScenarioShape
+from stresskit.shapes import EnduranceShape
 
-
-class EnduranceShape(ScenarioShape):
-    """The endurance scenario: a long steady run that exposes leaks and slow degradation."""
-
-    scenario_name = "endurance"
+__all__ = ["EnduranceShape"]

@@ -1,9 +1,5 @@
-"""The heavy scenario as a shape; its numbers live in shapes/scenarios.toml, not here."""
+"""Re-export of :class:`stresskit.shapes.HeavyShape` (the shapes ship with the package; this module stays for old imports)."""
 
-from stresskit.shape import ScenarioShape
+from stresskit.shapes import HeavyShape
 
-
-class HeavyShape(ScenarioShape):
-    """The heavy scenario: peak traffic over an unstable network."""
-
-    scenario_name = "heavy"
+__all__ = ["HeavyShape"]

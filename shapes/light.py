@@ -1,9 +1,5 @@
-"""The light scenario as a shape; its numbers live in shapes/scenarios.toml, not here."""
+"""Re-export of :class:`stresskit.shapes.LightShape` (the shapes ship with the package; this module stays for old imports)."""
 
-from stresskit.shape import ScenarioShape
+from stresskit.shapes import LightShape
 
-
-class LightShape(ScenarioShape):
-    """The light scenario: basic validation: every client kind at a small load."""
-
-    scenario_name = "light"
+__all__ = ["LightShape"]

@@ -1,9 +1,5 @@
-"""The medium scenario as a shape; its numbers live in shapes/scenarios.toml, not here."""
+"""Re-export of :class:`stresskit.shapes.MediumShape` (the shapes ship with the package; this module stays for old imports)."""
 
-from stresskit.shape import ScenarioShape
+from stresskit.shapes import MediumShape
 
-
-class MediumShape(ScenarioShape):
-    """The medium scenario: a working day's traffic under memory pressure on the target host."""
-
-    scenario_name = "medium"
+__all__ = ["MediumShape"]

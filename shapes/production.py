@@ -1,9 +1,5 @@
-"""The production scenario as a shape; its numbers live in shapes/scenarios.toml, not here."""
+"""Re-export of :class:`stresskit.shapes.ProductionShape` (the shapes ship with the package; this module stays for old imports)."""
 
-from stresskit.shape import ScenarioShape
+from stresskit.shapes import ProductionShape
 
-
-class ProductionShape(ScenarioShape):
-    """The production scenario: a production day: memory pressure, network instability and resource exhaustion."""
-
-    scenario_name = "production"
+__all__ = ["ProductionShape"]

@@ -1,8 +1,9 @@
 """Scenarios as data: the model, loading from TOML, validation and time scaling.
 
-A scenario file (``shapes/scenarios.toml`` by default) holds one ``[scenarios.NAME]`` table per
-scenario — pages, duration, failure-injection rate, conditions, the user mix per kind and the
-ramp stages. A team adds its own scenario by adding a table; no Python is needed. Loading
+A scenario file holds one ``[scenarios.NAME]`` table per scenario — pages, duration,
+failure-injection rate, conditions, the user mix per kind and the ramp stages. The built-in one
+ships with the package (``stresskit/data/scenarios.toml``, found through importlib.resources); a
+team adds its own scenarios in a file of its own (``--scenario-file``); no Python is needed. Loading
 validates everything and raises :class:`~stresskit.errors.ScenarioError` with one line naming
 the file, the scenario and the field, so a typo stops the run before any load is sent.
 
@@ -17,12 +18,14 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from stresskit.errors import ScenarioError
 
 __all__ = [
+    "BUILTIN_SCENARIO_FILE",
     "CONDITIONS",
     "KINDS",
     "MAX_SCALED_SPAWN_RATE",
@@ -202,19 +205,20 @@ class ScenarioSet:
             ) from None
 
 
+BUILTIN_SCENARIO_FILE = "stresskit/data/scenarios.toml"
+"""How messages name the scenario file that ships with the package (wherever it is installed)."""
+
+
 def default_scenario_file() -> Path:
-    """``shapes/scenarios.toml`` in the working directory if it exists, else the one shipped next to
-    the ``stresskit`` package in this repository."""
-    local = Path("shapes") / "scenarios.toml"
-    if local.is_file():
-        return local
-    return Path(__file__).resolve().parent.parent / "shapes" / "scenarios.toml"
+    """The scenario file that ships with the package, found through :mod:`importlib.resources`, so it
+    works from a wheel installed anywhere, not only from the checkout."""
+    return Path(str(resources.files("stresskit").joinpath("data", "scenarios.toml")))
 
 
 def load_scenarios(path: str | Path | None = None) -> ScenarioSet:
-    """Load and validate a scenario file (the default one when ``path`` is ``None``)."""
+    """Load and validate a scenario file (the built-in one when ``path`` is ``None``)."""
     file = Path(path) if path is not None else default_scenario_file()
-    where = str(file)
+    where = str(file) if path is not None else BUILTIN_SCENARIO_FILE
     try:
         with open(file, "rb") as handle:
             data = tomllib.load(handle)

@@ -15,7 +15,11 @@ Nothing happens on import. A locustfile opts in::
 
     from locust import events
     from stresskit.shape import use_scenarios
-    from shapes import SelectedScenario, LightShape, ...   # the first shape imported is the default
+    from stresskit.shapes import SelectedScenario, LightShape, ...   # optional: the ready shapes
+
+A locustfile that imports no shape gets :class:`SelectedScenario` (``--scenario`` decides); one
+with a shape of its own that is not a scenario shape runs that shape, says so in one line, and
+stops with the bad-configuration exit code when ``--scenario`` was given (it would be ignored).
 
     use_scenarios(events)
 """
@@ -43,6 +47,7 @@ __all__ = [
     "KindMixDispatcher",
     "Plan",
     "ScenarioShape",
+    "SelectedScenario",
     "Step",
     "active_plan",
     "active_scenario",
@@ -66,7 +71,7 @@ def add_arguments(parser: Any) -> None:
                              "production's 20 h in 12 min (default 1)")
     parser.add_argument("--scenario-file", default=None, env_var="STRESSKIT_SCENARIO_FILE",
                         include_in_web_ui=False,
-                        help="stresskit: TOML file with the scenarios (default shapes/scenarios.toml)")
+                        help="stresskit: TOML file with the scenarios (default: the built-in stresskit/data/scenarios.toml)")
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,16 @@ class ScenarioShape(LoadTestShape):
             log.info("stopping: %s", reason)
 
 
+class SelectedScenario(ScenarioShape):
+    """The scenario named by ``--scenario`` / ``STRESSKIT_SCENARIO`` (default ``light``).
+
+    :func:`use_scenarios` installs it when the locustfile imports no shape, so ``--scenario``
+    works without a shape import; ``stresskit.shapes`` re-exports it with the five ready shapes.
+    """
+
+    scenario_name = None
+
+
 def _apply_page_quota(environment: Any, plan: Plan) -> int:
     """Set the page quota to the scenario's pages; unless ``--pages`` was given, or no page processor runs."""
     if not plan.has_pages:
@@ -405,6 +420,28 @@ def _scenario_shapes(environment: Any) -> list[ScenarioShape]:
     return [s for s in shapes.values() if isinstance(s, ScenarioShape)]
 
 
+def _scenario_given(environment: Any) -> bool:
+    """Did the user ask for a scenario (``--scenario`` on the command line, in a config file or
+    ``STRESSKIT_SCENARIO``), as opposed to the default? Only then is an ignored one an error."""
+    import os
+    import sys
+
+    if option(environment, "scenario", DEFAULT_SCENARIO) != DEFAULT_SCENARIO or os.environ.get("STRESSKIT_SCENARIO"):
+        return True
+    return any(word == "--scenario" or word.startswith("--scenario=") for word in sys.argv[1:])
+
+
+def _provide_default_shape(environment: Any) -> None:
+    """No shape in the locustfile: run :class:`SelectedScenario`, so ``--scenario`` is honoured."""
+    shape = SelectedScenario()
+    shape.runner = environment.runner
+    environment.shape_class = shape
+    if environment.available_shape_classes is not None:
+        environment.available_shape_classes.setdefault(type(shape).__name__, shape)
+    log.info("the locustfile imports no shape: SelectedScenario runs --scenario %s",
+             option(environment, "scenario", DEFAULT_SCENARIO))
+
+
 def _on_init(environment: Any, **_: Any) -> None:
     from locust.runners import WorkerRunner
 
@@ -412,15 +449,23 @@ def _on_init(environment: Any, **_: Any) -> None:
         return  # only the master ticks; it validated the scenario options
     try:
         settings = scenario_settings(environment)
+        if environment.shape_class is None and not option(environment, "class_picker", False):
+            _provide_default_shape(environment)
+        elif environment.shape_class is None:
+            environment.available_shape_classes.setdefault("SelectedScenario", SelectedScenario())
         selected = _choose_shape(environment, settings)
         if isinstance(selected, ScenarioShape):
             selected.runner = environment.runner
             selected.build_plan(environment)
             if option(environment, "num_users", None) is not None or option(environment, "spawn_rate", None):
                 log.info("--users / --spawn-rate are ignored: the scenario sets the users (--run-time caps it)")
-        elif option(environment, "scenario", DEFAULT_SCENARIO) != DEFAULT_SCENARIO:
-            log.warning("--scenario %s has no effect: the selected shape is not a ScenarioShape",
-                        settings.selected)
+        elif selected is not None:
+            if _scenario_given(environment):
+                raise ConfigError(f"--scenario {settings.selected} cannot be honoured: the locustfile's own shape "
+                                  f"{type(selected).__name__} runs and is not a scenario shape; drop --scenario, "
+                                  "or remove the shape from the locustfile (use_stresskit then runs the scenario)")
+            log.info("the locustfile's own shape %s runs (not a scenario shape: scenarios do not apply)",
+                     type(selected).__name__)
     except ConfigError as exc:
         quit_bad_configuration(environment, str(exc))
         return
@@ -452,10 +497,12 @@ def _choose_shape(environment: Any, settings: ScenarioSettings) -> Any:
         choice.runner = environment.runner
         environment.shape_class = choice
         return choice
-    if current.scenario_name not in (None, settings.selected) and \
-            option(environment, "scenario", DEFAULT_SCENARIO) != DEFAULT_SCENARIO:
-        log.warning("--scenario %s ignored: the locustfile only offers %s (scenario %s)",
-                    settings.selected, type(current).__name__, current.scenario_name)
+    if current.scenario_name not in (None, settings.selected) and _scenario_given(environment):
+        raise ConfigError(f"--scenario {settings.selected} cannot be honoured: the locustfile only offers "
+                          f"{type(current).__name__} (scenario {current.scenario_name}); import SelectedScenario "
+                          "from stresskit.shapes, or drop --scenario")
+    if current.scenario_name is not None and current.scenario_name != settings.selected:
+        log.info("shape %s runs scenario %s", type(current).__name__, current.scenario_name)
     return current
 
 

@@ -57,11 +57,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=None,
                         help="base URL of the system under test; without it a local run starts the demo target")
     parser.add_argument("-f", "--locustfile", default=None,
-                        help="locustfile to run (default locustfiles/production.py)")
+                        help="locustfile to run (default locustfiles/production.py here, else the packaged one)")
     parser.add_argument("--time-scale", type=float, default=float(os.environ.get("STRESSKIT_TIME_SCALE", "1")),
                         help="multiply every scenario duration by this factor, e.g. 0.01 (default 1)")
     parser.add_argument("--scenario-file", default=None,
-                        help="TOML file with the scenarios (default shapes/scenarios.toml)")
+                        help="TOML file with the scenarios (default: the built-in stresskit/data/scenarios.toml)")
     parser.add_argument("--threshold", action="append", default=[], metavar="EXPR",
                         help="threshold for every scenario (repeatable), e.g. 'p95:/api/items<500'")
     parser.add_argument("--out", default=None,
@@ -195,8 +195,13 @@ def _split_locust_args(words: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _default_locustfile() -> Path:
+    """``locustfiles/production.py`` in the working directory if there is one, else the packaged one."""
     local = Path("locustfiles") / "production.py"
-    return local if local.is_file() else _ROOT / "locustfiles" / "production.py"
+    if local.is_file():
+        return local
+    from stresskit.locustfiles import path
+
+    return path("production")
 
 
 def _command(item: ScenarioRun, locustfile: Path, args: argparse.Namespace, extra: list[str]) -> list[str]:

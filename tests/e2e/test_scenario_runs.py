@@ -27,7 +27,7 @@ from stresskit.target.launcher import free_port, start_target
 from tests.conftest import ADMIN_TOKEN, ROOT
 
 LOCUSTFILE = "tests/e2e/locustfiles/scenario_mix.py"
-SCENARIOS = load_scenarios(ROOT / "shapes" / "scenarios.toml")
+SCENARIOS = load_scenarios(ROOT / "stresskit" / "data" / "scenarios.toml")
 RUN_TIMEOUT = 90
 AGENT_TOKEN = "e2e-agent-token"
 
@@ -245,7 +245,7 @@ class ConnectionCounter:
 
 BAD = [
     ([], {"STRESSKIT_SCENARIO": "gigantic"},  # the variable behind --scenario
-     ("unknown scenario 'gigantic' in shapes/scenarios.toml; known scenarios: light, medium, heavy, production, "
+     ("unknown scenario 'gigantic' in stresskit/data/scenarios.toml; known scenarios: light, medium, heavy, production, "
       "endurance")),
     (["--threshold", "p95:/api/items<<500"], {}, "malformed --threshold 'p95:/api/items<<500'"),
     (["--time-scale", "0"], {}, "--time-scale must be a number > 0"),
@@ -256,7 +256,7 @@ BAD = [
 @pytest.mark.parametrize(("args", "env", "message"), BAD, ids=["scenario", "threshold", "scale-0", "scenario-file"])
 def test_bad_configuration_is_one_line_and_no_load(tmp_path, args, env, message):
     bad_file = tmp_path / "bad.toml"
-    bad_file.write_text((ROOT / "shapes" / "scenarios.toml").read_text().replace("failure_rate = 0.02",
+    bad_file.write_text((ROOT / "stresskit" / "data" / "scenarios.toml").read_text().replace("failure_rate = 0.02",
                                                                                   "failure_rate = 2", 1))
     args = [str(bad_file) if a == "BAD_FILE" else a for a in args]
     counter = ConnectionCounter()

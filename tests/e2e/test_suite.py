@@ -109,6 +109,6 @@ def test_unknown_scenario_starts_nothing(tmp_path):
     done, out, summary = suite(tmp_path, "light", "gigantic", timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        ("stresskit suite: error: unknown scenario 'gigantic' in shapes/scenarios.toml; known scenarios: light, "
+        ("stresskit suite: error: unknown scenario 'gigantic' in stresskit/data/scenarios.toml; known scenarios: light, "
          "medium, heavy, production, endurance")]
     assert summary is None and not out.exists()
