@@ -55,8 +55,10 @@ def use_stresskit(
 
         use_scenarios(events)
     if criteria:
+        from stresskit.availability import use_availability
         from stresskit.criteria import use_criteria
 
+        use_availability(events)  # per-kind availability: its criteria join the run's
         use_criteria(events)
     if collector:
         from stresskit.collector import use_collector

@@ -31,6 +31,7 @@ from typing import Any
 
 import gevent
 
+from stresskit import availability
 from stresskit.errors import ConfigError
 from stresskit.events import stresskit_events
 from stresskit.exitcodes import ExitCode, describe, is_bad_configuration, quit_bad_configuration, worst
@@ -142,6 +143,7 @@ class RunCriteria:
         self._window.clear()
         self._reported.clear()
         self.peak_users = {}
+        run_state(self.environment).reset_for_test()  # a second test on this master starts from zero
         self._stop_loop()
         self._loop = gevent.spawn(self._live_loop)
 
@@ -300,6 +302,7 @@ class RunCriteria:
         else:
             results.append(CriterionResult("resources_stable", True, None, 0.0,
                                            "not evaluated: no resource agent sent samples"))
+        results += [CriterionResult(*c) for c in availability.criteria_results(env)]  # per client kind
         return results
 
     def exit_code(self, criteria: list[CriterionResult], thresholds: list[ThresholdResult]) -> int:
@@ -369,6 +372,7 @@ class RunCriteria:
             "workers": sorted(self.workers) or ["local"],
             "peak_users": dict(sorted(self.peak_users.items())),
             "run_state": state.snapshot(),
+            **availability.document_key(env),
         }
 
 

@@ -47,6 +47,17 @@ class RunState:
             if len(self.critical_details) < 1000:
                 self.critical_details.append(detail)
 
+    def reset_for_test(self) -> None:
+        """Forget the previous test's figures at a new test start (the web UI or ``stresskit suite``
+        can run several tests on one master). The page figures are the page quota's, which resets
+        them itself at test start."""
+        keep = {"pages_total", "pages_completed", "pages_failed"}
+        fresh = RunState()
+        with self._lock:
+            for f in fields(self):
+                if not f.name.startswith("_") and f.name not in keep:
+                    setattr(self, f.name, getattr(fresh, f.name))
+
     @property
     def cache_hit_rate(self) -> float | None:
         total = self.cache_hits + self.cache_misses

@@ -416,10 +416,17 @@ class WebSocketConnection:
 
     # -- sending ---------------------------------------------------------------------------------
 
-    def send_text(self, text: str) -> bool:
-        """Send one text frame now (no waiting for a connection); report it in ``messages out``."""
+    def send_text(self, text: str, report_unsent: bool = True) -> bool:
+        """Send one text frame now (no waiting for a connection); report it in ``messages out``.
+
+        A frame that cannot be sent because no connection is open (between a drop and the
+        reconnect) is a ``messages out`` failure too, unless ``report_unsent`` is false (the
+        caller reports the attempt under its own name)."""
         ws = self._ws
         if ws is None:
+            if report_unsent:
+                self._fire("messages out", None, 0,
+                           ConnectionError(f"not connected to {self.url}: {self.last_error or 'connecting'}"))
             return False
         try:
             ws.send(text)
@@ -458,6 +465,8 @@ class WebSocketConnection:
     def subscribe(self) -> bool:
         """Join the broadcast channel (reference target protocol); True on ``subscribed``."""
         if not self._connected.wait(self.reply_timeout):
+            self._fire("rtt subscribe", None, 0,
+                       ConnectionError(f"not connected to {self.url}: {self.last_error or 'connecting'}"))
             return False
         return self._round_trip(json.dumps({"op": "subscribe"}), ("subscribed", None), "rtt subscribe") is not None
 
@@ -466,7 +475,7 @@ class WebSocketConnection:
         self._pending[key] = waiter
         start = time.perf_counter()
         try:
-            if not self.send_text(text):
+            if not self.send_text(text, report_unsent=False):
                 self._fire(name, None, 0, ConnectionError(f"not connected to {self.url}"))
                 return None
             try:
