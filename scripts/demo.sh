@@ -20,7 +20,7 @@ agent_url=$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[
 
 echo "demo: running locust -f locustfiles/production.py --headless (light scenario, about a minute; files in $out/)"
 set +e
-.venv/bin/locust -f locustfiles/production.py --headless --scenario light --time-scale 0.07 --pages 160 \
+.venv/bin/locust -f locustfiles/production.py --headless --scenario light --time-scale 0.07 --pages 160 --end-on-quota \
   --agent "$agent_url" --csv "$out/run" --csv-full-history --html "$out/run.html" \
   --logfile "$out/locust.log" --only-summary "$@"
 code=$?

@@ -2,8 +2,9 @@
 
 The criteria of every run (DESIGN.md):
 
-* ``page_completion`` — at least 80% of the page quota completed (not applicable when the run
-  has no page quota, e.g. a locustfile without page processors);
+* ``page_completion`` — at least 80% of the pages *due* by the end of the run completed (a
+  scenario paces its quota over its duration, :mod:`stresskit.pacing`; not applicable when the
+  run has no page quota, e.g. a locustfile without page processors);
 * ``critical_failures`` — zero failures the harness could not recover from;
 * ``error_ratio`` — at most 50% of requests failed. Checked every second over the last
   :data:`ERROR_RATIO_WINDOW` seconds: above 50% (with at least :data:`MIN_REQUESTS` requests in
@@ -241,6 +242,8 @@ class RunCriteria:
             "scenario_duration": plan.scenario.duration if plan else None,
             "pages_total": state.pages_total,
             "pages_completed": state.pages_completed,
+            "pages_due": state.pages_due,
+            "pages_behind": state.pages_behind,
             "users": runner.user_count,
             "requests": total.num_requests,
             "failures": total.num_failures,
@@ -269,10 +272,13 @@ class RunCriteria:
         results = []
         if pages:
             pages_total, pages_completed = pages
-            ratio = pages_completed / pages_total
+            due = _pages_due(state, pages_total)
+            ratio = pages_completed / due
+            of_quota = f" (quota {pages_total})" if due != pages_total else ""
             results.append(CriterionResult(
                 "page_completion", ratio >= MIN_PAGE_COMPLETION, ratio, MIN_PAGE_COMPLETION,
-                f"{pages_completed} of {pages_total} pages completed ({ratio:.0%}, need {MIN_PAGE_COMPLETION:.0%})"))
+                f"{pages_completed} of {due} pages due completed{of_quota} ({ratio:.0%}, "
+                f"need {MIN_PAGE_COMPLETION:.0%})"))
         else:
             results.append(CriterionResult("page_completion", True, None, MIN_PAGE_COMPLETION,
                                            "not applicable: no page quota in this run (no page processors)"))
@@ -358,6 +364,8 @@ class RunCriteria:
             "ended": self.ended,
             "pages_total": pages_total,
             "pages_completed": pages_completed,
+            "pages_due": _pages_due(state, pages_total) if pages_total else 0,
+            "pages_behind": state.pages_behind if pages_total else 0,
             "session_restarts": state.session_restarts,
             "critical_failures": state.critical_failures,
             "requests": total.num_requests,
@@ -396,6 +404,12 @@ def _pages(environment: Any) -> tuple[int, int] | None:
     if (plan is not None and not plan.has_pages) or state.pages_total <= 0:
         return None
     return state.pages_total, state.pages_completed
+
+
+def _pages_due(state: Any, pages_total: int) -> int:
+    """Pages due by the end of the run (the pace's figure, mirrored by the quota), at least 1."""
+    due = int(getattr(state, "pages_due", 0) or 0)
+    return min(max(due, 1), pages_total) if due else pages_total
 
 
 def _alert_text(alert: Any) -> str:

@@ -37,6 +37,10 @@ The rules:
   processors then stop themselves. :func:`install` can also stop the whole run at that point.
 * A new test start (``test_start`` on the master/local runner) starts a new *epoch*: counts
   are reset (the total is kept) and reports from the previous epoch are ignored.
+* **Paced** (:meth:`PageQuota.set_pace`, set by a scenario shape): a new page goes out only once
+  it is due by the pace (:class:`stresskit.pacing.PagePace`, a function of the shape's run time);
+  until then the answer is ``"wait"``. Released and reclaimed pages were due already and go out
+  at once. Without a pace every page is due from the start.
 """
 
 from __future__ import annotations
@@ -152,14 +156,23 @@ class PageLedger:
     def _remaining(self) -> int:
         return len(self._requeued) + max(0, self._total - self._next + 1)
 
-    def grant(self, holder: str) -> PageGrant:
-        """Hand the next page to ``holder``, or say ``wait`` / ``done``."""
+    @property
+    def handed_out(self) -> int:
+        """Fresh pages handed out so far (1..n); released or reclaimed pages do not count again."""
+        return self._next - 1
+
+    def grant(self, holder: str, limit: int | None = None) -> PageGrant:
+        """Hand the next page to ``holder``, or say ``wait`` / ``done``.
+
+        ``limit`` (the pace): no fresh page above this number goes out yet; pages given back go
+        out regardless.
+        """
         while self._requeued:
             page = self._requeued.popleft()
             if page not in self._finished and page not in self._holders:
                 self._holders[page] = holder
                 return PageGrant("page", page, self.epoch)
-        while self._next <= self._total:
+        while self._next <= self._total and (limit is None or self._next <= limit):
             page = self._next
             self._next += 1
             if page not in self._finished and page not in self._holders:
@@ -225,6 +238,8 @@ class PageQuota:
         self._reaper: Any = None
         self._done_callbacks: list[Any] = []
         self._done_fired_epoch: int | None = None
+        self._pace: Any = None
+        self._pace_clock: Any = None
         # worker side
         self._req = 0
         self._waiting: dict[int, AsyncResult] = {}
@@ -312,6 +327,34 @@ class PageQuota:
         self._resolve_total()
         return self.ledger.done
 
+    # -- pace (master / local) ---------------------------------------------------------------
+
+    def set_pace(self, pace: Any, clock: Any = None) -> None:
+        """Pace the quota: ``pace`` is a :class:`stresskit.pacing.PagePace` (``None``: unpaced) and
+        ``clock()`` the run's elapsed seconds (a shape's ``get_run_time``)."""
+        if pace is not None and clock is None:
+            raise ConfigError("a paced page quota needs a clock (seconds since the run started)")
+        self._pace, self._pace_clock = pace, clock
+        self._mirror()
+
+    @property
+    def pace(self) -> Any:
+        """The :class:`stresskit.pacing.PagePace` in force, or ``None`` (every page due at once)."""
+        return self._pace
+
+    @property
+    def pages_due(self) -> int:
+        """Pages due by now: by the pace, else the whole quota (master/local; on a worker 0)."""
+        if self.role == "worker":
+            return 0
+        total = self.ledger.total
+        if self._pace is None:
+            return total
+        return self._pace.due_at(float(self._pace_clock()), total)
+
+    def _limit(self) -> int | None:
+        return self.pages_due if self._pace is not None else None
+
     def reset(self) -> None:
         """A new test run: new epoch, progress cleared, total kept (master/local)."""
         self.ledger.reset()
@@ -329,6 +372,9 @@ class PageQuota:
         state.pages_total = self.ledger.total
         state.pages_completed = self.ledger.completed
         state.pages_failed = self.ledger.failed
+        due = self.pages_due
+        state.pages_due = due
+        state.pages_behind = max(0, due - self.ledger.completed - self.ledger.failed)
 
     def _check_done(self) -> None:
         if self.ledger.done and self.ledger.total > 0 and self._done_fired_epoch != self.ledger.epoch:
@@ -347,7 +393,7 @@ class PageQuota:
     # master message handlers: constant work and one non-blocking send each
     def _on_request(self, environment: Any, msg: Any, **_: Any) -> None:
         self._resolve_total()
-        grant = self.ledger.grant(msg.node_id)
+        grant = self.ledger.grant(msg.node_id, self._limit())
         data = {"req": (msg.data or {}).get("req"), "status": grant.status, "page": grant.page,
                 "epoch": grant.epoch, "total": self.ledger.total, "completed": self.ledger.completed,
                 "failed": self.ledger.failed}
@@ -390,7 +436,7 @@ class PageQuota:
         self._ensure_registered()
         if self.role != "worker":
             self._resolve_total()
-            grant = self.ledger.grant(LOCAL_HOLDER)
+            grant = self.ledger.grant(LOCAL_HOLDER, self._limit())
             self._check_done()
             return grant
         self._req += 1

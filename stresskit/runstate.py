@@ -2,7 +2,7 @@
 
 Each part updates its own fields on the process where the truth is aggregated — the master in
 a distributed run, the only process in a local run: the page quota sets ``pages_total`` and
-counts ``pages_completed``, the page processors' restarts arrive as ``session_restarts``, the
+counts ``pages_completed`` (and ``pages_due`` / ``pages_behind`` by its pace), the page processors' restarts arrive as ``session_restarts``, the
 fault injector counts ``critical_failures``, cache users add hits and misses, the collector
 appends ``alerts``. Shapes and criteria only read it.
 """
@@ -24,6 +24,10 @@ class RunState:
     pages_total: int = 0
     pages_completed: int = 0
     pages_failed: int = 0
+    pages_due: int = 0
+    """Pages due by now by the scenario's pace (the whole quota when unpaced); see stresskit.pacing."""
+    pages_behind: int = 0
+    """Pages due but not finished yet."""
     session_restarts: int = 0
     critical_failures: int = 0
     critical_details: list[str] = field(default_factory=list)

@@ -50,11 +50,16 @@ RUN_SUFFIX = "_run.json"
 """Run metadata and criteria, written at the end of the run by ``stresskit.criteria``:
 
 ``{"scenario": str, "time_scale": float, "started": float, "ended": float,
-"pages_total": int, "pages_completed": int, "session_restarts": int, "critical_failures": int,
+"pages_total": int, "pages_completed": int, "pages_due": int, "pages_behind": int,
+"session_restarts": int, "critical_failures": int,
 "stopped_early": bool, "stop_reason": str, "exit_code": int,
 "criteria": [{"name": str, "passed": bool, "value": number|null, "limit": number|null, "detail": str}],
 "thresholds": [{"expression": str, "passed": bool, "value": number|null, "abort_on_fail": bool}],
 "workers": [...], "run_state": {...}}``
+
+``pages_due``: pages due by the end of the run by the scenario's pace (``stresskit.pacing``; the
+whole quota when unpaced); ``page_completion`` is judged against it. ``pages_behind``: due but
+not finished when the run ended.
 """
 
 LATENCY_SUFFIX = "_latency.jsonl"
@@ -66,6 +71,6 @@ LIVE_SUFFIX = "_live.json"
 seconds by ``stresskit.criteria`` on the master (``stresskit suite`` shows it as progress):
 
 ``{"scenario": str, "time_scale": float, "stage": str, "elapsed": float, "scenario_duration": float|null,
-"pages_total": int, "pages_completed": int, "users": int, "requests": int, "failures": int,
+"pages_total": int, "pages_completed": int, "pages_due": int, "pages_behind": int, "users": int, "requests": int, "failures": int,
 "critical_failures": int, "updated": float}``
 """

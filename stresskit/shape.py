@@ -3,8 +3,9 @@
 :class:`Plan` joins a :class:`~stresskit.scenarios.Scenario` with the locustfile's User classes
 (picked by their ``kind`` attribute) and answers :meth:`Plan.at` — users, spawn rate and classes
 at run time *t* — without clocks, so shapes are tested table-driven, never by sleeping.
-:class:`ScenarioShape.tick` is ``plan.at(run_time)``, plus the one stateful rule: the run also
-ends once the page quota is complete.
+:class:`ScenarioShape.tick` is ``plan.at(run_time)``: the run lasts the scenario's duration, its
+pages paced over it (:mod:`stresskit.pacing`); with ``--end-on-quota`` it also ends once the page
+quota is complete.
 
 Locust spreads users over classes by class ``weight``; a scenario asks for exact counts per
 kind (1 browser, 4 API users ...). :class:`KindMixDispatcher`, installed by
@@ -38,6 +39,8 @@ from locust.dispatch import UsersDispatcher
 from stresskit.errors import ConfigError, ScenarioError
 from stresskit.exitcodes import quit_bad_configuration
 from stresskit.options import option, register_options
+from stresskit.pacing import add_arguments as add_pacing_arguments
+from stresskit.pacing import apply_pace, end_on_quota, freeze_pace, report_progress
 from stresskit.quota import page_quota
 from stresskit.runstate import run_state
 from stresskit.scenarios import KINDS, Scenario, ScenarioSet, format_duration, load_scenarios
@@ -177,7 +180,8 @@ class ScenarioShape(LoadTestShape):
 
     The shape resolves its scenario when the test starts (so a class picked in the web UI, or a
     scenario typed into the web UI's form, takes effect), sets the page quota to the scenario's
-    pages unless ``--pages`` was given, and stops when the duration is over or the quota is done.
+    pages unless ``--pages`` was given and paces it over the duration, and stops when the duration
+    is over (or, with ``--end-on-quota``, once the quota is done).
     """
 
     abstract: ClassVar[bool] = True
@@ -219,19 +223,23 @@ class ScenarioShape(LoadTestShape):
         """At test start: build the plan, set the page quota, log the scenario in one line."""
         self.stop_reason = ""
         plan = self.build_plan(environment)
-        pages = _apply_page_quota(environment, plan)
+        _apply_page_quota(environment, plan)
+        pace = apply_pace(environment, plan.scenario, plan.has_pages, self.get_run_time)
         self._quota_armed = True
-        log.info("%s; page quota %s", plan.scenario.summary(), pages if pages else "none")
+        log.info("%s; page quota %s", plan.scenario.summary(), pace)
 
     def end(self) -> None:
         """At test stop: forget the step and disarm the quota check until the next test starts
-        (the first tick of a test comes before ``test_start``, when last test's quota is still done)."""
+        (the first tick of a test comes before ``test_start``, when last test's quota is still done).
+        The pages due stay those due at this moment."""
+        if self._quota_armed and self.plan is not None and self.plan.has_pages and self.runner is not None:
+            freeze_pace(self.runner.environment, self.get_run_time())
         self.last_step = None
         self._quota_armed = False
 
     def tick(self) -> tuple[int, float, list[type]] | None:
-        """``plan.at(run_time)``, or ``None`` when the duration is over, the page quota is done or
-        ``--run-time`` is reached."""
+        """``plan.at(run_time)``, or ``None`` when the duration is over, ``--run-time`` is reached
+        or (``--end-on-quota``) the page quota is done."""
         environment = self.runner.environment if self.runner is not None else None
         if environment is None:
             return None
@@ -241,9 +249,11 @@ class ScenarioShape(LoadTestShape):
             log.error("cannot run shape %s: %s", type(self).__name__, exc)
             self._stop(environment, f"bad configuration: {exc}")
             return None
-        if self._quota_armed and _quota_done(environment, plan):
-            self._stop(environment, "page quota complete")
-            return None
+        if self._quota_armed and plan.has_pages:
+            report_progress(environment)
+            if end_on_quota(environment) and _quota_done(environment, plan):
+                self._stop(environment, "page quota complete")
+                return None
         run_time = self.get_run_time()
         limit = option(environment, "run_time", None)
         if limit and run_time >= float(limit):
@@ -404,7 +414,7 @@ def use_scenarios(events: Any) -> None:
     in ``init`` with one error line and the bad-configuration exit code, before any load is sent.
     Idempotent per ``events`` object.
     """
-    register_options(events, add_arguments)
+    register_options(events, add_arguments, add_pacing_arguments)
     if id(events) in _REGISTERED:
         return
     _REGISTERED.add(id(events))

@@ -3,7 +3,7 @@ on its own host (network namespaces, 198.18.0.0/24), running every client kind.
 
 What must hold in master/worker mode (issue 8, part 1), read from the master's files:
 
-* the scenario shape drives the master: the run ends by itself when the page quota is done,
+* the scenario shape drives the master: with ``--end-on-quota`` the run ends by itself when the page quota is done,
   and the users per kind are exactly the scenario's, spread over both workers;
 * the page quota is handed out by the master exactly once: as many page fetches as pages;
 * cache hits and misses counted on the workers arrive aggregated on the master;
@@ -91,7 +91,7 @@ def test_a_scenario_across_hosts_is_driven_and_aggregated_by_the_master(netns_la
     m = start_locust(lab, master, [
         "-f", str(LOCUSTFILE), "--master", "--master-bind-port", str(MASTER_PORT), "--headless",
         "--expect-workers", "2", "--host", f"http://{target.address}:{TARGET_PORT}",
-        "--scenario", "hosts", "--scenario-file", str(scenario_file), "--agent", agent_url,
+        "--scenario", "hosts", "--scenario-file", str(scenario_file), "--end-on-quota", "--agent", agent_url,
         "--csv", str(prefix), "--only-summary"], env={**common, "STRESSKIT_AGENT_TOKEN": agent_token}, name="master")
     procs = [start_locust(lab, w, worker_args(LOCUSTFILE, master), env=common, name=w.name) for w in workers]
 

@@ -28,7 +28,7 @@ def suite(tmp_path, *args, env=None, timeout=240):
 
 def test_light_medium_heavy_go(tmp_path, mix_target, redis_server):  # noqa: F811
     done, out, summary = suite(tmp_path, "--host", mix_target.url, "--time-scale", "0.001",
-                               "--progress-interval", "1", "light", "medium", "heavy",
+                               "--progress-interval", "1", "light", "medium", "heavy", "--", "--end-on-quota",
                                env={"E2E_REDIS_URL": redis_server.url, "E2E_PAGE_WAIT": "0.05"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert summary["verdict"] == "GO" and summary["exit_code"] == 0 and summary["time_scale"] == 0.001

@@ -67,7 +67,7 @@ ALL = [Api, Ws, Cache, Browser, Untyped]
 
 def options(**kw):
     base = {"scenario": "light", "time_scale": 1.0, "scenario_file": None, "headless": True, "pages": None,
-            "run_time": None}
+            "run_time": None, "end_on_quota": False}
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -202,8 +202,8 @@ def test_shapes_are_offered_to_the_class_picker():
         assert inspect.getdoc(cls)
 
 
-def test_quota_done_ends_the_run_once_armed():
-    env, shape = make(time_scale=0.01)
+def test_quota_done_ends_the_run_once_armed_with_end_on_quota():
+    env, shape = make(time_scale=0.01, end_on_quota=True)
     shape.now = 1.0
     assert shape.tick() is not None
     shape.begin(env)  # test_start: sets the page quota to light's 10 pages
@@ -217,6 +217,29 @@ def test_quota_done_ends_the_run_once_armed():
     assert shape.stop_reason == "page quota complete"
     shape.end()  # test_stop: a new test's first tick comes before test_start and must not see the old quota
     assert shape.tick() is not None
+
+
+def test_a_paced_quota_hands_pages_out_when_due_and_done_pages_do_not_end_the_run():
+    env, shape = make(time_scale=0.01)  # light: 9 s, 10 pages paced over 1.8 s @0.5, 6 s @1, 1.2 s @0.5
+    shape.now = 0.0
+    shape.begin(env)
+    quota = page_quota(env)
+    process_pages(quota, 1)  # page 1 is due at the start
+    assert quota.acquire().status == "wait"
+    assert (run_state(env).pages_due, run_state(env).pages_behind) == (1, 0)
+    shape.now = 4.0  # share (0.9 + 2.2) / 7.5 = 0.413: pages 1..5 due
+    assert shape.tick() is not None
+    assert (run_state(env).pages_due, run_state(env).pages_behind) == (5, 4)
+    process_pages(quota, 4)
+    assert quota.acquire().status == "wait"
+    shape.now = 8.99
+    process_pages(quota, 5)
+    assert quota.done
+    assert shape.tick() is not None, "a finished quota does not end a paced run"
+    shape.now = 9.0
+    assert shape.tick() is None and "duration" in shape.stop_reason
+    shape.end()
+    assert (run_state(env).pages_due, run_state(env).pages_behind) == (10, 0)
 
 
 def test_pages_option_wins_over_the_scenario():
