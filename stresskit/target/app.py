@@ -15,8 +15,9 @@ import logging
 import os
 import random
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
@@ -31,6 +32,8 @@ CACHE_PREFIX = "stresskit:cache:"
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_LEN = 100
 MAX_LIMIT = 100
+MAX_LEAK_BYTES = 512 * 1024 * 1024
+"""The deliberate leak (``leak_kb_per_request``) stops growing here, so a forgotten knob cannot take the host down."""
 
 
 @dataclass
@@ -40,8 +43,13 @@ class FaultKnobs:
     latency_ms: float = 0.0
     error_ratio: float = 0.0
     force_429_ratio: float = 0.0
+    leak_kb_per_request: float = 0.0
+    """A deliberate leak, off by default: every ``/api`` request keeps this many KiB for good (up to
+    :data:`MAX_LEAK_BYTES`), for demonstrating the leak detector on a soak."""
 
-    LIMITS = {"latency_ms": (0.0, 60_000.0), "error_ratio": (0.0, 1.0), "force_429_ratio": (0.0, 1.0)}
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = {
+        "latency_ms": (0.0, 60_000.0), "error_ratio": (0.0, 1.0), "force_429_ratio": (0.0, 1.0),
+        "leak_kb_per_request": (0.0, 1024.0)}
 
     def update(self, values: dict[str, Any]) -> None:
         """Validate every value first, then apply them all (no partial update on bad input)."""
@@ -50,7 +58,7 @@ class FaultKnobs:
             if key not in self.LIMITS:
                 raise ValueError(f"unknown fault knob {key!r}; known: {', '.join(self.LIMITS)}")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{key} must be a number")
+                raise TypeError(f"{key} must be a number")
             low, high = self.LIMITS[key]
             if not low <= value <= high:
                 raise ValueError(f"{key} must be within [{low:g}, {high:g}]")
@@ -69,13 +77,18 @@ class Target:
     def __init__(self, config: TargetConfig) -> None:
         self.config = config
         self.faults = FaultKnobs()
-        self.limiter = TokenBucketLimiter(config.rate_limit, config.rate_burst)
+        self.limiter = TokenBucketLimiter(config.rate_limit, config.rate_burst,
+                                          max_clients=config.max_rate_clients)
         self.hub = WebSocketHub(config.ws_max_connections, config.ws_idle_timeout)
         self.items: dict[int, dict[str, Any]] = {
             i: {"id": i, "name": f"item {i} {_WORDS[i % len(_WORDS)]}", "price": round(1 + (i * 7.3) % 500, 2)}
             for i in range(1, config.items + 1)
         }
         self.next_id = config.items + 1
+        self.created: deque[int] = deque()
+        """Ids of items created through the API, oldest first; at most ``config.max_created_items``."""
+        self.leaked: list[bytes] = []
+        self.leaked_bytes = 0
         self.redis = None
         self.started = time.time()
         self.rng = random.Random()
@@ -100,6 +113,8 @@ class Target:
                     status=429,
                     headers={"Retry-After": str(retry)},
                 )
+            if self.faults.leak_kb_per_request:
+                self._leak(int(self.faults.leak_kb_per_request * 1024))
             await self._base_latency()
             if self.faults.latency_ms:
                 await asyncio.sleep(self.faults.latency_ms / 1000.0)
@@ -118,6 +133,12 @@ class Target:
             log.exception("unhandled error on %s %s", request.method, path)
             return web.json_response({"error": "internal error"}, status=500)
 
+    def _leak(self, size: int) -> None:
+        """Keep ``size`` bytes for good (the deliberate-leak fault knob), up to MAX_LEAK_BYTES."""
+        if size > 0 and self.leaked_bytes + size <= MAX_LEAK_BYTES:
+            self.leaked.append(os.urandom(size))  # random bytes: real pages, not shared or compressed
+            self.leaked_bytes += size
+
     async def _base_latency(self) -> None:
         if self.config.latency_ms > 0:
             await asyncio.sleep(self.rng.lognormvariate(0.0, 0.5) * self.config.latency_ms / 1000.0)
@@ -130,7 +151,7 @@ class Target:
             try:
                 await asyncio.wait_for(self.redis.ping(), timeout=1.0)
                 redis_state = "ok"
-            except Exception:
+            except Exception:  # noqa: BLE001  any failure of the ping means Redis is down for the health answer
                 redis_state = "down"
         return web.json_response(
             {
@@ -143,6 +164,10 @@ class Target:
                 "ws_refused": self.hub.refused,
                 "ws_idle_closed": self.hub.idle_closed,
                 "pages": self.config.pages,
+                "items": len(self.items),
+                "created_items_kept": len(self.created),
+                "rate_limiter_clients": len(self.limiter),
+                "leaked_bytes": self.leaked_bytes,
                 **self.counters,
             }
         )
@@ -180,7 +205,10 @@ class Target:
             return bad_request(f"unknown fields: {', '.join(sorted(unknown))}")
         item = {"id": self.next_id, "name": name, "price": float(price)}
         self.items[self.next_id] = item
+        self.created.append(self.next_id)
         self.next_id += 1
+        while len(self.created) > self.config.max_created_items:  # bounded: the oldest created go first
+            self.items.pop(self.created.popleft(), None)
         return web.json_response(item, status=201)
 
     async def search(self, request: web.Request) -> web.Response:
@@ -216,7 +244,7 @@ class Target:
                 await asyncio.sleep(0.005)  # the "database" behind the cache
                 value = hashlib.sha256(key.encode()).hexdigest()
                 await asyncio.wait_for(self.redis.set(redis_key, value, ex=self.config.cache_ttl), timeout=2.0)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  whatever Redis raised, the client gets a 503
             return bad_request(f"cache unavailable: {type(exc).__name__}", status=503)
         self.counters["cache_hits" if hit else "cache_misses"] += 1
         value = value.decode() if isinstance(value, bytes) else value
@@ -271,7 +299,7 @@ class Target:
             return body
         try:
             self.faults.update(body)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             return bad_request(str(exc))
         log.warning("fault knobs set: %s", _public(self.faults))
         return web.json_response(_public(self.faults))
@@ -281,6 +309,7 @@ class Target:
         if denied:
             return denied
         self.faults = FaultKnobs()
+        self.leaked, self.leaked_bytes = [], 0  # clearing the faults frees the deliberate leak too
         return web.json_response(_public(self.faults))
 
     async def drop_websockets(self, request: web.Request) -> web.Response:

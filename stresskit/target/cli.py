@@ -43,6 +43,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate-limit", type=positive_float, default=d.rate_limit,
                         help="API requests per second per client before 429 (default %(default)s)")
     parser.add_argument("--rate-burst", type=positive_int, default=d.rate_burst)
+    parser.add_argument("--max-created-items", type=positive_int, default=d.max_created_items,
+                        help="items created through POST /api/items that are kept, oldest dropped first "
+                             "(default %(default)s; keeps the target's memory flat on a soak)")
+    parser.add_argument("--max-rate-clients", type=positive_int, default=d.max_rate_clients,
+                        help="clients the rate limiter tracks at once, least recent dropped first "
+                             "(default %(default)s)")
     parser.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"],
                         help="event loop: uvloop when installed (auto, the default) or the standard one")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -54,6 +60,7 @@ def config_from_args(args: argparse.Namespace) -> TargetConfig:
         pages=args.pages, rows_per_page=args.rows_per_page, latency_ms=args.latency_ms,
         ws_max_connections=args.ws_max_connections, ws_idle_timeout=args.ws_idle_timeout,
         rate_limit=args.rate_limit, rate_burst=args.rate_burst,
+        max_created_items=args.max_created_items, max_rate_clients=args.max_rate_clients,
     )
 
 
@@ -63,7 +70,7 @@ async def _check_redis(url: str) -> None:
     client = aioredis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
     try:
         await client.ping()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  any failure to reach Redis becomes one clear line
         raise TargetUnreachable(
             f"cannot reach Redis at {url}: {exc}; start redis-server or fix --redis-url"
         ) from None
@@ -88,7 +95,7 @@ async def serve(config: TargetConfig) -> None:
         await runner.cleanup()
         reason = "address in use; pick another --port" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise ConfigError(f"cannot listen on {config.bind}:{config.port}: {reason}") from None
-    sockets = site._server.sockets if site._server else []  # noqa: SLF001
+    sockets = site._server.sockets if site._server else []
     port = sockets[0].getsockname()[1] if sockets else config.port
     print(f"stresskit target listening on http://{config.bind}:{port} "
           f"(pages={config.pages}, redis={'on' if config.redis_url else 'off'}, "

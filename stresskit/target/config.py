@@ -31,3 +31,7 @@ class TargetConfig:
     rate_burst: int = 1000
     cache_ttl: int = 60
     items: int = 1000
+    max_created_items: int = 10_000
+    """Items created through ``POST /api/items`` that are kept; the oldest go first (bounded memory)."""
+    max_rate_clients: int = 100_000
+    """Clients the rate limiter keeps a bucket for; idle ones are dropped first (bounded memory)."""

@@ -10,14 +10,17 @@ class TokenBucketLimiter:
     """Allows ``rate`` requests per second per key with bursts up to ``burst``.
 
     Idle buckets are dropped once they would be full again, so memory stays bounded by the
-    number of clients active in the last ``burst / rate`` seconds.
+    number of clients active in the last ``burst / rate`` seconds — and never holds more than
+    ``max_clients`` buckets: past that, the least recently seen clients are forgotten (a
+    forgotten client starts again with a full bucket, as a new one would).
     """
 
-    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
+    def __init__(self, rate: float, burst: int, clock=time.monotonic, max_clients: int = 100_000) -> None:
+        if rate <= 0 or burst < 1 or max_clients < 1:
+            raise ValueError("rate must be > 0, burst >= 1 and max_clients >= 1")
         self.rate = rate
         self.burst = burst
+        self.max_clients = max_clients
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
         self._last_sweep = clock()
@@ -25,7 +28,7 @@ class TokenBucketLimiter:
     def acquire(self, key: str) -> float:
         """Take one token for ``key``; return 0 when allowed, else seconds until a token is free."""
         now = self._clock()
-        tokens, stamp = self._buckets.get(key, (float(self.burst), now))
+        tokens, stamp = self._buckets.pop(key, (float(self.burst), now))  # re-inserted last: LRU order
         tokens = min(float(self.burst), tokens + (now - stamp) * self.rate)
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, now)
@@ -35,7 +38,15 @@ class TokenBucketLimiter:
             wait = (1.0 - tokens) / self.rate
         if now - self._last_sweep > 10.0:
             self._sweep(now)
+        if len(self._buckets) > self.max_clients:
+            self._sweep(now)
+            for stale in list(self._buckets)[: len(self._buckets) - self.max_clients]:
+                del self._buckets[stale]
         return wait
+
+    def __len__(self) -> int:
+        """Clients with a bucket now."""
+        return len(self._buckets)
 
     def _sweep(self, now: float) -> None:
         full_after = self.burst / self.rate
