@@ -8,6 +8,7 @@ and only imported when a document is written.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import math
 import multiprocessing
@@ -24,8 +25,10 @@ from stresskit.report import load
 from stresskit.report.baseline import DEFAULT_TOLERANCE, compare
 from stresskit.report.latency import LatencyResult, history_windows, latency_result, read_latency
 from stresskit.report.leak import LEAK, LeakResult, LeakRule
+from stresskit.report.plausible import time_bounds
 from stresskit.report.progress import Progress
 from stresskit.report.resources import ResourceOptions, ResourcesResult, analyze_resources
+from stresskit.report.runinfo import extra_criteria, run_extras
 from stresskit.report.throughput import Throughput, failure_categories, fault_summary, throughput
 from stresskit.report.verdict import FAIL, PASS, Criterion, ReportExit, Verdict, judge, run_criteria
 from stresskit.schema import LATENCY_SUFFIX
@@ -70,6 +73,7 @@ class Report:
     baseline: dict[str, Any] | None = None
     charts: tuple[list[Any], list[Any]] | None = None  # pre-rendered traffic charts (build_report(charts=True))
     generated: float = field(default_factory=time.time)
+    extras: dict[str, Any] = field(default_factory=dict)  # shared-contract keys of _run.json (runinfo.py)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -191,18 +195,20 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
                               "pass the prefix given to locust --csv")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    run, run_note = load.read_run_json(prefix)
+    bounds = time_bounds(_run_span(run))  # what can be a timestamp of this run (plausible.py)
+    resource_options = dataclasses.replace(resource_options, bounds=bounds)
     res_path = load.resources_path(prefix)
     hint = _peek_span(prefix) if charts else None
     background = _resources_async(res_path, resource_options, jobs, hint)
 
     progress.step("reading run.json, stats, failures, faults")
-    run, run_note = load.read_run_json(prefix)
     stats_read = load.read_stats(prefix)
     failures_read = load.read_failures(prefix)
     exceptions_read = load.read_exceptions(prefix)
-    faults_read = load.read_faults(prefix)
+    faults_read = load.read_faults(prefix, bounds)
     progress.step("reading stats history")
-    history_read = load.read_history(prefix)
+    history_read = load.read_history(prefix, bounds)
     timings["read"] = time.perf_counter() - t0
 
     progress.step("latency percentiles and throughput per window")
@@ -270,7 +276,9 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
         except ReportError as exc:
             raise ReportError(f"baseline: {exc}") from exc
         report.baseline = compare(report, other, tolerance)
-    report.verdict = judge(_criteria(report), run_known=run is not None)
+    report.extras = run_extras(run)
+    interrupted = report.extras.get("stop_reason") if report.extras.get("interrupted") else None
+    report.verdict = judge(_criteria(report), run_known=run is not None, incomplete=interrupted)
     report.summary = _summary(report)
     timings["total"] = time.perf_counter() - t0
     return report
@@ -284,11 +292,19 @@ def _num(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _run_span(run: dict[str, Any] | None) -> tuple[float | None, float | None] | None:
+    """``_run.json``'s (started, ended) when both are numbers in order, else None."""
+    if run is None:
+        return None
+    started, ended = _num(run.get("started")), _num(run.get("ended"))
+    if started is not None and ended is not None and ended > started:
+        return started, ended
+    return None
+
+
 def _span(run: dict[str, Any] | None, history: pd.DataFrame | None, _: Any) -> tuple[float | None, float | None]:
-    if run is not None:
-        started, ended = _num(run.get("started")), _num(run.get("ended"))
-        if started is not None and ended is not None and ended > started:
-            return started, ended
+    if (known := _run_span(run)) is not None:
+        return known
     if history is not None and len(history):
         ts = history["Timestamp"].to_numpy(dtype=float)
         return float(np.nanmin(ts)), float(np.nanmax(ts)) + 1.0
@@ -297,6 +313,7 @@ def _span(run: dict[str, Any] | None, history: pd.DataFrame | None, _: Any) -> t
 
 def _criteria(report: Report) -> list[Criterion]:
     criteria = run_criteria(report.run) if report.run is not None else []
+    criteria += extra_criteria(report.extras, {c.name for c in criteria})
     tp = report.throughput
     if report.run is None and tp.requests:
         ratio = tp.error_ratio or 0.0

@@ -26,7 +26,7 @@ h1 { font-size: 20px; margin: 8px 0 4px; } h2 { font-size: 16px; margin: 28px 0 
 var(--line); padding-bottom: 4px; } h3 { font-size: 14px; margin: 16px 0 6px; }
 .verdict { border-radius: 8px; padding: 14px 18px; color: #fff; margin: 8px 0 16px; }
 .verdict.pass { background: var(--pass); } .verdict.fail { background: var(--fail); }
-.verdict.inconclusive { background: var(--inc); }
+.verdict.inconclusive, .verdict.qualified { background: var(--inc); }
 .verdict .word { font-size: 22px; font-weight: 700; letter-spacing: .5px; }
 .verdict ul { margin: 6px 0 0 18px; padding: 0; }
 .grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr)); gap: 8px; }
@@ -112,9 +112,82 @@ def _cards(report: Any) -> str:
 
 def _verdict(report: Any) -> str:
     v = report.verdict
-    reasons = "".join(f"<li>{_e(r)}</li>" for r in v.reasons[:8])
-    return (f'<section class="verdict {v.status}" id="verdict"><div class="word">{_e(v.status.upper())}</div>'
-            f"<div>exit code {v.exit_code}</div><ul>{reasons}</ul></section>")
+    reasons = [*v.reasons[:8]]
+    doubtful = [n for n in report.inputs if n.implausible_rows]
+    if doubtful:
+        reasons.append(f"left out {sum(n.implausible_rows for n in doubtful)} row(s) of the run's files that cannot "
+                       "be true (see Input files); the verdict does not count them")
+    items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
+    qualified = " qualified" if v.not_evaluated else ""
+    return (f'<section class="verdict {v.status}{qualified}" id="verdict"><div class="word">{_e(v.word())}</div>'
+            f"<div>exit code {v.exit_code}</div><ul>{items}</ul></section>")
+
+
+def _when(report: Any, t: float | None) -> str:
+    if t is None:
+        return "–"
+    if report.started is not None:
+        return f"{t - report.started:,.0f} s"
+    return f"{_dt.datetime.fromtimestamp(t, _dt.UTC):%H:%M:%S} UTC"
+
+
+def _run_extras(report: Any) -> str:
+    """Availability per kind and its outages, conditions, pace, dropped iterations, lost workers and
+    truncated files, whichever the run recorded (see stresskit.report.runinfo)."""
+    x = report.extras
+    if not x:
+        return ""
+    parts = ["<h2 id='run'>The run</h2>"]
+    if x.get("interrupted"):
+        parts.append(f"<p class='st-fail'>{_e(x.get('stop_reason'))}: the scenario did not run its full "
+                     "duration.</p>")
+    availability = x.get("availability")
+    if availability and availability["kinds"]:
+        res, share, longest = (availability.get(k) for k in ("resolution_seconds", "max_unavailable_share",
+                                                              "max_outage_seconds"))
+        limits = []
+        if share is not None:
+            limits.append(f"at most {share:.0%} of the run unavailable")
+        if longest is not None:
+            limits.append(f"no outage longer than {longest:g} s")
+        parts.append("<h3 id='availability'>Availability per client kind</h3><p class='muted'>"
+                     + _e((f"share of {res:g} s windows with at least one success" if res else "share of windows up")
+                          + ("; limits: " + ", ".join(limits) if limits else "")) + "</p>")
+        rows = [(kind, _fmt(i["availability"], "{:.2%}"), i["requests"], i["failures"],
+                 _fmt(i["error_ratio"], "{:.2%}"), i["windows_up"], i["windows"], len(i["outages"]))
+                for kind, i in availability["kinds"].items()]
+        parts.append(_table(["kind", "availability", "requests", "failures", "error ratio", "windows up", "windows",
+                             "outages"], rows, numeric=[False] + [True] * 7))
+        outages = [o for i in availability["kinds"].values() for o in i["outages"]]
+        if outages:
+            parts.append("<h3>Outages</h3>" + _table(
+                ["kind", "start", "end", "seconds"],
+                [(o["kind"], _when(report, o["start"]), _when(report, o["end"]), o["seconds"])
+                 for o in sorted(outages, key=lambda o: o["start"])],
+                numeric=[False, True, True, True], scroll=len(outages) > 15))
+    if x.get("conditions") or x.get("not_evaluated"):
+        rows = [(c["name"], c["status"], c["detail"]) for c in x.get("conditions") or []]
+        named = {c["name"] for c in x.get("conditions") or []}
+        rows += [(n, "not evaluated", "the user opted out (--skip-condition)") for n in x.get("not_evaluated") or []
+                 if n not in named]
+        parts.append("<h3 id='conditions'>Scenario conditions</h3>" + _table(["condition", "status", "detail"], rows))
+    if "pages_due" in x:
+        parts.append(f"<p>Pace: {x['pages_due']:,} page(s) due by the end of the run, "
+                     f"{x.get('pages_behind', 0):,} behind.</p>")
+    if "dropped_iterations" in x:
+        dropped = x["dropped_iterations"]
+        parts.append("<p>Dropped iterations (due by the pace, no user free to start them): "
+                     + _e(", ".join(f"{k} {v:,}" for k, v in dropped.items()) if any(dropped.values()) else "none")
+                     + ".</p>")
+    if x.get("lost_workers"):
+        parts.append("<h3 id='lost-workers'>Lost workers</h3>" + _table(
+            ["worker", "lost at", "pages reclaimed"],
+            [(w["worker"], _when(report, w["lost_at"]), ", ".join(map(str, w["pages_reclaimed"])) or "none")
+             for w in x["lost_workers"]]))
+    if x.get("truncated_files"):
+        parts.append("<h3 id='truncated'>Files that stopped being written</h3>" + _table(
+            ["file", "at", "error"], [(t["file"], _when(report, t["at"]), t["error"]) for t in x["truncated_files"]]))
+    return "".join(parts) if len(parts) > 1 else ""
 
 
 def _criteria(report: Any) -> str:
@@ -219,9 +292,10 @@ def _baseline(report: Any) -> str:
 
 
 def _inputs(report: Any) -> str:
-    rows = [(n.file.rsplit("/", 1)[-1], n.status, n.rows, n.skipped_rows, n.detail) for n in report.inputs]
-    return _table(["file", "status", "rows", "corrupt rows skipped", "detail"], rows,
-                  numeric=[False, False, True, True, False])
+    rows = [(n.file.rsplit("/", 1)[-1], n.status, n.rows, n.skipped_rows, n.implausible_rows,
+             "; ".join(p for p in (n.detail, n.implausible_text()) if p)) for n in report.inputs]
+    return _table(["file", "status", "rows", "corrupt rows skipped", "rows that cannot be true", "detail"], rows,
+                  numeric=[False, False, True, True, True, False])
 
 
 def _run_info(report: Any) -> str:
@@ -266,6 +340,7 @@ def render_html(report: Any) -> str:
 {_run_info(report)}
 <h2 id="criteria">Criteria</h2>
 {_criteria(report)}
+{_run_extras(report)}
 {_baseline(report)}
 <h2 id="charts">Charts</h2>
 {figures}

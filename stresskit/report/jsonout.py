@@ -107,7 +107,10 @@ def report_dict(report: Any) -> dict[str, Any]:
         "summary": report.summary,
         "run": {k: run.get(k) for k in ("scenario", "time_scale", "started", "ended", "pages_total",
                                          "pages_completed", "session_restarts", "critical_failures",
-                                         "stopped_early", "stop_reason", "exit_code", "workers")} if run else None,
+                                         "stopped_early", "stop_reason", "exit_code", "workers")}
+        | report.extras if run else None,
+        "data_checks": [{"file": n.file, "rows_left_out": n.implausible_rows, "reasons": n.implausible}
+                        for n in report.inputs if n.implausible_rows],
         "inputs": [n.as_dict() for n in report.inputs],
         "window_s": report.window_s,
         "duration_s": report.duration_s,

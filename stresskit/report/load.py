@@ -17,6 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stresskit.report.plausible import (
+    TIME,
+    Plausible,
+    check_faults,
+    check_resources,
+    note_fields,
+    time_bounds,
+)
 from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCES_SUFFIX, RUN_SUFFIX
 
 __all__ = [
@@ -55,9 +63,17 @@ class InputNote:
     rows: int = 0
     skipped_rows: int = 0
     detail: str = ""
+    implausible_rows: int = 0  # parsed, but cannot be true (see stresskit.report.plausible)
+    implausible: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def implausible_text(self) -> str:
+        """The reasons rows were not believed, e.g. ``3 × the same sample twice (kept once)``."""
+        from stresskit.report.plausible import Plausible
+
+        return Plausible(self.implausible).text()
 
     def line(self) -> str:
         """One human line, e.g. ``run_resources.csv: 1200 rows, 3 corrupt rows skipped``."""
@@ -66,6 +82,8 @@ class InputNote:
             text = f"{name}: {self.rows} rows"
             if self.skipped_rows:
                 text += f", {self.skipped_rows} corrupt row(s) skipped"
+            if self.implausible_rows:
+                text += f", {self.implausible_rows} row(s) that cannot be true left out ({self.implausible_text()})"
             return text + (f" ({self.detail})" if self.detail else "")
         return f"{name}: {self.status}" + (f" — {self.detail}" if self.detail else "")
 
@@ -221,8 +239,9 @@ def read_stats(prefix: str) -> _Read:
     return read
 
 
-def read_history(prefix: str) -> _Read:
-    """Locust's ``_stats_history.csv`` (``--csv-full-history`` gives a row per name per second)."""
+def read_history(prefix: str, bounds: tuple[float, float] | None = None) -> _Read:
+    """Locust's ``_stats_history.csv`` (``--csv-full-history`` gives a row per name per second); rows
+    timed outside ``bounds`` (see :func:`stresskit.report.plausible.time_bounds`) are left out and counted."""
     path = f"{prefix}{HISTORY_SUFFIX}"
     wanted = ("Timestamp", "User Count", "Type", "Name", "Requests/s", "Total Request Count",
               "Total Failure Count", "50%", "95%", "99%", "99.9%", "100%", "Total Max Response Time")
@@ -238,6 +257,13 @@ def read_history(prefix: str) -> _Read:
                 read.frame[column] = 0.0 if column == "Total Failure Count" else np.nan
         if "Type" not in read.frame.columns:
             read.frame["Type"] = ""
+        t = read.frame["Timestamp"].to_numpy(dtype=float)
+        lo, hi = bounds or time_bounds(None)
+        outside = ~((t >= lo) & (t <= hi))
+        if outside.any():
+            read.frame = read.frame.loc[~outside].reset_index(drop=True)
+            _note_implausible(read.note, Plausible({TIME: int(outside.sum())}))
+            read.note.rows = len(read.frame)
     return read
 
 
@@ -258,18 +284,20 @@ def read_exceptions(prefix: str) -> _Read:
                            usecols=("Count", "Message", "Nodes"), strings=("Message", "Nodes"))
 
 
-_RESOURCE_NUMERIC = ("timestamp", "cpu_percent", "memory_percent", "rss_bytes", "available_bytes",
+_RESOURCE_NUMERIC = ("timestamp", "pid", "cpu_percent", "memory_percent", "rss_bytes", "available_bytes",
                      "connections", "count")
 _RESOURCE_USED = ("timestamp", "host", "kind", "name", *_RESOURCE_NUMERIC[1:])
 _KIND_REQUIRES = {"system": ("memory_percent",), "process": ("rss_bytes",), "browsers": ("rss_bytes",),
                   "generator": ("rss_bytes",), "gap": ()}
 
 
-def read_resources(path: str) -> _Read:
+def read_resources(path: str, bounds: tuple[float, float] | None = None) -> _Read:
     """The collector's ``_resources.csv`` (see :data:`stresskit.schema.RESOURCE_COLUMNS`).
 
     A row counts as corrupt when its kind is unknown or a field its kind needs is empty
-    (a process row without RSS, a system row without memory %): skipped and counted.
+    (a process row without RSS, a system row without memory %): skipped and counted. Rows that
+    parse but cannot be true (duplicates, timestamps outside ``bounds``, infinite or impossible
+    values) are left out and counted apart (:func:`stresskit.report.plausible.check_resources`).
     """
     read = read_csv_robust(path, required=("timestamp", "kind"), numeric=_RESOURCE_NUMERIC,
                            usecols=_RESOURCE_USED, categories=("host", "kind", "name"))
@@ -289,15 +317,23 @@ def read_resources(path: str) -> _Read:
     if dropped:
         frame = frame.loc[ok].reset_index(drop=True)
         read.note.skipped_rows += dropped
-        read.note.rows = len(frame)
+    frame, counts = check_resources(frame, bounds or time_bounds(None))
+    _note_implausible(read.note, counts)
+    read.note.rows = len(frame)
     read.frame = frame
     if not len(frame):
         read.note.detail = "no usable rows"
     return read
 
 
-def read_faults(prefix: str) -> _Read:
-    """The fault injector's ``_faults.csv`` (see :data:`stresskit.schema.FAULT_COLUMNS`)."""
+def _note_implausible(note: InputNote, counts: Plausible) -> None:
+    for key, value in note_fields(counts).items():
+        setattr(note, key, value)
+
+
+def read_faults(prefix: str, bounds: tuple[float, float] | None = None) -> _Read:
+    """The fault injector's ``_faults.csv`` (see :data:`stresskit.schema.FAULT_COLUMNS`); rows that
+    cannot be true are left out and counted (:func:`stresskit.report.plausible.check_faults`)."""
     read = read_csv_robust(f"{prefix}{FAULTS_SUFFIX}", required=("timestamp", "event", "kind"),
                            numeric=("timestamp", "recovery_time"), strings=("event", "kind", "user", "worker",
                                                                              "detail"))
@@ -310,9 +346,12 @@ def read_faults(prefix: str) -> _Read:
     ok = frame["event"].isin(FAULT_EVENTS).to_numpy()
     dropped = int((~ok).sum())
     if dropped:
-        read.frame = frame.loc[ok].reset_index(drop=True)
+        frame = frame.loc[ok].reset_index(drop=True)
         read.note.skipped_rows += dropped
-        read.note.rows = len(read.frame)
+    frame, counts = check_faults(frame, bounds or time_bounds(None))
+    _note_implausible(read.note, counts)
+    read.frame = frame
+    read.note.rows = len(frame)
     return read
 
 

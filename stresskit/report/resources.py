@@ -30,6 +30,7 @@ class ResourceOptions:
     sustain_s: float = 60.0
     chart_points: int = 600
     rule: LeakRule = field(default_factory=LeakRule)
+    bounds: tuple[float, float] | None = None  # when a sample can be of this run (plausible.time_bounds)
 
 
 @dataclass
@@ -161,7 +162,7 @@ def analyze_resources(path: str, options: ResourceOptions | None = None,
 
 
 def _analyze(path: str, options: ResourceOptions) -> ResourcesResult:
-    read = read_resources(path)
+    read = read_resources(path, options.bounds)
     result = ResourcesResult(note=read.note)
     frame = read.frame
     if frame is None or frame.empty:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stresskit.report.runinfo import extras_lines
+
 __all__ = ["fmt_duration", "summary_text"]
 
 
@@ -35,6 +37,10 @@ def summary_text(report: Any) -> str:
     lines = [v.headline()]
     for reason in v.reasons[1:4]:
         lines.append(f"  {reason}")
+    doubtful = [n for n in report.inputs if n.implausible_rows]
+    if doubtful:
+        lines.append(f"  left out {sum(n.implausible_rows for n in doubtful)} row(s) of the run's files that cannot "
+                     "be true (see inputs below); the verdict does not count them")
     lines.append("")
     scenario = s.get("scenario") or "unknown scenario"
     scale = s.get("time_scale")
@@ -46,6 +52,7 @@ def summary_text(report: Any) -> str:
                  f"success rate {_f(s.get('success_rate'), '{:.2%}')}")
     lines.append(f"restarts   {s.get('session_restarts') if s.get('session_restarts') is not None else 'n/a'}   "
                  f"critical failures {s.get('critical_failures') if s.get('critical_failures') is not None else 'n/a'}")
+    lines.extend(extras_lines(report.extras, report.started))
     lat = report.latency
     if lat is not None:
         o = lat.overall()
@@ -56,7 +63,7 @@ def summary_text(report: Any) -> str:
     lines.append("")
     lines.append("criteria")
     for c in v.criteria:
-        mark = {"pass": "PASS", "fail": "FAIL", "warning": "WARN"}.get(c.status, "----")
+        mark = {"pass": "PASS", "fail": "FAIL", "warning": "WARN", "not evaluated": "N/E "}.get(c.status, "----")
         lines.append(f"  {mark}  {c.name}: {c.detail}")
     if not v.criteria:
         lines.append("  (none)")
@@ -77,7 +84,7 @@ def summary_text(report: Any) -> str:
                      f"{b['compared']} metrics compared)")
         for row in [r for r in b["deltas"] if r["worse"]][:8]:
             lines.append(f"  worse  {row['metric']}: {_f(row['baseline'], '{:.4g}')} → {_f(row['current'], '{:.4g}')}")
-    problems = [n for n in report.inputs if n.status != "ok" or n.skipped_rows]
+    problems = [n for n in report.inputs if n.status != "ok" or n.skipped_rows or n.implausible_rows]
     if problems:
         lines.append("")
         lines.append("inputs")

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-__all__ = ["SEVERITY", "Criterion", "ReportExit", "Verdict", "judge"]
+__all__ = ["NOT_EVALUATED", "SEVERITY", "Criterion", "ReportExit", "Verdict", "judge"]
 
-PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+PASS, FAIL, INCONCLUSIVE, NOT_EVALUATED = "pass", "fail", "inconclusive", "not evaluated"
 
 
 class ReportExit(IntEnum):
@@ -55,7 +55,7 @@ class Criterion:
     """One line of the verdict table (and one JUnit test case)."""
 
     name: str
-    source: str  # run | threshold | report | baseline
+    source: str  # run | threshold | report | baseline | condition
     status: str  # pass | fail | not evaluated | warning
     detail: str = ""
     value: float | None = None
@@ -74,14 +74,22 @@ class Verdict:
     exit_code: int
     reasons: list[str]
     criteria: list[Criterion] = field(default_factory=list)
+    not_evaluated: list[str] = field(default_factory=list)  # conditions the verdict could not judge
 
     def as_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "exit_code": self.exit_code, "exit_name": ReportExit(self.exit_code).name,
-                "reasons": self.reasons, "criteria": [c.as_dict() for c in self.criteria]}
+        return {"status": self.status, "label": self.word(), "exit_code": self.exit_code,
+                "exit_name": ReportExit(self.exit_code).name, "reasons": self.reasons,
+                "not_evaluated": self.not_evaluated, "criteria": [c.as_dict() for c in self.criteria]}
+
+    def word(self) -> str:
+        """``PASS``, ``FAIL``, ``INCONCLUSIVE`` — a pass with a condition not evaluated never reads as a plain PASS."""
+        word = {PASS: "PASS", FAIL: "FAIL", INCONCLUSIVE: "INCONCLUSIVE"}[self.status]
+        if self.status == PASS and self.not_evaluated:
+            word += f" (NOT EVALUATED: {', '.join(self.not_evaluated)})"
+        return word
 
     def headline(self) -> str:
-        word = {PASS: "PASS", FAIL: "FAIL", INCONCLUSIVE: "INCONCLUSIVE"}[self.status]
-        return f"VERDICT: {word}" + (f" — {self.reasons[0]}" if self.reasons else "")
+        return f"VERDICT: {self.word()}" + (f" — {self.reasons[0]}" if self.reasons else "")
 
 
 def _num(value: Any) -> float | None:
@@ -101,17 +109,23 @@ def run_criteria(run: dict[str, Any]) -> list[Criterion]:
             continue
         name = str(item.get("name", "criterion"))
         detail = str(item.get("detail", ""))
-        passed = bool(item.get("passed"))
+        raw = item.get("passed")
+        passed = bool(raw)
         value = _num(item.get("value"))
         status = PASS if passed else FAIL
-        if passed and value is None and detail.startswith(("not evaluated", "not applicable")):
-            status = "not evaluated"
+        if raw is None and "passed" in item:  # the user opted out of what this criterion judges
+            status = NOT_EVALUATED
+            if not detail.startswith("not evaluated"):
+                detail = f"not evaluated: {detail}" if detail else "not evaluated"
+        elif passed and value is None and detail.startswith(("not evaluated", "not applicable")):
+            status = NOT_EVALUATED
         code = ReportExit.CRITERIA_FAILED
+        source = "condition" if raw is None and "passed" in item else "run"  # an opted-out condition
         if name == "critical_failures":
             code = ReportExit.CRITICAL_FAILURE
         elif name == "error_ratio" and stopped:
             code = ReportExit.STOPPED_EARLY
-        out.append(Criterion(name, "run", status, detail, value, _num(item.get("limit")), code=int(code)))
+        out.append(Criterion(name, source, status, detail, value, _num(item.get("limit")), code=int(code)))
     for item in run.get("thresholds") or []:
         if not isinstance(item, dict):
             continue
@@ -128,18 +142,30 @@ def run_criteria(run: dict[str, Any]) -> list[Criterion]:
     return out
 
 
-def judge(criteria: list[Criterion], run_known: bool) -> Verdict:
-    """The verdict of a list of criteria; ``run_known`` is False when ``PREFIX_run.json`` is missing."""
+def judge(criteria: list[Criterion], run_known: bool, incomplete: str | None = None) -> Verdict:
+    """The verdict of a list of criteria; ``run_known`` is False when ``PREFIX_run.json`` is missing.
+
+    ``incomplete`` names why the run did not run its course (e.g. "interrupted by SIGTERM"): with
+    no failure, such a run is INCONCLUSIVE, not a pass. A pass with opted-out conditions (criteria
+    of source "condition" or recorded with ``"passed": null``) lists them in ``not_evaluated``.
+    """
     failed = [c for c in criteria if c.status == FAIL and c.required]
     evaluated = [c for c in criteria if c.status in (PASS, FAIL)]
+    skipped = [c.name.removeprefix("condition ") for c in criteria if c.status == NOT_EVALUATED
+               and c.source == "condition"]
+    skipped = list(dict.fromkeys(skipped))
     if failed:
         codes = {ReportExit(c.code) for c in failed}
         code = next(c for c in SEVERITY if c in codes)
         reasons = [f"{c.name}: {c.detail}" if c.detail else c.name for c in failed]
-        return Verdict(FAIL, int(code), reasons, criteria)
-    if not run_known or not evaluated:
+        return Verdict(FAIL, int(code), reasons, criteria, skipped)
+    if not run_known or not evaluated or incomplete:
         why = ("the run's criteria are unknown (PREFIX_run.json missing)" if not run_known
+               else f"{incomplete}: the scenario did not run its course" if incomplete
                else "no criterion could be evaluated")
-        return Verdict(INCONCLUSIVE, int(ReportExit.INCONCLUSIVE), [why], criteria)
+        return Verdict(INCONCLUSIVE, int(ReportExit.INCONCLUSIVE), [why], criteria, skipped)
     warnings = [f"{c.name}: {c.detail}" for c in criteria if c.status == "warning"]
-    return Verdict(PASS, int(ReportExit.PASS), [f"{len(evaluated)} criteria passed", *warnings], criteria)
+    passed = f"{len(evaluated)} criteria passed"
+    if skipped:
+        passed += f"; not evaluated (opted out): {', '.join(skipped)}"
+    return Verdict(PASS, int(ReportExit.PASS), [passed, *warnings], criteria, skipped)
