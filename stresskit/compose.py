@@ -34,9 +34,11 @@ def use_stresskit(
     _WIRED.add(id(events))
     from stresskit import quota
     from stresskit.finalcsv import use_final_csv
+    from stresskit.lifecycle import use_lifecycle
     from stresskit.options import register_options
     from stresskit.users import api, cache, page, websocket
 
+    use_lifecycle(events)  # first: signals, init guard, checks before anything is started
     register_options(events, api.add_arguments, cache.add_arguments, page.add_arguments,
                      websocket.add_arguments, quota.add_arguments)
     events.init.add_listener(cache.init_cache_hit_rate)

@@ -32,7 +32,7 @@ from typing import Any
 
 import gevent
 
-from stresskit import availability
+from stresskit import availability, lifecycle
 from stresskit.errors import ConfigError
 from stresskit.events import stresskit_events
 from stresskit.exitcodes import ExitCode, describe, is_bad_configuration, quit_bad_configuration, worst
@@ -324,6 +324,7 @@ class RunCriteria:
             codes.append(ExitCode.CRITERIA_FAILED)
         if any(not t.passed for t in thresholds):
             codes.append(ExitCode.THRESHOLD_FAILED)
+        codes.extend(ExitCode(c) for c in lifecycle.exit_codes(self.environment))  # a signal: INTERRUPTED
         if len(codes) == 1 and locust_log.unhandled_greenlet_exception:
             codes.append(ExitCode.ERROR)
         return worst(*codes)
@@ -381,6 +382,7 @@ class RunCriteria:
             "peak_users": dict(sorted(self.peak_users.items())),
             "run_state": state.snapshot(),
             **availability.document_key(env),
+            **lifecycle.run_fields(env),  # interrupted, truncated_files, lost_workers
         }
 
 

@@ -10,8 +10,9 @@
 |    5 | STOPPED_EARLY    | the run was stopped early: error ratio > 50% or an abort-on-fail         |
 |      |                  | threshold crossed while running                                          |
 |    6 | CRITICAL_FAILURE | critical failures: something the harness could not recover from         |
+|   10 | INTERRUPTED      | stopped by SIGTERM or SIGINT before its end; its files hold what ran     |
 
-When several apply, the most severe wins: 2, then 5, then 6, then 3, then 4 (then 1 for an
+When several apply, the most severe wins: 2, then 10, then 5, then 6, then 3, then 4 (then 1 for an
 unhandled exception in an otherwise passing run). ``stresskit suite`` exits with the worst
 code of its scenarios. ``docs/runbook.md`` says what to look at first for each.
 """
@@ -37,10 +38,12 @@ class ExitCode(IntEnum):
     THRESHOLD_FAILED = 4
     STOPPED_EARLY = 5
     CRITICAL_FAILURE = 6
+    INTERRUPTED = 10
 
 
 SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.BAD_CONFIG,
+    ExitCode.INTERRUPTED,
     ExitCode.STOPPED_EARLY,
     ExitCode.CRITICAL_FAILURE,
     ExitCode.CRITERIA_FAILED,
@@ -58,6 +61,7 @@ _DESCRIPTIONS = {
     ExitCode.THRESHOLD_FAILED: "a threshold failed",
     ExitCode.STOPPED_EARLY: "stopped early (error ratio > 50% or abort-on-fail threshold)",
     ExitCode.CRITICAL_FAILURE: "critical failures the harness could not recover from",
+    ExitCode.INTERRUPTED: "interrupted by a signal before its end: no complete verdict",
 }
 
 

@@ -6,6 +6,7 @@ is polled with a deadline, never slept for.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Sequence
@@ -13,7 +14,27 @@ from pathlib import Path
 
 from stresskit.errors import TargetUnreachable
 
-__all__ = ["ManagedProcess"]
+__all__ = ["ManagedProcess", "running_processes", "stop_all"]
+
+_RUNNING: dict[int, ManagedProcess] = {}
+"""Every ManagedProcess this process started and has not stopped yet, by pid."""
+
+
+def running_processes() -> list[ManagedProcess]:
+    """The ManagedProcesses started by this process that are still registered (oldest first)."""
+    return [proc for proc in _RUNNING.values() if proc.owner == os.getpid()]
+
+
+def stop_all(timeout: float = 5.0) -> list[str]:
+    """Stop every ManagedProcess this process started (newest first); returns their names.
+
+    The last resort of a forced exit or a failed start: nothing this process started stays running.
+    """
+    stopped = []
+    for proc in reversed(running_processes()):
+        proc.stop(timeout)
+        stopped.append(proc.name)
+    return stopped
 
 
 class ManagedProcess:
@@ -28,6 +49,8 @@ class ManagedProcess:
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,
         )
+        self.owner = os.getpid()
+        _RUNNING[self.process.pid] = self
 
     @property
     def pid(self) -> int:
@@ -60,6 +83,7 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; return the exit code."""
+        _RUNNING.pop(self.process.pid, None)
         if self.alive():
             self.process.terminate()
             try:

@@ -228,6 +228,8 @@ def load_scenarios(path: str | Path | None = None) -> ScenarioSet:
         raise ScenarioError(f"{where}: cannot read scenario file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{where}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{where}: not a text file (a scenario file is UTF-8 TOML)") from None
     return parse_scenarios(data, where)
 
 

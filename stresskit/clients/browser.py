@@ -9,6 +9,11 @@ restarted session.
 A :class:`BrowserSession` knows its own processes (see :mod:`stresskit.browser_memory`): the
 pids to kill for a crash test, their memory, whether the session is still alive, and on
 :meth:`BrowserSession.quit` it kills whatever of its own tree survived ``driver.quit()``.
+
+Each chromedriver leads a process group of its own, registered with :mod:`stresskit.browser_guard`
+from the moment it starts: a browser whose session was never quit (a restart cut short, a stop
+timeout, a signal, a SIGKILL of the process) is killed by that group when the run quits, or by
+the guard when the process that started it dies.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from stresskit import browser_guard
 from stresskit.binaries import find_chrome, find_chromedriver
 from stresskit.browser_memory import kill_processes, session_processes, tree_rss_bytes
 from stresskit.errors import BrowserError
@@ -127,6 +133,7 @@ class BrowserSession:
             process = getattr(service, "process", None)
             if process is not None:
                 process.poll()  # reap chromedriver
+            browser_guard.unregister(self.driver_pid)
             shutil.rmtree(self.profile_dir, ignore_errors=True)
 
 
@@ -155,7 +162,7 @@ def start_chrome(page_load_timeout: float = 30.0, extra_flags: tuple[str, ...] =
     for flag in (*CHROME_FLAGS, *extra_flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(executable_path=chromedriver)
+    service = _guarded_service(Service, chromedriver, profile)
     try:
         driver = webdriver.Chrome(options=options, service=service)
     except BaseException as exc:  # also GreenletExit: a user stopped while its browser was starting
@@ -185,7 +192,20 @@ def _abandon(service: Any, profile: str) -> None:
         kill_processes(survivors)
     if process is not None:
         process.poll()
+        browser_guard.unregister(process.pid)
     shutil.rmtree(profile, ignore_errors=True)
+
+
+def _guarded_service(service_class: type, chromedriver: str, profile: str) -> Any:
+    """A chromedriver Service whose process leads its own process group, registered with the
+    browser guard as soon as it is started (before Chromium exists)."""
+
+    class GuardedService(service_class):
+        def start(self) -> None:
+            super().start()
+            browser_guard.register(self.process.pid, profile)
+
+    return GuardedService(executable_path=chromedriver, popen_kw={"start_new_session": True})
 
 
 def _stop_service(service: Any) -> None:

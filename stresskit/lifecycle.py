@@ -1,0 +1,309 @@
+"""Nothing is lost when a run is stopped, nothing it started is left running.
+
+One part, opted into by :func:`use_lifecycle` (``use_stresskit`` calls it first):
+
+* **Signals.** Locust 2.47 installs its SIGTERM handler only after a headless run's shape has
+  finished, so a run with a shape died at once on SIGTERM. Here SIGTERM (and, headless, SIGINT)
+  are handled from ``init`` on the master or local runner: the run's ``stop_reason`` becomes
+  ``"interrupted by SIGTERM"``, the runner quits through Locust's normal path (final CSVs,
+  ``_run.json``, latency sketches, faults log, resources are written; the embedded target, Redis,
+  proxy and browsers are stopped) and the exit code is :attr:`ExitCode.INTERRUPTED` (10). If the
+  shutdown takes longer than ``--shutdown-grace`` seconds, or a second signal arrives, the
+  process stops what it started by pid and exits at once with the same code.
+* **Init errors.** A :class:`~stresskit.errors.ConfigError` raised by any ``init`` listener
+  (``--pages -1``, a binary scenario file, a Redis URL with a bad scheme, an unwritable ``--csv``
+  directory, a distributed run with no ``--host``) ends the process with one error line and exit
+  code 2 before later listeners start anything; ``quitting`` stops what earlier ones started. Any
+  other exception in ``init`` still stops what was started (exit 1, Locust's traceback).
+* **Write errors.** :func:`note_write_error` says once per file that it stopped being written;
+  the run goes on and ``_run.json`` lists the file in ``truncated_files``.
+* **Lost workers.** :func:`note_lost_worker` records a worker that went missing and the pages
+  reclaimed from it, for ``_run.json``'s ``lost_workers``.
+
+The checks before any load are a table (:data:`INIT_CHECKS`): a new check joins it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust.event import EventHook
+
+from stresskit import browser_guard, process
+from stresskit.errors import ConfigError
+from stresskit.exitcodes import ExitCode, quit_bad_configuration, worst
+from stresskit.options import option, register_options
+from stresskit.runstate import run_state
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "INIT_CHECKS",
+    "Lifecycle",
+    "add_arguments",
+    "exit_codes",
+    "lifecycle_of",
+    "note_lost_worker",
+    "note_write_error",
+    "run_fields",
+    "use_lifecycle",
+]
+
+log = logging.getLogger("stresskit.lifecycle")
+
+DEFAULT_GRACE = 30.0
+"""Seconds a signalled run may take to write its files and stop what it started before it is forced."""
+_ATTR = "_stresskit_lifecycle"
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass
+class Lifecycle:
+    """How one environment's run ended: the signal that stopped it, files cut short, workers lost."""
+
+    interrupted: str | None = None
+    signals: int = 0
+    truncated_files: list[dict[str, Any]] = field(default_factory=list)
+    lost_workers: list[dict[str, Any]] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        """The ``_run.json`` keys of the shared contract."""
+        return {"interrupted": self.interrupted, "truncated_files": list(self.truncated_files),
+                "lost_workers": [dict(w, pages_reclaimed=sorted(w["pages_reclaimed"])) for w in self.lost_workers]}
+
+
+def lifecycle_of(environment: Any) -> Lifecycle:
+    """The :class:`Lifecycle` of an environment, created on first use."""
+    state = getattr(environment, _ATTR, None)
+    if state is None:
+        state = Lifecycle()
+        setattr(environment, _ATTR, state)
+    return state
+
+
+def run_fields(environment: Any) -> dict[str, Any]:
+    """``interrupted``, ``truncated_files`` and ``lost_workers`` for ``<prefix>_run.json``."""
+    return lifecycle_of(environment).fields()
+
+
+def exit_codes(environment: Any) -> list[int]:
+    """Exit codes this part adds to the verdict: :attr:`ExitCode.INTERRUPTED` after a signal."""
+    return [int(ExitCode.INTERRUPTED)] if lifecycle_of(environment).interrupted else []
+
+
+def note_write_error(environment: Any, path: str | os.PathLike, error: BaseException) -> None:
+    """Record that ``path`` stopped being written (once per file) and say so in one line."""
+    state = lifecycle_of(environment)
+    name = str(path)
+    if any(entry["file"] == name for entry in state.truncated_files):
+        return
+    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    state.truncated_files.append({"file": name, "error": text, "at": time.time()})
+    log.error("stopped writing %s: %s; the run goes on, the file ends here (listed in truncated_files)", name, text)
+
+
+def note_lost_worker(environment: Any, worker: str, lost_at: float | None = None,
+                     pages: list[int] | tuple[int, ...] = ()) -> None:
+    """Record a worker lost mid-run (once per worker) and the pages reclaimed from it."""
+    state = lifecycle_of(environment)
+    for entry in state.lost_workers:
+        if entry["worker"] == worker:
+            entry["pages_reclaimed"] = sorted(set(entry["pages_reclaimed"]) | set(pages))
+            return
+    state.lost_workers.append({"worker": worker, "lost_at": lost_at if lost_at is not None else time.time(),
+                               "pages_reclaimed": sorted(set(pages))})
+
+
+# -- options and checks before any load ---------------------------------------------------------
+
+
+def add_arguments(parser: Any) -> None:
+    """``--shutdown-grace SECONDS`` on Locust's parser."""
+    parser.add_argument(
+        "--shutdown-grace", type=float, default=DEFAULT_GRACE, env_var="STRESSKIT_SHUTDOWN_GRACE",
+        include_in_web_ui=False,
+        help=f"stresskit: seconds a run stopped by SIGTERM/SIGINT may take to write its files and stop what it "
+             f"started before it is forced to exit (default {DEFAULT_GRACE:g}); a second signal forces it at once",
+    )
+
+
+def check_output_directory(environment: Any) -> None:
+    """The ``--csv`` directory exists (or can be made) and takes a write, before any load is sent."""
+    prefix = option(environment, "csv_prefix", None)
+    if not prefix or _is_worker(environment):
+        return
+    directory = os.path.dirname(os.path.abspath(prefix))
+    probe = os.path.join(directory, f".stresskit-write-check-{os.getpid()}")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise ConfigError(f"the --csv directory {directory} is not writable ({exc.strerror or exc}): "
+                          "free some space or pass --csv with a writable directory") from None
+    finally:
+        try:
+            os.unlink(probe)
+        except OSError:
+            pass
+
+
+def check_redis_url(environment: Any) -> None:
+    """``--redis-url`` has a scheme redis-py understands (the URL itself is never printed: it may hold a password)."""
+    url = option(environment, "redis_url", None)
+    if not url:
+        return
+    scheme = urllib.parse.urlsplit(str(url)).scheme
+    if scheme not in _REDIS_SCHEMES:
+        raise ConfigError(f"--redis-url must start with redis://, rediss:// or unix:// (got scheme {scheme or 'none'!r})")
+
+
+def check_distributed_host(environment: Any) -> None:
+    """A headless distributed run needs ``--host``: the demo target is started only in a local run."""
+    from locust.runners import MasterRunner
+
+    if not isinstance(environment.runner, MasterRunner) or not option(environment, "headless", False):
+        return
+    if environment.host or any(getattr(cls, "host", None) for cls in environment.user_classes):
+        return
+    raise ConfigError("a distributed run (--processes, --master) needs --host URL: the demo target is started "
+                      "only in a local run")
+
+
+INIT_CHECKS: tuple[Callable[[Any], None], ...] = (check_output_directory, check_redis_url, check_distributed_host)
+"""Checks run in ``init`` before anything is started; each raises ConfigError (exit 2, one line)."""
+
+
+# -- wiring ---------------------------------------------------------------------------------------
+
+
+class _GuardedInitHook(EventHook):
+    """Locust's ``init`` hook, except that a ConfigError in a listener ends the process (exit 2,
+    one line) before later listeners run, and any other error stops what earlier ones started."""
+
+    def fire(self, *, reverse: bool = False, **kwargs: Any) -> None:
+        environment = kwargs.get("environment")
+        original = self._handlers
+        self._handlers = [_guarded(handler, environment) for handler in original]
+        try:
+            super().fire(reverse=reverse, **kwargs)
+        finally:
+            self._handlers = original
+        from locust import log as locust_log
+
+        if environment is not None and locust_log.unhandled_greenlet_exception:
+            # Locust exits 1 next without `quitting`: stop what the init listeners started first
+            _stop_started(environment)
+
+
+def _guarded(handler: Callable[..., Any], environment: Any) -> Callable[..., Any]:
+    def call(**kwargs: Any) -> Any:
+        try:
+            return handler(**kwargs)
+        except ConfigError as exc:
+            quit_bad_configuration(environment, str(exc))
+
+    return call
+
+
+def _stop_started(environment: Any) -> None:
+    try:
+        environment.events.quitting.fire(environment=environment, reverse=True)
+    finally:
+        browser_guard.kill_all()
+        process.stop_all()
+
+
+_REGISTERED: set[int] = set()
+
+
+def use_lifecycle(events: Any) -> None:
+    """Opt a locustfile into signal handling, init guarding and the checks before load (idempotent)."""
+    register_options(events, add_arguments)
+    if id(events) in _REGISTERED:
+        return
+    _REGISTERED.add(id(events))
+    if type(events.init) is EventHook:
+        events.init.__class__ = _GuardedInitHook
+    events.init.add_listener(_on_init)
+
+
+def _is_worker(environment: Any) -> bool:
+    from locust.runners import WorkerRunner
+
+    return isinstance(environment.runner, WorkerRunner)
+
+
+def _on_init(environment: Any, **_: Any) -> None:
+    for check in INIT_CHECKS:
+        check(environment)
+    environment.events.quitting.add_listener(lambda **__: _interrupted_code(environment))
+    environment.events.quit.add_listener(lambda **__: _clean_up())
+    atexit.register(_clean_up)
+    if environment.runner is not None and not _is_worker(environment):
+        _install_signal_handlers(environment)
+
+
+def _interrupted_code(environment: Any) -> None:
+    """Registered before every other part's ``quitting`` listener, so (fired in reverse) it runs
+    last: an interrupted run exits with INTERRUPTED whatever the criteria decided."""
+    if lifecycle_of(environment).interrupted:
+        current = getattr(environment, "process_exit_code", None)
+        environment.process_exit_code = int(worst(current if current is not None else 0, ExitCode.INTERRUPTED))
+
+
+def _clean_up() -> None:
+    """After the runner quit (users stopped, sessions quit): kill any browser group still held and
+    stop any child process still registered."""
+    killed = browser_guard.kill_all()
+    if killed:
+        log.warning("killed %d browser(s) whose session was not quit", killed)
+    process.stop_all()
+
+
+def _install_signal_handlers(environment: Any) -> None:
+    signals = [signal.SIGTERM]
+    if option(environment, "headless", False):
+        signals.append(signal.SIGINT)  # with the web UI, Locust's own Ctrl-C path stays
+    for signum in signals:
+        gevent.signal_handler(signum, _on_signal, environment, signum)
+
+
+def _on_signal(environment: Any, signum: int) -> None:
+    """First signal: stop the run through Locust's quit path; a second one (or the grace
+    period running out) forces the exit."""
+    state = lifecycle_of(environment)
+    name = signal.Signals(signum).name
+    state.signals += 1
+    if state.signals > 1:
+        _force_exit(f"second signal ({name})")
+        return
+    state.interrupted = name
+    reason = f"interrupted by {name}"
+    run_state(environment).stop_reason = reason
+    grace = float(option(environment, "shutdown_grace", DEFAULT_GRACE))
+    log.warning("%s received: stopping the run and writing its files (at most %gs; send it again to force the "
+                "exit)", name, grace)
+    gevent.spawn_later(grace, _force_exit, f"shutdown took longer than --shutdown-grace {grace:g}s")
+    if option(environment, "headless", False) and environment.runner is not None:
+        gevent.spawn(environment.runner.quit)
+
+
+def _force_exit(why: str) -> None:
+    log.error("forcing the exit: %s; stopping what this run started", why)
+    try:
+        browser_guard.kill_all()
+        process.stop_all(timeout=2.0)
+    finally:
+        logging.shutdown()
+        os._exit(int(ExitCode.INTERRUPTED))

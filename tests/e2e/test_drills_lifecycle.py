@@ -1,0 +1,208 @@
+"""Drills: nothing is lost when a run is stopped, nothing it started is left running.
+
+Each drill is a real ``locust`` (or ``stresskit suite``) process: the production locustfile with no
+``--host`` starts the embedded demo target, a redis-server and headless Chromium sessions; the
+drill counts every process the run started (its descendants, browsers included) before the
+ending and checks each one is gone after it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from stresskit.exitcodes import ExitCode
+from tests.conftest import ROOT
+
+PRODUCTION = "locustfiles/production.py"
+EXIT_TIMEOUT = 90
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, **extra)
+    for var in ("STRESSKIT_SCENARIO", "STRESSKIT_TIME_SCALE", "STRESSKIT_THRESHOLD", "STRESSKIT_SCENARIO_FILE"):
+        env.pop(var, None)
+    return env
+
+
+def _tree(pid: int) -> dict[int, tuple[float, str]]:
+    """Every live descendant of ``pid``: pid -> (create time, name)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return {}
+    found = {}
+    for child in children:
+        try:
+            found[child.pid] = (child.create_time(), child.name())
+        except psutil.Error:
+            continue
+    return found
+
+
+def _still_running(snapshot: dict[int, tuple[float, str]]) -> list[str]:
+    left = []
+    for pid, (created, name) in snapshot.items():
+        try:
+            proc = psutil.Process(pid)
+            if proc.create_time() == created and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{name}({pid})")
+        except psutil.Error:
+            continue
+    return left
+
+
+def _poll(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _kinds(snapshot: dict[int, tuple[float, str]]) -> set[str]:
+    names = {name for _, name in snapshot.values()}
+    kinds = set()
+    for name in names:
+        if "chromedriver" in name:
+            kinds.add("driver")
+        elif "chrom" in name:
+            kinds.add("browser")
+        elif "redis" in name:
+            kinds.add("redis")
+        elif "python" in name or "stresskit" in name:
+            kinds.add("python")
+    return kinds
+
+
+def _wait_and_snapshot(process: subprocess.Popen, want: set[str], timeout: float = 90) -> dict:
+    """Poll the run's process tree until it holds every kind in ``want``; return the fullest snapshot."""
+    seen: dict[int, tuple[float, str]] = {}
+
+    def ready():
+        assert process.poll() is None, f"the run ended early (exit {process.returncode})"
+        seen.update(_tree(process.pid))
+        return want <= _kinds(_tree(process.pid))
+
+    _poll(ready, timeout, f"the run to start {sorted(want)}")
+    seen.update(_tree(process.pid))
+    return seen
+
+
+def _finish(process: subprocess.Popen, log: Path) -> int:
+    try:
+        return process.wait(timeout=EXIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+        raise AssertionError("the run did not exit after the signal:\n" + log.read_text()[-3000:]) from None
+
+
+def test_sigterm_during_the_ramp_writes_everything_and_leaves_nothing(tmp_path):
+    prefix = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+               "--scenario", "light", "--time-scale", "0.1", "--csv", str(prefix)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        snapshot = _wait_and_snapshot(process, {"browser", "driver", "redis", "python"})
+        live = json.loads(_poll(lambda: Path(f"{prefix}_live.json").exists() and Path(f"{prefix}_live.json")
+                                .read_text(), 60, "the first live figures"))
+        assert live["elapsed"] < 30, live  # light ramps for 3 of its 15 minutes: 18 s at this scale
+        process.send_signal(signal.SIGTERM)
+        code = _finish(process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = log.read_text()
+    assert code == ExitCode.INTERRUPTED, output[-3000:]
+    doc = json.loads(Path(f"{prefix}_run.json").read_text())
+    assert doc["interrupted"] == "SIGTERM" and doc["stop_reason"] == "interrupted by SIGTERM", doc
+    assert doc["exit_code"] == ExitCode.INTERRUPTED and doc["requests"] > 0
+    assert doc["truncated_files"] == [] and doc["lost_workers"] == []
+    for suffix in ("_stats.csv", "_stats_history.csv", "_latency.jsonl", "_faults.csv"):
+        assert Path(f"{prefix}{suffix}").stat().st_size > 0, suffix
+    assert Path(f"{prefix}_stats.csv").read_text().count("\n") >= 2
+    assert _poll(lambda: not _still_running(snapshot), 15, "the run's processes to be gone")
+    assert "Traceback" not in output, output[-3000:]
+
+
+def test_second_signal_forces_the_exit_and_still_stops_children(tmp_path):
+    """A shutdown that would take long (a grace far away) is cut short by a second SIGTERM."""
+    prefix = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+               "--scenario", "light", "--time-scale", "0.1", "--csv", str(prefix), "--shutdown-grace", "120"]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        snapshot = _wait_and_snapshot(process, {"browser", "driver", "redis"})
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
+        code = _finish(process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == ExitCode.INTERRUPTED, log.read_text()[-3000:]
+    assert _poll(lambda: not _still_running(snapshot), 15, "the run's processes to be gone")
+
+
+@pytest.mark.parametrize(("args", "expect"), [
+    (["--pages", "-1"], "page total must be >= 0"),
+    (["--redis-url", "ftp://user:hunter2@127.0.0.1:1/0"], "--redis-url must start with redis://"),
+    (["--scenario-file", "BINARY"], "not a text file"),
+], ids=["negative-pages", "redis-scheme", "binary-scenario-file"])
+def test_config_error_in_init_is_one_line_exit_2_and_nothing_left(tmp_path, args, expect):
+    if "BINARY" in args:
+        binary = tmp_path / "scenarios.toml"
+        binary.write_bytes(bytes(range(256)) * 4)
+        args = [str(binary) if a == "BINARY" else a for a in args]
+    command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+               "--csv", str(tmp_path / "run"), *args]
+    process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    seen: dict[int, tuple[float, str]] = {}
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        seen.update(_tree(process.pid))
+        time.sleep(0.05)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == ExitCode.BAD_CONFIG, output
+    errors = [line for line in output.splitlines() if "bad configuration" in line]
+    assert len(errors) == 1 and expect in errors[0], output
+    assert "Traceback" not in output and "hunter2" not in output, output
+    assert not _still_running(seen), seen
+
+
+def test_unwritable_output_directory_is_exit_2_before_load(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(full)], check=True)
+    try:
+        try:  # fill it to the last byte
+            with open(full / "filler", "wb") as handle:
+                while True:
+                    handle.write(b"x" * 4096)
+                    handle.flush()
+        except OSError:
+            pass
+        command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+                   "--csv", str(full / "run")]
+        done = subprocess.run(command, cwd=ROOT, env=_child_env(), capture_output=True, text=True, timeout=60,
+                              check=False)
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == ExitCode.BAD_CONFIG, output
+    errors = [line for line in output.splitlines() if "bad configuration" in line]
+    assert len(errors) == 1 and "not writable" in errors[0] and str(full) in errors[0], output
+    assert "demo target" not in output  # nothing was started
