@@ -36,6 +36,7 @@ def use_stresskit(
     from stresskit.finalcsv import use_final_csv
     from stresskit.lifecycle import use_lifecycle
     from stresskit.options import register_options
+    from stresskit.statsbound import use_bounded_stats
     from stresskit.users import api, cache, page, websocket
 
     use_lifecycle(events)  # first: signals, init guard, checks before anything is started
@@ -44,6 +45,7 @@ def use_stresskit(
     events.init.add_listener(cache.init_cache_hit_rate)
     quota.install(events)
     use_final_csv(events)
+    use_bounded_stats(events)
     if distributed_checks:
         from stresskit.distributed import use_distributed_checks
 

@@ -6,7 +6,7 @@ Grammar (one expression per ``--threshold``)::
 
 * METRIC — request metrics: ``p50`` … ``p99.9`` (any ``pN``), ``avg``, ``median``, ``min``, ``max``
   (milliseconds), ``fail_ratio``, ``rps``, ``requests``, ``failures``; run metrics:
-  ``cache_hit_rate``, ``page_completion`` (pages completed / page quota), ``pages_completed``,
+  ``cache_hit_rate``, ``page_completion`` (pages completed / pages due by the pace), ``pages_completed``,
   ``session_restarts``, ``critical_failures``.
 * REQUEST — a request metric for one stats entry name (``/api/items``), optionally with its
   method (``GET /api/items``); without it, the aggregated total.
@@ -231,5 +231,6 @@ def _run_metric(metric: str, environment: Any) -> float | None:
     if metric == "cache_hit_rate":
         return state.cache_hit_rate
     if metric == "page_completion":
-        return state.pages_completed / state.pages_total if state.pages_total else None
+        due = min(state.pages_due, state.pages_total) or state.pages_total  # paced: judged against the pages due
+        return state.pages_completed / due if due else None
     return float(getattr(state, metric))

@@ -18,7 +18,7 @@ from stresskit.events import stresskit_events
 from stresskit.exitcodes import ExitCode, describe, worst
 from stresskit.runstate import run_state
 from stresskit.schema import RUN_SUFFIX
-from stresskit.thresholds import parse_thresholds
+from stresskit.thresholds import evaluate, parse_thresholds
 
 
 def make(tmp_path=None, thresholds=(), headless=False):
@@ -67,6 +67,19 @@ def test_page_completion_needs_80_percent(done, passed):
     result = crit.criteria_results()[0]
     assert (result.name, result.passed, result.value) == ("page_completion", passed, done / 10)
     assert code(crit) == (ExitCode.PASS if passed else ExitCode.CRITERIA_FAILED)
+
+
+@pytest.mark.parametrize(("due", "done", "passed"), [(5, 4, True), (5, 3, False), (10, 8, True), (1, 0, False)])
+def test_page_completion_is_judged_against_the_pages_due(due, done, passed):
+    """A paced run stopped early: 10 pages in the quota, only ``due`` of them due by then."""
+    env, crit = make(thresholds=("page_completion>=80%",))
+    requests(env, 10)
+    pages(env, 10, done)
+    run_state(env).pages_due = due
+    result = crit.criteria_results()[0]
+    assert (result.passed, result.value) == (passed, done / due)
+    assert f"{done} of {due} pages due completed" in result.detail
+    assert evaluate(crit.thresholds[0], env).passed is passed, "the threshold agrees with the criterion"
 
 
 def test_page_completion_does_not_apply_without_a_page_quota():

@@ -1,0 +1,60 @@
+"""A locustfile fragment for benchmarks/bench_soak.py: where does the load generator's memory go?
+
+Load it beside the real locustfile (``-f locustfiles/production.py,benchmarks/soak_probe.py``) with
+``STRESSKIT_SOAK_PROBE=PATH``: it starts tracemalloc, snapshots after the warm-up
+(``STRESSKIT_SOAK_PROBE_WARMUP`` seconds, default 60) and again at quitting, and writes the 25
+allocation sites that grew most between the two (by file and line) to PATH as JSON. It also
+counts the entries of Locust's per-second structures on the master. Without the variable it does
+nothing. Measurement only: tracemalloc slows the generator down.
+"""
+
+import json
+import os
+import time
+import tracemalloc
+
+import gevent
+from locust import events
+
+OUT = os.environ.get("STRESSKIT_SOAK_PROBE")
+WARMUP = float(os.environ.get("STRESSKIT_SOAK_PROBE_WARMUP", "60"))
+_state: dict = {}
+
+
+def _locust_counts(environment) -> dict:
+    stats = environment.runner.stats if environment.runner else None
+    if stats is None:
+        return {}
+    entries = [*stats.entries.values(), stats.total]
+    return {"stats_entries": len(stats.entries), "errors": len(stats.errors),
+            "per_second_keys": sum(len(e.num_reqs_per_sec) + len(e.num_fail_per_sec) for e in entries),
+            "history": len(stats.history)}
+
+
+def _warm(environment) -> None:
+    gevent.sleep(WARMUP)
+    _state["first"] = tracemalloc.take_snapshot()
+    _state["first_at"] = time.time()
+    _state["first_counts"] = _locust_counts(environment)
+
+
+@events.init.add_listener
+def _on_init(environment, **_):
+    if OUT:
+        tracemalloc.start(1)
+        gevent.spawn(_warm, environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_):
+    if not OUT or "first" not in _state:
+        return
+    second = tracemalloc.take_snapshot()
+    filters = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    diff = second.filter_traces(filters).compare_to(_state["first"].filter_traces(filters), "lineno")
+    top = [{"where": f"{d.traceback[0].filename}:{d.traceback[0].lineno}", "growth_bytes": d.size_diff,
+            "count_growth": d.count_diff} for d in diff[:25]]
+    with open(OUT, "w", encoding="utf-8") as handle:
+        json.dump({"seconds": time.time() - _state["first_at"], "top": top,
+                   "locust_counts_after_warmup": _state["first_counts"],
+                   "locust_counts_at_end": _locust_counts(environment)}, handle, indent=2)
