@@ -64,6 +64,10 @@ def use_stresskit(
 
         use_availability(events)  # per-kind availability: its criteria join the run's
         use_criteria(events)
+    if scenarios:
+        from stresskit.arrival import use_arrival
+
+        use_arrival(events)
     if collector:
         from stresskit.collector import use_collector
 

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,16 @@ LIVE_WRITE_INTERVAL = 2.0
 """Seconds between rewrites of ``<csv prefix>_live.json`` (progress for ``stresskit suite``)."""
 
 _ATTR = "_stresskit_criteria"
+
+_EXTRA: list[tuple[Callable[[Any], list[CriterionResult]], Callable[[Any], dict[str, Any]]]] = []
+
+
+def extend_criteria(criteria: Callable[[Any], list[CriterionResult]],
+                    run_keys: Callable[[Any], dict[str, Any]]) -> None:
+    """Let another part add criteria and ``_run.json`` keys (each called with the environment at the
+    final evaluation). Idempotent per pair; a part calls it when it is opted in."""
+    if (criteria, run_keys) not in _EXTRA:
+        _EXTRA.append((criteria, run_keys))
 
 
 def add_arguments(parser: Any) -> None:
@@ -309,6 +320,7 @@ class RunCriteria:
             results.append(CriterionResult("resources_stable", True, None, 0.0,
                                            "not evaluated: no resource agent sent samples"))
         results += [CriterionResult(*c) for c in availability.criteria_results(env)]  # per client kind
+        results.extend(result for more, _ in _EXTRA for result in more(env))
         return results
 
     def exit_code(self, criteria: list[CriterionResult], thresholds: list[ThresholdResult]) -> int:
@@ -357,7 +369,7 @@ class RunCriteria:
         scenario = active_scenario(env)
         pages_total, pages_completed = _pages(env) or (0, state.pages_completed)
         total = env.runner.stats.total
-        return {
+        document = {
             "scenario": scenario.name if scenario else "",
             "time_scale": scenario.time_scale if scenario else float(option(env, "time_scale", 1.0)),
             "scenario_duration": scenario.duration if scenario else None,
@@ -384,6 +396,9 @@ class RunCriteria:
             **availability.document_key(env),
             **lifecycle.run_fields(env),  # interrupted, truncated_files, lost_workers
         }
+        for _, keys in _EXTRA:
+            document.update(keys(env))
+        return document
 
 
 def _write_json(path: str, document: dict[str, Any]) -> None:

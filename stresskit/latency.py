@@ -32,6 +32,7 @@ import os
 import time
 from typing import Any
 
+from stresskit.lateness import current_lateness_ms
 from stresskit.report.sketch import (
     BIN_LIMIT,
     FORMAT_VERSION,
@@ -50,7 +51,13 @@ MESSAGE_KEY = "stresskit_latency"
 DEFAULT_WINDOW_S = 60.0
 DEFAULT_GRACE_S = 10.0
 
-Key = tuple[float, str, str]
+Key = tuple[float, str, str, str]
+"""(window start, request type, name, series): series ``""`` is latency from the send time,
+:data:`INTENDED` latency from the intended start of a paced (open-model) iteration."""
+
+INTENDED = "intended"
+SKIPPED_TYPES = frozenset({"DROPPED"})
+"""Request types that are counts, not latencies (dropped open-model iterations)."""
 
 
 class LatencyRecorder:
@@ -76,7 +83,7 @@ class LatencyRecorder:
         self._path = path
         self._pending: dict[Key, Any] = {}  # worker: recorded since the last report
         self._open: dict[Key, Any] = {}  # master/local: merged, not yet written
-        self._run: dict[tuple[str, str], Any] = {}  # master/local: whole run
+        self._run: dict[tuple[str, str, str], Any] = {}  # master/local: whole run
         self._closed_until = -math.inf  # windows starting before this are written
         self._handle = None
         self._last_close_check = 0.0
@@ -122,12 +129,18 @@ class LatencyRecorder:
 
     def _on_request(self, request_type: str = "", name: str = "", response_time: float | None = None,
                     **_: Any) -> None:
-        if response_time is None:
+        if response_time is None or request_type in SKIPPED_TYPES:
             return
         value = max(float(response_time), 0.0)
         now = time.time()
         start = math.floor(now / self.window_s) * self.window_s
-        key = (start, str(request_type or ""), str(name))
+        key = (start, str(request_type or ""), str(name), "")
+        self._add(key, value, now)
+        lateness = current_lateness_ms()
+        if lateness is not None:  # a paced iteration: also from its intended start
+            self._add((start, key[1], key[2], INTENDED), value + lateness, now)
+
+    def _add(self, key: Key, value: float, now: float) -> None:
         if self._role() == "worker":
             sketch = self._pending.get(key)
             if sketch is None:
@@ -148,8 +161,8 @@ class LatencyRecorder:
     def _on_report_to_master(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
         if data is None or not self._pending:
             return
-        data[MESSAGE_KEY] = [{"start": k[0], "type": k[1], "name": k[2], **encode(s)}
-                             for k, s in self._pending.items()]
+        data[MESSAGE_KEY] = [{"start": k[0], "type": k[1], "name": k[2], **({"series": k[3]} if k[3] else {}),
+                              **encode(s)} for k, s in self._pending.items()]
         self._pending = {}
 
     def _on_worker_report(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
@@ -162,7 +175,7 @@ class LatencyRecorder:
         late: list[tuple[Key, Any]] = []
         for item in items:
             try:
-                key = (float(item["start"]), str(item["type"]), str(item["name"]))
+                key = (float(item["start"]), str(item["type"]), str(item["name"]), str(item.get("series", "")))
                 run = self._run.get(key[1:])
                 if run is None:
                     run = self._run[key[1:]] = self._sketch()
@@ -205,7 +218,7 @@ class LatencyRecorder:
         if self._open:
             self._close_due(math.inf)
         if self._run and not self._finished:
-            lines = [self._line("run", (self._started or 0.0, t, n), s) for (t, n), s in sorted(self._run.items())]
+            lines = [self._line("run", (self._started or 0.0, *k), s) for k, s in sorted(self._run.items())]
             self._write(lines)
             self._run = {}
             self._finished = True
@@ -223,9 +236,11 @@ class LatencyRecorder:
                                      * self.window_s)
 
     def _line(self, kind: str, key: Key, sketch: Any, late: bool = False) -> dict[str, Any]:
-        start, rtype, name = key
+        start, rtype, name, series = key
         end = start + self.window_s if kind == "window" else time.time()
         line = {"kind": kind, "start": start, "end": end, "type": rtype, "name": name, **encode(sketch)}
+        if series:
+            line["series"] = series
         if late:
             line["late"] = True
         return line

@@ -29,6 +29,7 @@ __all__ = [
     "CONDITIONS",
     "KINDS",
     "MAX_SCALED_SPAWN_RATE",
+    "RATE_UNITS",
     "Scenario",
     "ScenarioSet",
     "Stage",
@@ -42,6 +43,14 @@ __all__ = [
 KINDS: tuple[str, ...] = ("websocket", "api", "cache", "browser")
 """The user kinds a mix may name; a User class says which it is with its ``kind`` attribute."""
 
+RATE_UNITS: dict[str, tuple[str, float]] = {
+    "api": ("requests per second", 1.0),
+    "cache": ("iterations per second", 1.0),
+    "websocket": ("iterations per second", 1.0),
+    "browser": ("pages per hour", 1 / 3600),
+}
+"""The unit a stage's ``rate`` is written in per kind, and its factor to iterations per second."""
+
 CONDITIONS: dict[str, str] = {
     "basic_validation": "no extra condition: the system under test in its normal state",
     "memory_pressure": "memory held on the target host while the load runs",
@@ -54,9 +63,10 @@ CONDITIONS: dict[str, str] = {
 MAX_SCALED_SPAWN_RATE = 50.0
 """Time scaling raises a stage's spawn rate so its ramp still fits, but never above this (users/s)."""
 
-_SCENARIO_KEYS = {"description", "pages", "duration", "failure_rate", "conditions", "users", "spawn_rate", "stages"}
+_SCENARIO_KEYS = {"description", "pages", "duration", "failure_rate", "conditions", "users", "spawn_rate", "stages",
+                  "max_users"}
 _REQUIRED_KEYS = ("pages", "duration", "failure_rate", "users", "stages")
-_STAGE_KEYS = {"name", "duration", "load", "spawn_rate", "users"}
+_STAGE_KEYS = {"name", "duration", "load", "spawn_rate", "users", "rate", "max_users"}
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 
 
@@ -100,13 +110,20 @@ def scaled_count(count: int, load: float) -> int:
 
 @dataclass(frozen=True)
 class Stage:
-    """One ramp stage: for ``duration`` seconds run ``users`` per kind (or the scenario mix × ``load``)."""
+    """One ramp stage: for ``duration`` seconds run ``users`` per kind (or the scenario mix × ``load``).
+
+    A kind in ``rate`` is open-model instead: iterations arrive at that rate (unit per kind in
+    :data:`RATE_UNITS`; ramped linearly from the previous stage's rate of the kind, if it had one)
+    and up to ``max_users[kind]`` users may be busy at once (:mod:`stresskit.arrival`).
+    """
 
     duration: float
     load: float = 1.0
     spawn_rate: float = 1.0
     users: Mapping[str, int] | None = None
     name: str = ""
+    rate: Mapping[str, float] | None = None
+    max_users: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,10 +188,21 @@ class Scenario:
         return self.stage_users(self.stages[index])
 
     def stage_users(self, stage: Stage) -> dict[str, int]:
-        """Users per kind a stage asks for: its own ``users`` table, or the scenario mix × ``load``."""
+        """Users per kind a stage asks for: its own ``users`` table, or the scenario mix × ``load``;
+        a kind with a ``rate`` gets its ceiling (``max_users``), the users that may be busy at once."""
         if stage.users is not None:
-            return {kind: int(stage.users.get(kind, 0)) for kind in KINDS if stage.users.get(kind, 0)}
-        return {kind: n for kind in KINDS if (n := scaled_count(self.users.get(kind, 0), stage.load))}
+            counts = {kind: int(stage.users.get(kind, 0)) for kind in KINDS if stage.users.get(kind, 0)}
+        else:
+            counts = {kind: n for kind in KINDS if (n := scaled_count(self.users.get(kind, 0), stage.load))}
+        if stage.rate:
+            ceilings = stage.max_users or {}
+            counts.update({kind: int(ceilings.get(kind, 0)) for kind in stage.rate})
+            counts = {kind: counts[kind] for kind in KINDS if counts.get(kind)}
+        return counts
+
+    def rated_kinds(self) -> list[str]:
+        """The kinds any stage gives a rate (open model), in :data:`KINDS` order."""
+        return [kind for kind in KINDS if any(stage.rate and kind in stage.rate for stage in self.stages)]
 
     def summary(self) -> str:
         """One line for logs: name, pages, duration, failure rate, conditions, scale."""
@@ -315,8 +343,11 @@ def _parse_scenario(name: str, table: Any, where: str) -> Scenario:
         if condition not in CONDITIONS:
             raise f.error("conditions", f"unknown condition {condition!r}; known: {', '.join(CONDITIONS)}")
     users = f.users(table["users"], "users")
-    if not any(users.values()):
-        raise f.error("users", "no users: give at least one kind a count > 0")
+    rated = any(isinstance(raw, dict) and raw.get("rate") for raw in table["stages"] or []) \
+        if isinstance(table["stages"], list) else False
+    if not any(users.values()) and not rated:
+        raise f.error("users", "no users: give at least one kind a count > 0 (or a stage a rate)")
+    max_users = f.users(table["max_users"], "max_users") if "max_users" in table else {}
     spawn_rate = float(f.number(table, "spawn_rate", "spawn_rate", low=0, low_open=True)) if "spawn_rate" in table else 1.0
     raw_stages = table["stages"]
     if not isinstance(raw_stages, list) or not raw_stages:
@@ -334,13 +365,17 @@ def _parse_scenario(name: str, table: Any, where: str) -> Scenario:
         stage_name = raw.get("name", "")
         if not isinstance(stage_name, str):
             raise f.error(f"{label}.name", "must be a string")
+        stage_users = f.users(raw["users"], f"{label}.users") if "users" in raw else None
+        rate, ceilings = _parse_rates(f, raw, label, stage_name, stage_users, max_users)
         stages.append(Stage(
             duration=f.duration(raw["duration"], f"{label}.duration"),
             load=float(f.number(raw, "load", f"{label}.load", low=0, high=100)) if "load" in raw else 1.0,
             spawn_rate=(float(f.number(raw, "spawn_rate", f"{label}.spawn_rate", low=0, low_open=True))
-                        if "spawn_rate" in raw else spawn_rate),
-            users=f.users(raw["users"], f"{label}.users") if "users" in raw else None,
+                        if "spawn_rate" in raw else _pool_spawn_rate(spawn_rate, ceilings if rate else None)),
+            users=stage_users,
             name=stage_name,
+            rate=rate,
+            max_users=ceilings,
         ))
     total = sum(s.duration for s in stages)
     if not math.isclose(total, duration, rel_tol=1e-9, abs_tol=1e-6):
@@ -348,3 +383,39 @@ def _parse_scenario(name: str, table: Any, where: str) -> Scenario:
                                 f"{format_duration(duration)}; make them equal")
     return Scenario(name=name, pages=pages, duration=duration, failure_rate=failure_rate, users=users,
                     stages=tuple(stages), conditions=tuple(conditions), description=description, source=where)
+
+
+def _pool_spawn_rate(spawn_rate: float, ceilings: Mapping[str, int] | None) -> float:
+    """A stage with rates starts its pool of users within about a second unless it sets a spawn rate:
+    arrivals that find no user are dropped, so a slow ramp of the pool would drop the first ones."""
+    return max(spawn_rate, float(sum(ceilings.values()))) if ceilings else spawn_rate
+
+
+def _parse_rates(f: _Field, raw: Mapping[str, Any], label: str, stage_name: str, stage_users: Mapping[str, int] | None,
+                 scenario_max: Mapping[str, int]) -> tuple[dict[str, float] | None, dict[str, int] | None]:
+    """A stage's ``rate`` table and the ceiling of busy users of each rated kind (stage ``max_users``,
+    else the scenario's). Errors name the stage (index and name) and the field."""
+    where = f"{label}" + (f" ({stage_name})" if stage_name else "")
+    own_max = f.users(raw["max_users"], f"{where}.max_users") if "max_users" in raw else {}
+    if "rate" not in raw:
+        return None, (own_max or None)
+    table = raw["rate"]
+    if not isinstance(table, dict):
+        raise f.error(f"{where}.rate", "must be a table of rates per kind, e.g. { api = 200 } "
+                                       "(api/cache/websocket per second, browser pages per hour)")
+    rates: dict[str, float] = {}
+    ceilings: dict[str, int] = {}
+    for kind in table:
+        name = f"{where}.rate.{kind}"
+        if kind not in KINDS:
+            raise f.error(name, f"unknown user kind; known kinds: {', '.join(KINDS)}")
+        rates[kind] = float(f.number(table, kind, name, low=0))
+        if stage_users is not None and kind in stage_users:
+            raise f.error(f"{where}.users.{kind}", f"the stage gives {kind} both a user count and a rate; "
+                                                  f"keep one (a rate needs max_users.{kind} instead)")
+        ceiling = own_max.get(kind, scenario_max.get(kind, 0))
+        if ceiling <= 0:
+            raise f.error(name, f"a rate needs a ceiling of users that may be busy at once: add "
+                                f"max_users = {{ {kind} = N }} to the stage or the scenario")
+        ceilings[kind] = int(ceiling)
+    return {k: rates[k] for k in KINDS if k in rates}, {k: ceilings[k] for k in KINDS if k in ceilings}

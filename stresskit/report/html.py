@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from stresskit.report.charts import all_charts
+from stresskit.report.latency import SERIES_MEANING
 from stresskit.report.text import fmt_duration
 
 __all__ = ["render_html"]
@@ -203,9 +204,19 @@ def _latency(report: Any) -> str:
     req = lat.requests
     rows = [(r.type, r.name, r.count, r.failures, r.p50, r.p95, r.p99, r.p999, r.max) for r in req.itertuples()]
     notes = "".join(f"<p class='muted'>{_e(n)}</p>" for n in lat.notes)
-    return (f"<p>Source: <b>{_e(lat.source)}</b> — {_e(lat.precision)}.</p>{notes}"
+    html = (f"<p>Source: <b>{_e(lat.source)}</b> — {_e(lat.precision)}.</p>{notes}"
             + _table(["type", "name", "requests", "failures", "P50", "P95", "P99", "P99.9", "max"], rows,
                      numeric=[False, False] + [True] * 7, scroll=len(rows) > 15))
+    if lat.has_intended:  # open model: from the send time and from the intended start, side by side
+        paced = req[req["intended_p50"].notna()]
+        rows = [(r.type, r.name, r.p50, r.intended_p50, r.p99, r.intended_p99, r.max, r.intended_max)
+                for r in paced.itertuples()]
+        meaning = "".join(f"<li><b>{_e(k)}</b>: {_e(v)}</li>" for k, v in SERIES_MEANING.items())
+        html += ("<h3>Open model: latency from the send time and from the intended start</h3>"
+                 f"<ul>{meaning}</ul>"
+                 + _table(["type", "name", "P50 sent", "P50 intended", "P99 sent", "P99 intended", "max sent",
+                           "max intended"], rows, numeric=[False, False] + [True] * 6, scroll=len(rows) > 15))
+    return html
 
 
 def _leaks(report: Any) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stresskit.report.latency import SERIES_MEANING
+
 __all__ = ["clean", "columns", "records", "report_dict"]
 
 
@@ -88,7 +90,8 @@ def _latency(report: Any) -> dict[str, Any] | None:
                 per_name.append({"type": rtype, "name": name, **cols})
     return {"source": lat.source, "precision": lat.precision, "window_s": lat.window_s, "notes": lat.notes,
             "overall": lat.overall(), "requests": records(lat.requests),
-            "windows": {"overall": overall, "requests": per_name}}
+            "windows": {"overall": overall, "requests": per_name},
+            **({"series": SERIES_MEANING} if lat.has_intended else {})}
 
 
 def report_dict(report: Any) -> dict[str, Any]:

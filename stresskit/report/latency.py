@@ -29,9 +29,12 @@ from stresskit.report.load import InputNote, percentile_columns
 from stresskit.report.sketch import Hist, decode_hist
 
 __all__ = [
+    "INTENDED",
+    "INTENDED_COLUMNS",
     "PRECISION_LOCUST",
     "PRECISION_SKETCH",
     "QUANTILES",
+    "SERIES_MEANING",
     "LatencyData",
     "LatencyResult",
     "history_windows",
@@ -39,6 +42,14 @@ __all__ = [
     "read_latency",
 ]
 
+INTENDED = "intended"
+"""The ``series`` of sketch lines measured from the intended start (open model, see stresskit.arrival)."""
+SERIES_MEANING = {
+    "sent": "latency from when the request was sent: what the server took, as Locust measures it",
+    "intended": ("latency from when the request was due by the arrival rate (open-model kinds only): what a user "
+                 "arriving on schedule waited, coordinated omission corrected (wrk2)"),
+}
+"""One sentence per latency series, shown beside the numbers in every rendering."""
 QUANTILES = (0.5, 0.95, 0.99, 0.999)
 PCT_NAMES = ("p50", "p95", "p99", "p999")
 AGGREGATED = "Aggregated"
@@ -56,6 +67,10 @@ class LatencyData:
     window_s: float
     windows: dict[tuple[str, str], dict[float, Hist]]
     run: dict[tuple[str, str], Hist]
+    intended_windows: dict[tuple[str, str], dict[float, Hist]] = field(default_factory=dict)
+    """Open-model requests: latency from the intended start of their iteration (lines with
+    ``"series": "intended"``), per (type, name) and window."""
+    intended_run: dict[tuple[str, str], Hist] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +88,11 @@ class LatencyResult:
         rows = self.requests[self.requests["name"] == AGGREGATED]
         return {} if rows.empty else _clean(rows.iloc[0].to_dict())
 
+    @property
+    def has_intended(self) -> bool:
+        """Whether the run had open-model requests, with latency from their intended start too."""
+        return INTENDED_COLUMNS[0] in self.requests.columns
+
 
 def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
     """Read a ``_latency.jsonl`` file; bad lines are skipped and counted."""
@@ -81,8 +101,8 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
         note.status, note.detail = "missing", "not found; percentiles come from Locust's rounded stats"
         return None, note
     window_s = 60.0
-    windows: dict[tuple[str, str], dict[float, Hist]] = {}
-    run: dict[tuple[str, str], Hist] = {}
+    series: dict[str, tuple[dict[tuple[str, str], dict[float, Hist]], dict[tuple[str, str], Hist]]] = {
+        "": ({}, {}), INTENDED: ({}, {})}
     good = bad = 0
     try:
         handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the with below
@@ -100,6 +120,7 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
                     window_s = float(line.get("window_s", window_s))
                     continue
                 key = (str(line.get("type", "")), str(line["name"]))
+                windows, run = series[str(line.get("series", ""))]
                 hist = decode_hist(line)
                 if kind == "window":
                     start = float(line["start"])
@@ -116,14 +137,17 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
     if not good:
         note.status, note.detail = "empty", "no usable sketch lines"
         return None, note
-    if not run and windows:  # the run was killed before it wrote its totals: sum the windows
-        for key, per in windows.items():
-            total = None
-            for hist in per.values():
-                total = hist if total is None else total.merged(hist)
-            run[key] = total
-        note.detail = "no whole-run lines (run cut short?): totals summed from the windows"
-    return LatencyData(window_s=window_s, windows=windows, run=run), note
+    for windows, run in series.values():
+        if not run and windows:  # the run was killed before it wrote its totals: sum the windows
+            for key, per in windows.items():
+                total = None
+                for hist in per.values():
+                    total = hist if total is None else total.merged(hist)
+                run[key] = total
+            note.detail = "no whole-run lines (run cut short?): totals summed from the windows"
+    (windows, run), (iwindows, irun) = series[""], series[INTENDED]
+    return LatencyData(window_s=window_s, windows=windows, run=run, intended_windows=iwindows,
+                       intended_run=irun), note
 
 
 def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +329,27 @@ def _sketch_requests(data: LatencyData) -> pd.DataFrame:
         values = hist.quantiles((*QUANTILES, 1.0))
         records.append({"type": rtype, "name": name, "count": hist.n, "failures": np.nan,
                         **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1], "mean": hist.mean})
-    return pd.DataFrame.from_records(records, columns=["type", "name", "count", "failures", *PCT_NAMES, "max", "mean"])
+    frame = pd.DataFrame.from_records(records, columns=["type", "name", "count", "failures", *PCT_NAMES, "max", "mean"])
+    return _with_intended(frame, data)
+
+
+INTENDED_COLUMNS = tuple(f"intended_{name}" for name in (*PCT_NAMES, "max"))
+"""Columns of the requests table for latency from the intended start (present only for open-model runs)."""
+
+
+def _with_intended(frame: pd.DataFrame, data: LatencyData) -> pd.DataFrame:
+    """Add ``intended_*`` columns beside the send-time ones, for names that were paced (else NaN)."""
+    if not data.intended_run:
+        return frame
+    hists = dict(data.intended_run)
+    total: Hist | None = None
+    for hist in data.intended_run.values():
+        total = hist if total is None else total.merged(hist)
+    hists[("", AGGREGATED)] = total
+    values = {key: hist.quantiles((*QUANTILES, 1.0)) for key, hist in hists.items()}
+    for i, column in enumerate(INTENDED_COLUMNS):
+        frame[column] = [(values.get((t, n)) or [np.nan] * 5)[i] for t, n in zip(frame["type"], frame["name"])]
+    return frame
 
 
 def _sketch_windows(data: LatencyData, window_s: float) -> pd.DataFrame:

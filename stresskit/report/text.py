@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stresskit.report.latency import SERIES_MEANING
 from stresskit.report.runinfo import extras_lines
 
 __all__ = ["fmt_duration", "summary_text"]
@@ -60,6 +61,11 @@ def summary_text(report: Any) -> str:
             lines.append(f"latency    p50 {_f(o.get('p50'), '{:.0f}')} / p95 {_f(o.get('p95'), '{:.0f}')} / "
                          f"p99 {_f(o.get('p99'), '{:.0f}')} / p99.9 {_f(o.get('p999'), '{:.0f}')} / "
                          f"max {_f(o.get('max'), '{:.0f}')} ms  [{lat.source}]")
+            if lat.has_intended:
+                lines.append(f"  intended p50 {_f(o.get('intended_p50'), '{:.0f}')} / p95 "
+                             f"{_f(o.get('intended_p95'), '{:.0f}')} / p99 {_f(o.get('intended_p99'), '{:.0f}')} / "
+                             f"p99.9 {_f(o.get('intended_p999'), '{:.0f}')} / max {_f(o.get('intended_max'), '{:.0f}')} ms")
+                lines.extend(f"  {name}: {meaning}" for name, meaning in SERIES_MEANING.items())
     lines.append("")
     lines.append("criteria")
     for c in v.criteria:

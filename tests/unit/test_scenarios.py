@@ -27,7 +27,7 @@ def test_shipped_file_holds_the_five_scenarios_of_the_table():
         "production": (724, 20 * H, 0.03, ("memory_pressure", "network_instability", "resource_exhaustion")),
         "endurance": (200, 8 * H, 0.05, ("extended_runtime",)),
     }
-    assert scenarios.names() == list(table)
+    assert scenarios.names()[:5] == list(table)  # then examples such as open_api (open model)
     for name, (pages, duration, rate, conditions) in table.items():
         s = scenarios.get(name)
         assert (s.pages, s.duration, s.failure_rate, s.conditions) == (pages, duration, rate, conditions), name
