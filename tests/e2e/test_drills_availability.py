@@ -1,0 +1,156 @@
+"""Drills with a known verdict: a dead backend fails the run, a healthy one passes.
+
+Each drill is a real ``locust --headless`` process (tests/e2e/locustfiles/drill_availability.py:
+API, WebSocket and cache users under a 20 s scenario) against servers this test starts itself —
+a reference target and a redis-server on free loopback ports — and, for the failing drills,
+SIGKILLs by pid once the run is under way (seen in its ``_live.json``, never a fixed sleep):
+
+* healthy → PASS (exit 0), every kind 100% available;
+* backend (the target) SIGKILLed mid-run → FAIL (exit 3) on ``availability``, the API and
+  WebSocket outages in ``_run.json`` and in the live log, the cache untouched — although the
+  cache users' successes keep the global error ratio low;
+* the same kill in a distributed run (``--processes 2``): the workers' per-second counts reach
+  the master and the verdict is the same;
+* the cache users' redis-server SIGKILLed mid-run → FAIL, a cache outage, API and WebSocket fine.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stresskit.exitcodes import ExitCode
+from tests.conftest import ROOT
+from tests.support.wait import wait_for
+
+LOCUSTFILE = "tests/e2e/locustfiles/drill_availability.py"
+DURATION = 20
+SCENARIO = f"""
+[scenarios.drill]
+description = "availability drill"
+pages = 0
+duration = "{DURATION}s"
+failure_rate = 0
+conditions = ["basic_validation"]
+users = {{ api = 2, websocket = 2, cache = 2 }}
+spawn_rate = 20
+stages = [{{ name = "steady", duration = "{DURATION}s", load = 1.0 }}]
+"""
+RUN_TIMEOUT = 120
+
+
+class Drill:
+    """One locust process of the drill, started in the background."""
+
+    def __init__(self, tmp_path: Path, host: str, redis_url: str, *args: str) -> None:
+        scenario_file = tmp_path / "drill.toml"
+        scenario_file.write_text(SCENARIO)
+        self.prefix = tmp_path / "drill"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STRESSKIT_")}
+        env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+        self.log = open(tmp_path / "locust.log", "w+")  # noqa: SIM115  closed in finish()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
+             "--host", host, "--redis-url", redis_url, "--scenario-file", str(scenario_file),
+             "--scenario", "drill", "--csv", str(self.prefix), *args],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+    def live(self) -> dict:
+        try:
+            return json.loads(Path(f"{self.prefix}_live.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def wait_until_loaded(self, seconds: float) -> None:
+        """Poll the run's live file until it has run ``seconds`` with requests flowing."""
+        wait_for(lambda: self.process.poll() is not None
+                 or (self.live().get("elapsed", 0) >= seconds and self.live().get("requests", 0) > 50),
+                 timeout=60, what=f"the drill to run {seconds}s", interval=0.2)
+        assert self.process.poll() is None, self.output()
+
+    def finish(self) -> tuple[int, dict, str]:
+        try:
+            code = self.process.wait(RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            raise
+        finally:
+            self.log.close()
+        doc = json.loads(Path(f"{self.prefix}_run.json").read_text())
+        return code, doc, self.output()
+
+    def output(self) -> str:
+        return (self.prefix.parent / "locust.log").read_text()
+
+
+def criteria(doc: dict) -> dict:
+    return {c["name"]: c for c in doc["criteria"]}
+
+
+@pytest.fixture
+def servers(target_factory, redis_factory, redis_server):
+    """A target of this test's own (its data in the session Redis) and a Redis for the cache users."""
+    return target_factory(extra_args=["--latency-ms", "1", "--rate-limit", "20000", "--rate-burst", "40000"],
+                          redis_url=redis_server.url), redis_factory()
+
+
+def test_healthy_backend_passes(tmp_path, servers):
+    target, cache = servers
+    code, doc, output = Drill(tmp_path, target.url, cache.url).finish()
+    assert code == ExitCode.PASS, output[-3000:]
+    kinds = doc["availability"]["kinds"]
+    assert set(kinds) == {"api", "websocket", "cache"}
+    for kind, figures in kinds.items():
+        assert figures["availability"] == 1.0 and figures["outages"] == [], (kind, figures)
+        assert figures["windows"] >= DURATION - 4 and figures["failures"] == 0, (kind, figures)
+    assert criteria(doc)["availability"]["passed"] and criteria(doc)["kind_error_ratio"]["passed"]
+    assert "pass  availability" in output and "outage started" not in output
+
+
+@pytest.mark.parametrize("distributed", [False, True], ids=["local", "processes-2"])
+def test_backend_killed_mid_run_fails_with_the_outage(tmp_path, servers, distributed):
+    target, cache = servers
+    drill = Drill(tmp_path, target.url, cache.url, *(["--processes", "2"] if distributed else []))
+    drill.wait_until_loaded(5)
+    killed_at = time.time()
+    os.kill(target.pid, signal.SIGKILL)  # the backend dies; nothing restarts it
+    code, doc, output = drill.finish()
+
+    assert code == ExitCode.CRITERIA_FAILED, output[-3000:]
+    assert criteria(doc)["availability"]["passed"] is False
+    kinds = doc["availability"]["kinds"]
+    for kind in ("api", "websocket"):
+        outages = kinds[kind]["outages"]
+        assert outages, (kind, kinds[kind])
+        longest = max(outages, key=lambda o: o["seconds"])
+        assert killed_at - 2 <= longest["start"] <= killed_at + 6, (kind, longest, killed_at)
+        assert longest["end"] >= doc["ended"] - 3 and longest["seconds"] >= 8, (kind, longest)
+        assert kinds[kind]["availability"] < 0.8
+        assert f"availability: {kind} outage started" in output
+    assert kinds["cache"]["availability"] == 1.0 and kinds["cache"]["outages"] == []
+    assert "FAILED: down" in criteria(doc)["availability"]["detail"]
+
+
+def test_redis_killed_mid_run_fails_with_a_cache_outage(tmp_path, servers):
+    target, cache = servers
+    drill = Drill(tmp_path, target.url, cache.url)
+    drill.wait_until_loaded(5)
+    killed_at = time.time()
+    os.kill(cache.pid, signal.SIGKILL)
+    code, doc, output = drill.finish()
+
+    assert code == ExitCode.CRITERIA_FAILED, output[-3000:]
+    kinds = doc["availability"]["kinds"]
+    outage = max(kinds["cache"]["outages"], key=lambda o: o["seconds"])
+    assert killed_at - 2 <= outage["start"] <= killed_at + 4 and outage["seconds"] >= 8, outage
+    assert kinds["cache"]["failures"] > 0
+    assert kinds["api"]["availability"] == 1.0 and kinds["websocket"]["availability"] == 1.0
+    assert "availability: cache outage started" in output
+    detail = criteria(doc)["availability"]["detail"]
+    assert "cache" in detail and "FAILED" in detail
