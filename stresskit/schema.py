@@ -60,6 +60,12 @@ RUN_SUFFIX = "_run.json"
 ``pages_due``: pages due by the end of the run by the scenario's pace (``stresskit.pacing``; the
 whole quota when unpaced); ``page_completion`` is judged against it. ``pages_behind``: due but
 not finished when the run ended.
+
+``availability`` (when the locustfile uses ``stresskit.availability.use_availability``):
+``{"resolution_seconds": float, "max_unavailable_share": float, "max_outage_seconds": float,
+"kinds": {KIND: {"availability": float|null, "requests": int, "failures": int, "error_ratio": float|null,
+"windows": int, "windows_up": int, "outages": [{"kind": KIND, "start": float, "end": float,
+"seconds": float}]}}}``, KIND one of api, websocket, cache, browser (definitions in that module).
 """
 
 LATENCY_SUFFIX = "_latency.jsonl"

@@ -238,3 +238,20 @@ def test_a_new_test_resets_the_run_state_and_the_stop_reason(tmp_path):
 def test_outage_as_dict_matches_the_contract():
     assert Outage("cache", T + 1.0, T + 4.0).as_dict() == {"kind": "cache", "start": T + 1.0, "end": T + 4.0,
                                                           "seconds": 3.0}
+
+
+def test_the_live_log_says_when_an_outage_starts_and_ends(caplog):
+    env = env_with()
+    tracker = Availability(env)
+    for second, (ok, failed) in enumerate([(2, 0), (2, 0), (0, 1), (0, 0), (0, 1), (3, 0), (1, 0)]):
+        tracker.record("api", T + second, ok, failed)
+        tracker.record("cache", T + second, 5, 0)
+    with caplog.at_level("WARNING", logger="stresskit.availability"):
+        tracker.check_live(now=T + 3 + 1.6)   # windows up to T+3 are judged: the outage began at T+2
+        tracker.check_live(now=T + 3 + 1.6)   # said once
+        tracker.check_live(now=T + 7 + 1.6)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("availability: api outage started at ")
+    assert messages[1].startswith("availability: api outage ended at ") and "after 3 s" in messages[1]
+    tracker.remove()
