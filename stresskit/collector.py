@@ -312,6 +312,7 @@ class Collector:
         self.links: list[_Link] = []
         self.running = False
         self.rows_written = 0
+        self._write_failed = False
         self._file: TextIO | None = None
         self._writer: csv.DictWriter | None = None
         self._stop = gevent.event.Event()
@@ -362,7 +363,15 @@ class Collector:
                 if lost > 0:
                     self._gap(link, start, lost, "unreachable until the test ended")
         if self._file is not None:
-            self._file.flush()
+            try:
+                self._file.flush()
+            except OSError as exc:
+                from stresskit.lifecycle import discard, note_write_error
+
+                self._write_failed = True
+                discard(self._file)
+                self._file = self._writer = None
+                note_write_error(self.environment, self.csv_path, exc)
 
     def close(self) -> None:
         """Stop and close the CSV file (``quitting``)."""
@@ -495,8 +504,19 @@ class Collector:
     # -- output ------------------------------------------------------------------------------------
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        if self.csv_path is None:
+        if self.csv_path is None or self._write_failed:
             return
+        try:
+            self._write_rows(rows)
+        except OSError as exc:  # disk full: say so once, keep collecting (web UI, alerts), name the file
+            from stresskit.lifecycle import discard, note_write_error
+
+            self._write_failed = True
+            discard(self._file)
+            self._file = self._writer = None
+            note_write_error(self.environment, self.csv_path, exc)
+
+    def _write_rows(self, rows: list[dict[str, Any]]) -> None:
         if self._writer is None:
             self.csv_path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.csv_path, "w", newline="")  # noqa: SIM115  (closed in close())

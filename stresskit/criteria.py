@@ -129,6 +129,7 @@ class RunCriteria:
         self._loop: gevent.Greenlet | None = None
         self._code_set: int | None = None
         self._live_written = 0.0
+        self._live_failed = False
         self._listeners = [
             (environment.events.test_start, self._on_test_start),
             (environment.events.test_stop, self._on_test_stop),
@@ -238,14 +239,14 @@ class RunCriteria:
 
     def _write_live(self, now: float, elapsed: float, runner: Any, state: Any, total: Any) -> None:
         prefix = option(self.environment, "csv_prefix", None)
-        if not prefix:
+        if not prefix or self._live_failed:
             return
         from stresskit.shape import active_plan
 
         plan = active_plan(self.environment)
         shape = self.environment.shape_class
         step = getattr(shape, "last_step", None)
-        _write_json(f"{prefix}{LIVE_SUFFIX}", {
+        self._live_failed = not lifecycle.write_or_note(self.environment, f"{prefix}{LIVE_SUFFIX}", _write_json, {
             "scenario": plan.scenario.name if plan else "",
             "time_scale": plan.scenario.time_scale if plan else float(option(self.environment, "time_scale", 1.0)),
             "stage": step.stage_name if step is not None else "",
@@ -356,7 +357,9 @@ class RunCriteria:
         self.final = self.document(criteria, thresholds, code)
         prefix = option(env, "csv_prefix", None)
         if prefix:
-            _write_json(f"{prefix}{RUN_SUFFIX}", self.final)
+            lifecycle.release_reserve(env)  # the space held since start: _run.json fits on a full disk
+            if not lifecycle.write_or_note(env, f"{prefix}{RUN_SUFFIX}", _write_json, self.final):
+                self._code_set = env.process_exit_code = int(worst(self._code_set, ExitCode.ERROR))
         _log_verdict(self.final)
         return self.final
 
@@ -406,9 +409,14 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
     if directory := os.path.dirname(path):
         os.makedirs(directory, exist_ok=True)
     tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, default=str)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2, default=str)
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _pages(environment: Any) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ crash mid-write never leaves a truncated file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import os
@@ -44,10 +45,16 @@ def write_final_csv(environment: Any) -> None:
     for suffix, method in (("_stats.csv", writer.requests_csv), ("_failures.csv", writer.failures_csv),
                            ("_exceptions.csv", writer.exceptions_csv)):
         path = f"{prefix}{suffix}"
+        tmp = None
         try:
             fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path) or ".")
             with os.fdopen(fd, "w", newline="") as handle:
                 method(csv.writer(handle))
             os.replace(tmp, path)
         except OSError as exc:
-            log.warning("could not write the final %s: %s", path, exc)
+            from stresskit.lifecycle import note_write_error
+
+            note_write_error(environment, path, exc)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)

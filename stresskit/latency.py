@@ -90,6 +90,7 @@ class LatencyRecorder:
         self._started: float | None = None
         self._finished = False
         self.lines_written = 0
+        self._write_failed = False
         events = environment.events
         self._listeners = [
             (events.request, self._on_request),
@@ -254,8 +255,19 @@ class LatencyRecorder:
         return f"{prefix}{LATENCY_SUFFIX}" if prefix else None
 
     def _write(self, lines: list[dict[str, Any]]) -> None:
-        if not lines:
+        if not lines or self._write_failed:
             return
+        try:
+            self._write_lines(lines)
+        except OSError as exc:  # disk full: say so once, keep the run going, name the file in _run.json
+            from stresskit.lifecycle import discard, note_write_error
+
+            self._write_failed = True
+            discard(self._handle)
+            self._handle = None
+            note_write_error(self.environment, self.path() or "?", exc)
+
+    def _write_lines(self, lines: list[dict[str, Any]]) -> None:
         if self._handle is None:
             path = self.path()
             if path is None:

@@ -26,6 +26,7 @@ The checks before any load are a table (:data:`INIT_CHECKS`): a new check joins 
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import signal
@@ -49,12 +50,15 @@ __all__ = [
     "INIT_CHECKS",
     "Lifecycle",
     "add_arguments",
+    "discard",
     "exit_codes",
     "lifecycle_of",
     "note_lost_worker",
     "note_write_error",
+    "release_reserve",
     "run_fields",
     "use_lifecycle",
+    "write_or_note",
 ]
 
 log = logging.getLogger("stresskit.lifecycle")
@@ -63,6 +67,9 @@ DEFAULT_GRACE = 30.0
 """Seconds a signalled run may take to write its files and stop what it started before it is forced."""
 _ATTR = "_stresskit_lifecycle"
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+RESERVE_BYTES = 16 * 1024
+"""Space the ``--csv`` directory must take before load; held until the run stops, then given back
+so ``_run.json`` and the final CSVs still fit when the run filled the disk."""
 
 
 @dataclass
@@ -73,6 +80,7 @@ class Lifecycle:
     signals: int = 0
     truncated_files: list[dict[str, Any]] = field(default_factory=list)
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
+    reserve: str | None = None
 
     def fields(self) -> dict[str, Any]:
         """The ``_run.json`` keys of the shared contract."""
@@ -108,6 +116,46 @@ def note_write_error(environment: Any, path: str | os.PathLike, error: BaseExcep
     text = getattr(error, "strerror", None) or str(error) or type(error).__name__
     state.truncated_files.append({"file": name, "error": text, "at": time.time()})
     log.error("stopped writing %s: %s; the run goes on, the file ends here (listed in truncated_files)", name, text)
+    _amend_run_json(environment)
+
+
+def write_or_note(environment: Any, path: str, write: Callable[[str, Any], None], document: Any) -> bool:
+    """``write(path, document)``; on an OSError note the file as truncated (once) and return False."""
+    try:
+        write(path, document)
+    except OSError as exc:
+        note_write_error(environment, path, exc)
+        return False
+    return True
+
+
+def _amend_run_json(environment: Any) -> None:
+    """A file that failed after ``_run.json`` was written (the final CSVs are written last): add it."""
+    from stresskit.criteria import criteria_of
+
+    criteria = criteria_of(environment)
+    prefix = option(environment, "csv_prefix", None)
+    if criteria is None or criteria.final is None or not prefix:
+        return
+    criteria.final.update(run_fields(environment))
+    try:
+        with open(f"{prefix}_run.json", "w", encoding="utf-8") as handle:
+            json.dump(criteria.final, handle, indent=2, default=str)
+    except OSError:
+        pass  # the disk is full: the log line above is all that can be said
+
+
+def discard(handle: Any) -> None:
+    """Close a file whose writes failed, dropping what its buffer still holds (no second error)."""
+    if handle is None:
+        return
+    try:
+        handle.close()
+    except OSError:
+        try:
+            os.close(handle.fileno())
+        except (OSError, ValueError):
+            pass
 
 
 def note_lost_worker(environment: Any, worker: str, lost_at: float | None = None,
@@ -141,21 +189,35 @@ def check_output_directory(environment: Any) -> None:
     if not prefix or _is_worker(environment):
         return
     directory = os.path.dirname(os.path.abspath(prefix))
-    probe = os.path.join(directory, f".stresskit-write-check-{os.getpid()}")
+    reserve = os.path.join(directory, f".stresskit-reserve-{os.getpid()}")
     try:
         os.makedirs(directory, exist_ok=True)
-        with open(probe, "wb") as handle:
-            handle.write(b"\0" * 4096)
+        with open(reserve, "wb") as handle:
+            handle.write(b"\0" * RESERVE_BYTES)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
+        _remove(reserve)
         raise ConfigError(f"the --csv directory {directory} is not writable ({exc.strerror or exc}): "
                           "free some space or pass --csv with a writable directory") from None
-    finally:
-        try:
-            os.unlink(probe)
-        except OSError:
-            pass
+    lifecycle_of(environment).reserve = reserve
+    environment.events.quitting.add_listener(lambda **_: release_reserve(environment))
+    atexit.register(_remove, reserve)
+
+
+def release_reserve(environment: Any) -> None:
+    """Give back the space held since start, so the final files fit on a disk the run filled."""
+    state = lifecycle_of(environment)
+    if state.reserve:
+        _remove(state.reserve)
+        state.reserve = None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def check_redis_url(environment: Any) -> None:
@@ -235,7 +297,40 @@ def use_lifecycle(events: Any) -> None:
     _REGISTERED.add(id(events))
     if type(events.init) is EventHook:
         events.init.__class__ = _GuardedInitHook
+    _guard_locust_csv_writer()
     events.init.add_listener(_on_init)
+
+
+def _guard_locust_csv_writer() -> None:
+    """Locust's per-second CSV writer dies with a traceback on a full disk: say it once instead
+    (its ``_stats_history.csv`` ends there; the final ``_stats.csv`` is rewritten at quit)."""
+    from locust.stats import StatsCSVFileWriter
+
+    if getattr(StatsCSVFileWriter, "_stresskit_guarded", False):
+        return
+    writer, closer = StatsCSVFileWriter.stats_writer, StatsCSVFileWriter.close_files
+
+    def stats_writer(self: Any) -> None:
+        try:
+            writer(self)
+        except OSError as exc:
+            self._stresskit_failed = True
+            note_write_error(self.environment, self.stats_history_file_name(), exc)
+
+    def close_files(self: Any) -> None:
+        if not getattr(self, "_stresskit_failed", False):
+            try:
+                closer(self)
+                return
+            except OSError as exc:
+                note_write_error(self.environment, self.stats_history_file_name(), exc)
+        for handle in (self.requests_csv_filehandle, self.stats_history_csv_filehandle,
+                       self.failures_csv_filehandle, self.exceptions_csv_filehandle):
+            discard(handle)
+
+    StatsCSVFileWriter.stats_writer = stats_writer
+    StatsCSVFileWriter.close_files = close_files
+    StatsCSVFileWriter._stresskit_guarded = True
 
 
 def _is_worker(environment: Any) -> bool:

@@ -83,8 +83,15 @@ class FaultLog:
             if event == "recovered" and recovery_time is not None and len(stats["recovery_times"]) < MAX_KEPT:
                 stats["recovery_times"].append(float(recovery_time))
             if self._writer is not None:
-                self._writer.writerow(row)
-                self._file.flush()
+                try:
+                    self._writer.writerow(row)
+                    self._file.flush()
+                except OSError as exc:  # disk full: say so once, keep counting, name the file in _run.json
+                    from stresskit.lifecycle import discard, note_write_error
+
+                    discard(self._file)
+                    self._file = self._writer = None
+                    note_write_error(self.environment, self.path, exc)
         state = run_state(self.environment)
         hooks = stresskit_events(self.environment)
         if event == "injected":

@@ -206,3 +206,39 @@ def test_unwritable_output_directory_is_exit_2_before_load(tmp_path):
     errors = [line for line in output.splitlines() if "bad configuration" in line]
     assert len(errors) == 1 and "not writable" in errors[0] and str(full) in errors[0], output
     assert "demo target" not in output  # nothing was started
+
+
+def test_disk_full_mid_run_names_the_truncated_files_and_the_run_goes_on(tmp_path):
+    """A 48 KiB tmpfs as the --csv directory: it fills within seconds (full history); the run goes on
+    to its end, says once per file which file stopped, and _run.json (written into the space held
+    since start) names them."""
+    full = tmp_path / "small"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(full)], check=True)
+    try:
+        prefix = full / "run"
+        command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+                   "--scenario", "light", "--time-scale", "0.02", "--csv", str(prefix), "--csv-full-history"]
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        seen: dict[int, tuple[float, str]] = {}
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline:
+            seen.update(_tree(process.pid))
+            time.sleep(0.2)
+        output, _ = process.communicate(timeout=30)
+        doc = json.loads(Path(f"{prefix}_run.json").read_text())
+        files_left = {p.name for p in full.iterdir()}
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
+    assert process.returncode in (ExitCode.PASS, ExitCode.CRITERIA_FAILED), output[-3000:]
+    assert doc["stop_reason"].startswith("scenario duration"), doc["stop_reason"]
+    truncated = [entry["file"] for entry in doc["truncated_files"]]
+    assert f"{prefix}_stats_history.csv" in truncated, doc["truncated_files"]
+    assert all(entry["error"] == "No space left on device" and entry["at"] > doc["started"]
+               for entry in doc["truncated_files"])
+    for name in truncated:  # one line per file, no traceback
+        assert sum(f"stopped writing {name}:" in line for line in output.splitlines()) == 1, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert not [name for name in files_left if name.endswith(".tmp") or name.startswith(".stresskit")], files_left
+    assert not _still_running(seen), seen
