@@ -135,7 +135,7 @@ class ArrivalControl:
     def on_report(self, worker: str, data: dict[str, Any]) -> None:
         """Take a worker's (or the local dispatcher's) totals and start-lag sketches."""
         totals = data.get("totals") or {}
-        self.totals[worker] = {str(k): [int(x) for x in v] for k, v in totals.items()}
+        self.totals[worker] = {str(k): [float(x) for x in v] for k, v in totals.items()}
         for kind, item in (data.get("lag") or {}).items():
             sketch = self.lag.get(kind)
             if sketch is None:
@@ -149,15 +149,19 @@ class ArrivalControl:
             self.on_report("local", {"totals": dispatcher.totals(), "lag": dispatcher.take_lag()})
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """``{kind: {"due", "started", "dropped"}}`` summed over workers."""
+        """``{kind: {"due", "started", "dropped", "scheduled"}}`` summed over workers (the lost ones too)."""
         self.collect_local()
-        out = {kind: {"due": 0, "started": 0, "dropped": 0} for kind in self.schedules}
+        names = ("due", "started", "dropped", "scheduled")
+        out = {kind: dict.fromkeys(names, 0) for kind in self.schedules}
         for per in self.totals.values():
-            for kind, (due, started, dropped) in per.items():
-                row = out.setdefault(kind, {"due": 0, "started": 0, "dropped": 0})
-                row["due"] += due
-                row["started"] += started
-                row["dropped"] += dropped
+            for kind, values in per.items():
+                row = out.setdefault(kind, dict.fromkeys(names, 0))
+                for name, value in zip(names, values, strict=False):
+                    row[name] += value
+        for row in out.values():
+            for name in ("due", "started", "dropped"):
+                row[name] = int(row[name])
+            row["scheduled"] = round(row["scheduled"], 1)
         return out
 
     def warn_dropped(self) -> None:
@@ -197,6 +201,8 @@ class ArrivalControl:
         for kind, row in counts.items():
             lag = self.lag.get(kind)
             q = decode_hist(encode(lag)).quantiles((0.5, 0.99, 1.0)) if lag is not None and lag.count else None
-            detail[kind] = {**row, "max_users": self.ceilings.get(kind, 0), "unit": RATE_UNITS[kind][0],
+            achieved = row["started"] / row["scheduled"] if row["scheduled"] else None
+            detail[kind] = {**row, "achieved_ratio": achieved, "max_users": self.ceilings.get(kind, 0),
+                            "unit": RATE_UNITS[kind][0],
                             "start_lag_ms": {"p50": q[0], "p99": q[1], "max": q[2]} if q else None}
         return {"dropped_iterations": {kind: row["dropped"] for kind, row in counts.items()}, "arrival": detail}

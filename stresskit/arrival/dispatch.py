@@ -65,6 +65,9 @@ class TicketDispatcher:
         self.kinds: dict[str, KindPace] = {}
         self.counts: dict[str, list[int]] = {}
         """``{kind: [started, dropped]}`` of the current (or last) test; kept after :meth:`stop`."""
+        self.scheduled: dict[str, float] = {}
+        """``{kind: iterations the schedule asked of this process}`` from pacers already replaced or
+        stopped (the running pacer's part is added by :meth:`totals`)."""
         self.lag: dict[str, Any] = {}
         """Start lag (actual start − due time, ms) per kind since the last :meth:`take_lag`."""
         self._t0: float | None = None  # perf_counter() at the run's elapsed 0
@@ -84,7 +87,7 @@ class TicketDispatcher:
         """
         t0 = time.perf_counter() - elapsed_now
         if self._t0 is None:  # the first plan of a test
-            self.counts = {}
+            self.counts, self.scheduled = {}, {}
         if self._t0 is None or abs(t0 - self._t0) > 0.05:
             self._t0 = t0
         for kind in list(self.kinds):
@@ -98,6 +101,7 @@ class TicketDispatcher:
                 pace = self.kinds[kind] = KindPace(kind, pacer)
                 pace.greenlet = gevent.spawn(self._run, pace)
             else:
+                self._credit(pace)
                 pace.pacer, pace.issued = pacer, 0
                 pace.changed.set()
         log.debug("arrival plan: share %.3f phase %.3f from %.2f s for %s", share, phase, origin, ", ".join(schedules))
@@ -108,8 +112,14 @@ class TicketDispatcher:
             self._stop_kind(kind)
         self._t0 = None
 
+    def _credit(self, pace: KindPace) -> None:
+        """Book what the current pacer asked for so far (before it is replaced or stopped)."""
+        if not pace.waiting_start:
+            self.scheduled[pace.kind] = self.scheduled.get(pace.kind, 0.0) + pace.pacer.expected(self.elapsed())
+
     def _stop_kind(self, kind: str) -> None:
         pace = self.kinds.pop(kind)
+        self._credit(pace)
         if pace.greenlet is not None:
             pace.greenlet.kill(block=False)
         while pace.idle:
@@ -192,8 +202,16 @@ class TicketDispatcher:
     # -- figures ---------------------------------------------------------------------------------
 
     def totals(self) -> dict[str, list[int]]:
-        """``{kind: [tickets due, started, dropped]}`` of the current (or last) test in this process."""
-        return {kind: [started + dropped, started, dropped] for kind, (started, dropped) in self.counts.items()}
+        """``{kind: [tickets due, started, dropped, scheduled]}`` of the current (or last) test in this
+        process; ``scheduled`` is what the rate asked for while this process paced the kind."""
+        out = {}
+        for kind, (started, dropped) in self.counts.items():
+            scheduled = self.scheduled.get(kind, 0.0)
+            pace = self.kinds.get(kind)
+            if pace is not None and not pace.waiting_start:
+                scheduled += pace.pacer.expected(self.elapsed())
+            out[kind] = [started + dropped, started, dropped, round(scheduled, 3)]
+        return out
 
     def take_lag(self) -> dict[str, dict[str, Any]]:
         """The start-lag sketches since the last call, encoded, and start afresh."""

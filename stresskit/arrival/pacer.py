@@ -160,6 +160,13 @@ class Pacer:
         own = self.share * (self.schedule.arrivals(t) - self.schedule.arrivals(self.origin)) - self.phase
         return max(0, math.floor(own + 1e-9) + 1) if own >= -1e-9 else 0
 
+    def expected(self, t: float) -> float:
+        """Iterations this pacer's share of the schedule asks for from ``origin`` to ``t`` (the target
+        an achieved count is compared with; a real number)."""
+        if self.share <= 0 or t <= self.origin:
+            return 0.0
+        return self.share * (self.schedule.arrivals(t) - self.schedule.arrivals(self.origin))
+
     def rate_at(self, t: float) -> float:
         """This process's rate at ``t`` (per second)."""
         return self.share * self.schedule.rate_at(t) if t >= self.origin else 0.0

@@ -87,3 +87,11 @@ def test_schedules_from_a_scenario_ramp_and_convert_pages_per_hour():
     assert sched["api"].rate_at(25) == 0
     assert sched["browser"].rate_at(5) == pytest.approx(1.0)
     assert scenario.stage_users(scenario.stages[0]) == {"websocket": 1, "api": 10, "browser": 2}
+
+
+@pytest.mark.parametrize(("share", "origin", "t", "expected"), [
+    (1.0, 0.0, 5.0, 500.0), (0.5, 0.0, 5.0, 250.0), (0.5, 4.0, 6.0, 100.0), (1.0, 8.0, 99.0, 200.0),
+    (1.0, 5.0, 4.0, 0.0),
+])
+def test_expected_is_the_share_of_the_schedule_since_the_origin(share, origin, t, expected):
+    assert Pacer(STEADY, share=share, origin=origin).expected(t) == pytest.approx(expected)
