@@ -246,6 +246,14 @@ class LatencyRecorder:
             line["late"] = True
         return line
 
+    def run_quantiles(self, qs: tuple[float, ...], series: str = "") -> dict[tuple[str, str], list[float | None]]:
+        """Whole-run quantiles (ms) so far per (type, name) of one series (master/local; for live views)."""
+        out = {}
+        for (rtype, name, kind), sketch in list(self._run.items()):
+            if kind == series and sketch.count:
+                out[(rtype, name)] = [sketch.get_quantile_value(q) for q in qs]
+        return out
+
     def path(self) -> str | None:
         """The file the master writes, or None when there is no ``--csv`` prefix and no path."""
         if self._path:

@@ -98,6 +98,10 @@ def _on_init(environment: Any, **_: Any) -> None:
     from stresskit.criteria import extend_criteria
 
     extend_criteria(_criteria, _run_keys)
+    if getattr(environment, "web_ui", None) is not None:
+        from stresskit.arrival.webui import extend_web_ui
+
+        extend_web_ui(environment, control)
     events.test_start.add_listener(lambda **kw: _on_test_start(environment))
     events.test_stop.add_listener(lambda **kw: _on_test_stop(environment))
     if isinstance(runner, MasterRunner):
