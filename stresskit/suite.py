@@ -10,15 +10,17 @@ While a scenario runs, one progress line every few seconds comes from its
 ``OUT/NAME_live.json``; at its end its ``OUT/NAME_run.json`` gives the figures.
 
 The suite stops at the first scenario that fails critically — stopped early (error ratio > 50%
-or an abort-on-fail threshold), critical failures, bad configuration or a harness error
-(exit codes 5, 6, 2, 1) — since a heavier scenario cannot pass where a lighter one broke.
+or an abort-on-fail threshold), critical failures, bad configuration, a harness error or an
+interruption (exit codes 5, 6, 2, 1, 10) — since a heavier scenario cannot pass where a lighter one broke.
 A scenario that only misses a criterion or threshold (3, 4) makes the verdict NO-GO but the
 suite goes on, so the table shows how far the system gets.
 
 The summary (printed, and written to ``OUT/suite_summary.md`` and ``OUT/suite_summary.json``)
 has, per scenario: verdict, duration, pages processed of total, success rate (requests that did
 not fail), pages per hour, session restarts and critical failures. The suite exits with the
-most severe exit code of its scenarios (table in :mod:`stresskit.exitcodes`).
+most severe exit code of its scenarios (table in :mod:`stresskit.exitcodes`). SIGTERM or Ctrl-C
+goes to the running scenario, which ends cleanly and writes its files; the suite then writes its
+summary (later scenarios "not run: interrupted by SIGTERM") and exits 10.
 
 Imports neither Locust nor gevent: the scenarios run in child processes.
 """
@@ -44,7 +46,8 @@ from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
 __all__ = ["CRITICAL_CODES", "ScenarioRun", "configure", "run", "summary_table"]
 
 DEFAULT_SCENARIOS = ("light", "medium", "heavy")
-CRITICAL_CODES = frozenset({ExitCode.ERROR, ExitCode.BAD_CONFIG, ExitCode.STOPPED_EARLY, ExitCode.CRITICAL_FAILURE})
+CRITICAL_CODES = frozenset({ExitCode.ERROR, ExitCode.BAD_CONFIG, ExitCode.STOPPED_EARLY, ExitCode.CRITICAL_FAILURE,
+                            ExitCode.INTERRUPTED})
 """Exit codes after which the suite does not start the next scenario."""
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
     _say(f"stresskit suite: {' → '.join(names)} at time scale {args.time_scale:g}, "
          f"files in {out}{' (distributed: ' + ' '.join(extra) + ')' if extra else ''}")
     stopped_after: str | None = None
+    previous = _INTERRUPT.install()
     try:
         for index, item in enumerate(runs, start=1):
+            if _INTERRUPT.signal:
+                break
             scenario = scenarios.get(item.name).scaled(args.time_scale)
             command = _command(item, locustfile, args, extra)
             _say(f"[{index}/{len(runs)} {item.name}] starting: {format_duration(scenario.duration)} "
@@ -159,25 +165,31 @@ def run(args: argparse.Namespace) -> int:
             row = item.figures()
             _say(f"[{index}/{len(runs)} {item.name}] {row['verdict']}: {describe(item.exit_code or 0)}"
                  f"{' — ' + row['stop_reason'] if row['stop_reason'] else ''}")
+            if _INTERRUPT.signal:
+                break
             if item.critical and not args.keep_going:
                 stopped_after = item.name
                 for later in runs[index:]:
                     later.note = f"not run: {item.name} failed critically"
                 break
-    except KeyboardInterrupt:
-        stopped_after = "interrupted"
+    finally:
+        _INTERRUPT.restore(previous)
+    if _INTERRUPT.signal:
+        during = next((r.name for r in reversed(runs) if r.ran), None)
+        stopped_after = f"interrupted by {_INTERRUPT.signal}" + (f" during {during}" if during else "")
         for later in runs:
             if not later.ran:
-                later.note = "not run: interrupted"
+                later.note = f"not run: interrupted by {_INTERRUPT.signal}"
     table = summary_table(runs)
     codes = [r.exit_code for r in runs if r.ran]
     code = worst(*codes) if codes else ExitCode.ERROR
-    if stopped_after == "interrupted":
-        code = worst(code, ExitCode.STOPPED_EARLY)
+    if _INTERRUPT.signal:
+        code = worst(code, ExitCode.INTERRUPTED)
     go = code == ExitCode.PASS and all(r.ran for r in runs)
     verdict = "GO" if go else "NO-GO"
     reason = "every scenario passed" if go else describe(code) + (
-        f"; stopped after {stopped_after}" if stopped_after else "")
+        f"; stopped after {stopped_after}" if stopped_after and not _INTERRUPT.signal else
+        f"; {stopped_after}" if stopped_after else "")
     print(table, flush=True)
     _say(f"verdict: {verdict} — {reason}")
     _write_summary(out, runs, table, verdict, reason, int(code), args.time_scale)
@@ -230,6 +242,7 @@ def _run_one(item: ScenarioRun, command: list[str], duration: float, args: argpa
     with open(item.log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, start_new_session=True)
+        _INTERRUPT.child = process
         try:
             while True:
                 try:
@@ -237,14 +250,17 @@ def _run_one(item: ScenarioRun, command: list[str], duration: float, args: argpa
                     break
                 except subprocess.TimeoutExpired:
                     pass
+                if _INTERRUPT.signal:  # the scenario got the signal: give it its shutdown grace, no more
+                    deadline = min(deadline, _INTERRUPT.at + SHUTDOWN_WAIT)
                 if time.monotonic() > deadline:
                     item.note = f"stopped by the suite after {time.monotonic() - started:.0f}s (past duration + grace)"
                     _stop(process)
                     break
                 _say(f"[{label}] {_progress(item.prefix, time.monotonic() - started)}")
-        except KeyboardInterrupt:
-            _stop(process)
-            raise
+        finally:
+            _INTERRUPT.child = None
+            if process.poll() is None:  # an exception in the suite itself: never leave the scenario running
+                _stop(process)
     item.wall_seconds = time.monotonic() - started
     item.exit_code = process.returncode if process.returncode is not None else int(ExitCode.ERROR)
     if item.exit_code < 0:  # killed by a signal
@@ -257,6 +273,47 @@ def _run_one(item: ScenarioRun, command: list[str], duration: float, args: argpa
             item.exit_code = int(ExitCode.ERROR)
         item.note = item.note or f"no {Path(item.prefix).name}{RUN_SUFFIX}: see {item.log_path}"
         _say(f"[{label}] no run results; last lines of {item.log_path}:\n{_tail(item.log_path)}")
+
+
+SHUTDOWN_WAIT = 60.0
+"""Seconds the suite waits for a signalled scenario (its --shutdown-grace is 30 s) before SIGKILL."""
+
+
+class _Interrupt:
+    """SIGTERM / SIGINT to the suite: forwarded as SIGTERM to the running scenario, which writes its
+    files and stops what it started; the suite waits for it, runs nothing more and exits 10. The
+    scenario runs in a session of its own, so a Ctrl-C in the terminal reaches it only this way. A
+    second signal is forwarded too (the scenario then forces its exit)."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self.at = 0.0
+        self.child: subprocess.Popen | None = None
+
+    def install(self) -> dict[int, Any]:
+        self.signal, self.at = None, 0.0
+        return {signum: signal.signal(signum, self._on_signal) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+    @staticmethod
+    def restore(previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        first = self.signal is None
+        if first:
+            self.signal, self.at = name, time.monotonic()
+        child = self.child
+        running = child is not None and child.poll() is None
+        _say(f"{name} received: " + ("stopping the running scenario (it writes its files); send it again to force"
+                                      if first and running else "forcing the scenario to exit" if running
+                                      else "no scenario is running; stopping the suite"))
+        if running:
+            child.send_signal(signal.SIGTERM)
+
+
+_INTERRUPT = _Interrupt()
 
 
 def _stop(process: subprocess.Popen) -> None:

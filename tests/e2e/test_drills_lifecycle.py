@@ -242,3 +242,47 @@ def test_disk_full_mid_run_names_the_truncated_files_and_the_run_goes_on(tmp_pat
     assert "Traceback" not in output, output[-3000:]
     assert not [name for name in files_left if name.endswith(".tmp") or name.startswith(".stresskit")], files_left
     assert not _still_running(seen), seen
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_to_the_suite_reaches_its_run_and_is_reported(tmp_path, signum):
+    out = tmp_path / "suite"
+    command = [sys.executable, "-m", "stresskit", "suite", "-f", PRODUCTION, "--out", str(out), "--time-scale", "0.1",
+               "--progress-interval", "1", "light", "medium"]
+    with open(tmp_path / "suite.log", "wb") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        snapshot = _wait_and_snapshot(process, {"browser", "driver", "redis"})
+        _poll(lambda: (out / "light_live.json").exists(), 60, "the light scenario's live figures")
+        process.send_signal(signum)
+        code = _finish(process, tmp_path / "suite.log")
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = (tmp_path / "suite.log").read_text()
+    assert code == ExitCode.INTERRUPTED, output[-3000:]
+    summary = json.loads((out / "suite_summary.json").read_text())
+    light, medium = summary["scenarios"]
+    assert summary["verdict"] == "NO-GO" and f"interrupted by {signum.name} during light" in summary["reason"]
+    # the suite forwards SIGTERM whatever it got: the scenario's own stop reason
+    assert light["exit_code"] == ExitCode.INTERRUPTED and light["stop_reason"] == "interrupted by SIGTERM", light
+    assert medium["verdict"] == "not run" and medium["note"] == "not run: interrupted by " + signum.name
+    run = json.loads((out / "light_run.json").read_text())
+    assert run["interrupted"] == "SIGTERM" and run["requests"] > 0
+    assert (out / "light_stats.csv").stat().st_size > 0 and (out / "light_latency.jsonl").stat().st_size > 0
+    assert _poll(lambda: not _still_running(snapshot), 15, "the suite's processes to be gone")
+
+
+def test_suite_distributed_without_host_is_bad_configuration_before_load(tmp_path):
+    out = tmp_path / "suite"
+    command = [sys.executable, "-m", "stresskit", "suite", "-f", PRODUCTION, "--out", str(out), "--time-scale", "0.01",
+               "light", "medium", "--", "--processes", "2"]
+    done = subprocess.run(command, cwd=ROOT, env=_child_env(), capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == ExitCode.BAD_CONFIG, done.stdout + done.stderr
+    summary = json.loads((out / "suite_summary.json").read_text())
+    assert [row["exit_code"] for row in summary["scenarios"]] == [ExitCode.BAD_CONFIG, None]
+    log = (out / "light.log").read_text()
+    errors = [line for line in log.splitlines() if "bad configuration" in line]
+    assert len(errors) == 1 and "needs --host" in errors[0], log
+    assert "started the demo target" not in log and not (out / "light_run.json").exists()
