@@ -1,7 +1,8 @@
 """A locustfile fragment for benchmarks/bench_soak.py: where does the load generator's memory go?
 
 Load it beside the real locustfile (``-f locustfiles/production.py,benchmarks/soak_probe.py``) with
-``STRESSKIT_SOAK_PROBE=PATH``: it starts tracemalloc, snapshots after the warm-up
+``STRESSKIT_SOAK_PROBE=PATH``: it starts tracemalloc (``STRESSKIT_SOAK_PROBE_FRAMES`` frames per
+allocation, default 1), snapshots after the warm-up
 (``STRESSKIT_SOAK_PROBE_WARMUP`` seconds, default 60) and again at quitting, and writes the 25
 allocation sites that grew most between the two (by file and line) to PATH as JSON. It also
 counts the entries of Locust's per-second structures on the master. Without the variable it does
@@ -18,6 +19,7 @@ from locust import events
 
 OUT = os.environ.get("STRESSKIT_SOAK_PROBE")
 WARMUP = float(os.environ.get("STRESSKIT_SOAK_PROBE_WARMUP", "60"))
+FRAMES = int(os.environ.get("STRESSKIT_SOAK_PROBE_FRAMES", "1"))
 _state: dict = {}
 
 
@@ -41,7 +43,7 @@ def _warm(environment) -> None:
 @events.init.add_listener
 def _on_init(environment, **_):
     if OUT:
-        tracemalloc.start(1)
+        tracemalloc.start(FRAMES)
         gevent.spawn(_warm, environment)
 
 
@@ -51,8 +53,9 @@ def _on_quitting(environment, **_):
         return
     second = tracemalloc.take_snapshot()
     filters = [tracemalloc.Filter(False, tracemalloc.__file__)]
-    diff = second.filter_traces(filters).compare_to(_state["first"].filter_traces(filters), "lineno")
-    top = [{"where": f"{d.traceback[0].filename}:{d.traceback[0].lineno}", "growth_bytes": d.size_diff,
+    group = "traceback" if FRAMES > 1 else "lineno"
+    diff = second.filter_traces(filters).compare_to(_state["first"].filter_traces(filters), group)
+    top = [{"where": [f"{f.filename}:{f.lineno}" for f in d.traceback], "growth_bytes": d.size_diff,
             "count_growth": d.count_diff} for d in diff[:25]]
     with open(OUT, "w", encoding="utf-8") as handle:
         json.dump({"seconds": time.time() - _state["first_at"], "top": top,

@@ -47,9 +47,14 @@ def session_processes(driver: psutil.Process | None, profile_dir: str | None,
             pass
     if scan_all and profile_dir:
         marker = f"--user-data-dir={profile_dir}"
-        for proc in psutil.process_iter(["cmdline"]):
-            cmdline = proc.info.get("cmdline") or ()
-            if proc.pid not in found and any(arg == marker for arg in cmdline):
+        for proc in psutil.process_iter():  # no attrs: psutil would keep every process's command line cached
+            if proc.pid in found:
+                continue
+            try:
+                cmdline = proc.cmdline()
+            except psutil.Error:
+                continue
+            if any(arg == marker for arg in cmdline):
                 found[proc.pid] = proc
     return [proc for proc in found.values() if _alive(proc)]
 

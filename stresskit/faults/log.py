@@ -17,7 +17,7 @@ import logging
 import statistics
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 
 from stresskit.events import stresskit_events
@@ -36,6 +36,9 @@ RUN_FAULT_MESSAGE = "stresskit_run_fault"
 
 _ATTR = "_stresskit_fault_log"
 MAX_KEPT = 10_000
+"""Recovery times kept per kind for the summary's median and max."""
+MAX_ROWS_KEPT = 500
+"""Fault rows kept in memory (the most recent); the CSV file has every one. Bounded for soaks."""
 
 
 class FaultLog:
@@ -43,7 +46,7 @@ class FaultLog:
 
     def __init__(self, environment: Any) -> None:
         self.environment = environment
-        self.rows: list[dict[str, Any]] = []
+        self.rows: deque[dict[str, Any]] = deque(maxlen=MAX_ROWS_KEPT)
         self.by_kind: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"injected": 0, "recovered": 0, "critical": 0, "recovery_times": []})
         self._lock = threading.Lock()
@@ -75,8 +78,7 @@ class FaultLog:
                "worker": worker or "local", "detail": detail or "",
                "recovery_time": "" if recovery_time is None else round(float(recovery_time), 6)}
         with self._lock:
-            if len(self.rows) < MAX_KEPT:
-                self.rows.append(row)
+            self.rows.append(row)
             stats = self.by_kind[kind]
             if event in stats:
                 stats[event] += 1
