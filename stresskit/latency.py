@@ -3,7 +3,8 @@
 Locust rounds each response time to about two significant digits before bucketing it, and its
 history percentiles cover a rolling ~10 s. This recorder keeps, beside Locust's own stats, a
 DDSketch (1% relative accuracy, at most 2048 bins) per (request type, name) for every time
-window (60 s by default) and for the whole run:
+window (1 s early in a run, coarser as it goes on — at most 60 s by default, see
+:mod:`stresskit.report.windows` — so a report can draw any run length) and for the whole run:
 
 - each worker (or the local runner) records every ``request`` event's response time;
 - workers send what they recorded since their last report with Locust's ``report_to_master``
@@ -41,6 +42,7 @@ from stresskit.report.sketch import (
     merge_encoded,
     new_sketch,
 )
+from stresskit.report.windows import grain_for
 from stresskit.schema import LATENCY_SUFFIX
 
 __all__ = ["DEFAULT_WINDOW_S", "MESSAGE_KEY", "LatencyRecorder", "record_latency"]
@@ -113,6 +115,15 @@ class LatencyRecorder:
             return "master"
         return "local"
 
+    def _grain(self, at: float) -> float:
+        """The recording grain at ``at``: 1 s early in a run, coarser as it goes on, at most ``window_s``
+        (see :mod:`stresskit.report.windows`), so a report re-aggregates any run to ~300 points."""
+        return grain_for(at - (self._started if self._started is not None else at), self.window_s)
+
+    def _window_start(self, now: float) -> float:
+        grain = self._grain(now)
+        return math.floor(now / grain) * grain
+
     def remove(self) -> None:
         """Unsubscribe from every event (the file is flushed and closed first)."""
         self.flush()
@@ -134,7 +145,7 @@ class LatencyRecorder:
             return
         value = max(float(response_time), 0.0)
         now = time.time()
-        start = math.floor(now / self.window_s) * self.window_s
+        start = self._window_start(now)
         key = (start, str(request_type or ""), str(name), "")
         self._add(key, value, now)
         lateness = current_lateness_ms()
@@ -201,6 +212,7 @@ class LatencyRecorder:
     def _on_test_start(self, **_: Any) -> None:
         if self._role() == "worker":
             self._pending = {}
+            self._started = time.time()
             return
         if self._run or self._open:  # a second test in the same process (web UI): finish the first
             self.flush()
@@ -238,7 +250,7 @@ class LatencyRecorder:
 
     def _line(self, kind: str, key: Key, sketch: Any, late: bool = False) -> dict[str, Any]:
         start, rtype, name, series = key
-        end = start + self.window_s if kind == "window" else time.time()
+        end = start + self._grain(start) if kind == "window" else time.time()
         line = {"kind": kind, "start": start, "end": end, "type": rtype, "name": name, **encode(sketch)}
         if series:
             line["series"] = series
@@ -283,7 +295,8 @@ class LatencyRecorder:
             if directory := os.path.dirname(path):
                 os.makedirs(directory, exist_ok=True)
             self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115 - kept open, closed at quit
-            meta = {"kind": "meta", "v": FORMAT_VERSION, "window_s": self.window_s, "ra": self.relative_accuracy,
+            meta = {"kind": "meta", "v": FORMAT_VERSION, "window_s": grain_for(0.0, self.window_s),
+                    "coarsest_s": self.window_s, "ra": self.relative_accuracy,
                     "bin_limit": self.bin_limit, "unit": "ms", "created": time.time()}
             self._handle.write(json.dumps(meta) + "\n")
         for line in lines:

@@ -31,6 +31,7 @@ from stresskit.report.resources import ResourceOptions, ResourcesResult, analyze
 from stresskit.report.runinfo import extra_criteria, run_extras
 from stresskit.report.throughput import Throughput, failure_categories, fault_summary, throughput
 from stresskit.report.verdict import FAIL, PASS, Criterion, ReportExit, Verdict, judge, run_criteria
+from stresskit.report.windows import window_for
 from stresskit.schema import LATENCY_SUFFIX
 
 __all__ = ["SCHEMA", "EmptyRunError", "NoRunFilesError", "Report", "build_report"]
@@ -167,14 +168,16 @@ def _peek_span(prefix: str) -> tuple[float | None, float | None]:
 
 
 def build_report(prefix: str, *, baseline: str | None = None, tolerance: float = DEFAULT_TOLERANCE,
-                 window_s: float = 60.0, leak_rule: LeakRule | None = None,
+                 window_s: float | None = None, leak_rule: LeakRule | None = None,
                  resource_options: ResourceOptions | None = None, progress: Progress | None = None,
                  jobs: int | None = 1, charts: bool = False) -> Report:
     """Read the files of the run written with ``--csv PREFIX`` and analyse them.
 
     :param baseline: the prefix of an earlier run to compare with (``--baseline``)
     :param tolerance: relative tolerance of the baseline comparison (0.10 = 10%)
-    :param window_s: the time window of the per-window percentiles and timelines
+    :param window_s: the time window of the per-window percentiles and timelines; None (the default)
+        adapts it to the run's length, about 100–300 points per chart, 1 s at the finest
+        (:func:`stresskit.report.windows.window_for`)
     :param jobs: 1 (the default) keeps everything in this process; 2 analyses the resources file
         in a spawned child process in parallel, None does so only for a file over 32 MiB on a
         machine with two cores (the ``stresskit report`` CLI's default; a script using it needs the
@@ -183,7 +186,7 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     :raises NoRunFilesError: no file of the run exists
     :raises EmptyRunError: there is nothing to report on
     """
-    if not window_s > 0:
+    if window_s is not None and not window_s > 0:
         raise ReportError(f"the window must be > 0 seconds, got {window_s:g}")
     progress = progress or Progress(enabled=False)
     leak_rule = leak_rule or LeakRule()
@@ -215,9 +218,11 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     t1 = time.perf_counter()
     sketches, latency_note = read_latency(f"{prefix}{LATENCY_SUFFIX}")
     history = history_read.frame
+    started, ended = _span(run, history, None)
+    if window_s is None:
+        window_s = window_for(ended - started if started is not None and ended is not None else None)
     hwin = history_windows(history, window_s) if history is not None and len(history) else None
     latency = latency_result(stats_read.frame, hwin, sketches, window_s)
-    started, ended = _span(run, history, None)
     timings["latency"] = time.perf_counter() - t1
 
     traffic: tuple[list[Any], list[Any]] | None = None
@@ -227,7 +232,8 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
 
         span_hint = (hint[0], hint[1]) if hint[1] is not None else None
         pre_tp = throughput(stats_read.frame, hwin, window_s, (hint[1] - hint[0]) if hint[1] else None, span_hint)
-        traffic = traffic_charts(hint[0], hint[1], pre_tp, latency, fault_summary(faults_read.frame, window_s))
+        traffic = traffic_charts(hint[0], hint[1], pre_tp, latency, fault_summary(faults_read.frame, window_s),
+                                 latency.window_s if latency else window_s)
     progress.step("resources and leak regression")
     t2 = time.perf_counter()
     resources: ResourcesResult | None

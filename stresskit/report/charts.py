@@ -43,15 +43,25 @@ def _plt():
 
 
 class _Clock:
-    """Converts wall-clock seconds to minutes or hours since the start of the run."""
+    """Converts wall-clock seconds to seconds, minutes or hours since the start of the run (0 on the axis)."""
 
-    def __init__(self, origin: float, span: float) -> None:
+    def __init__(self, origin: float, span: float, window_s: float | None = None) -> None:
         self.origin = origin
-        self.hours = span > 3 * 3600
-        self.label = "hours since start" if self.hours else "minutes since start"
+        self.unit, self.label = ((3600.0, "hours since start") if span > 3 * 3600 else
+                                 (60.0, "minutes since start") if span > 300 else (1.0, "seconds since start"))
+        self.window_s = window_s
 
     def __call__(self, t: Any) -> np.ndarray:
-        return (np.asarray(t, dtype=float) - self.origin) / (3600.0 if self.hours else 60.0)
+        return (np.asarray(t, dtype=float) - self.origin) / self.unit
+
+    def windows(self, starts: Any) -> np.ndarray:
+        """Window starts on the axis: a window that began before the run (windows are aligned to
+        the clock, the run is not) is drawn at the run's start."""
+        return np.maximum(self(starts), 0.0)
+
+    def per(self, what: str) -> str:
+        """``"per 1 s window"``-style caption text."""
+        return f"{what} per {self.window_s:g} s window" if self.window_s else f"{what} per window"
 
 
 def _thin(x: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -78,6 +88,7 @@ def _readable(fig) -> None:
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
     for ax in fig.axes:
+        ax.set_xlim(left=0)  # the run starts at 0; samples before it are not of the run
         if ax.get_yscale() == "log":
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
@@ -112,13 +123,13 @@ def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
     if tl is None or tl.empty:
         return None
     fig, ax = _figure(plt)
-    x, rps, fails = _thin(clock(tl["start"]), tl["rps"].to_numpy(), tl["fail_per_s"].to_numpy())
+    x, rps, fails = _thin(clock.windows(tl["start"]), tl["rps"].to_numpy(), tl["fail_per_s"].to_numpy())
     ax.plot(x, rps, color=PALETTE[0], lw=1.4, label="all requests")
     lines = 1
     tt = tp.type_timeline
     if tt is not None and not tt.empty and tt["type"].nunique() > 1:
         for i, (rtype, group) in enumerate(sorted(tt.groupby("type"), key=lambda g: -g[1]["rps"].sum())[:6]):
-            gx, gy = _thin(clock(group["start"]), group["rps"].to_numpy())
+            gx, gy = _thin(clock.windows(group["start"]), group["rps"].to_numpy())
             ax.plot(gx, gy, lw=0.9, color=PALETTE[(i + 2) % len(PALETTE)], label=_label(rtype or "(none)"))
             lines += 1
     if tl["fail_per_s"].max() > 0:
@@ -128,7 +139,7 @@ def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
     ax.set_xlabel(clock.label)
     ax.set_ylim(bottom=0)
     _legend(ax, lines)
-    return _finish(plt, fig, "rps", "Requests per second", "per window; dashed: failures per second")
+    return _finish(plt, fig, "rps", "Requests per second", clock.per("mean rate") + "; dashed: failures per second")
 
 
 def chart_users(plt, clock: _Clock, tp: Any) -> Chart | None:
@@ -136,11 +147,11 @@ def chart_users(plt, clock: _Clock, tp: Any) -> Chart | None:
     if tl is None or tl.empty or not np.isfinite(tl["users"]).any():
         return None
     fig, ax = _figure(plt, 2.4)
-    ax.step(clock(tl["start"]), tl["users"], where="post", color=PALETTE[2], lw=1.4)
+    ax.step(clock.windows(tl["start"]), tl["users"], where="post", color=PALETTE[2], lw=1.4)
     ax.set_ylabel("users")
     ax.set_xlabel(clock.label)
     ax.set_ylim(bottom=0)
-    return _finish(plt, fig, "users", "Users", "highest user count in each window")
+    return _finish(plt, fig, "users", "Users", clock.per("highest user count"))
 
 
 def chart_latency(plt, clock: _Clock, latency: Any) -> Chart | None:
@@ -152,7 +163,7 @@ def chart_latency(plt, clock: _Clock, latency: Any) -> Chart | None:
     fig, ax = _figure(plt)
     for i, (col, label) in enumerate((("p50", "P50"), ("p95", "P95"), ("p99", "P99"), ("p999", "P99.9"),
                                       ("max", "max"))):
-        x, y = _thin(clock(overall["start"]), overall[col].to_numpy(dtype=float))
+        x, y = _thin(clock.windows(overall["start"]), overall[col].to_numpy(dtype=float))
         if np.isfinite(y).any():
             ax.plot(x, y, lw=1.2 if col != "max" else 0.8, ls="-" if col != "max" else ":", label=label,
                     color=PALETTE[i])
@@ -164,7 +175,7 @@ def chart_latency(plt, clock: _Clock, latency: Any) -> Chart | None:
     ax.set_xlabel(clock.label)
     _legend(ax, 5)
     return _finish(plt, fig, "latency", "Latency percentiles over time (all requests)",
-                   f"window {latency.window_s:g} s; source: {latency.source}")
+                   f"percentiles per {latency.window_s:g} s window; source: {latency.source}")
 
 
 def chart_latency_names(plt, clock: _Clock, latency: Any) -> Chart | None:
@@ -177,13 +188,14 @@ def chart_latency_names(plt, clock: _Clock, latency: Any) -> Chart | None:
     fig, ax = _figure(plt)
     for i, key in enumerate(top):
         group = names[(names["type"] == key[0]) & (names["name"] == key[1])].sort_values("start")
-        gx, gy = _thin(clock(group["start"]), group["p95"].to_numpy(dtype=float))
+        gx, gy = _thin(clock.windows(group["start"]), group["p95"].to_numpy(dtype=float))
         ax.plot(gx, gy, lw=1.0, color=PALETTE[i % len(PALETTE)], label=_label(f"{key[0]} {key[1]}".strip(), 40))
     ax.set_ylabel("P95 (ms)")
     ax.set_xlabel(clock.label)
     ax.set_yscale("log")
     _legend(ax, len(top))
-    return _finish(plt, fig, "latency_names", "P95 per request name over time", "the 8 busiest request names")
+    return _finish(plt, fig, "latency_names", "P95 per request name over time",
+                   f"the 8 busiest request names, P95 per {latency.window_s:g} s window")
 
 
 def _leak_for(leaks: list[Any], series: str) -> Any:
@@ -277,21 +289,23 @@ def chart_extras(plt, clock: _Clock, tp: Any, faults: Any) -> list[Chart]:
     charts = []
     if tp.cache_timeline is not None and not tp.cache_timeline.empty:
         fig, ax = _figure(plt, 2.4)
-        ax.plot(clock(tp.cache_timeline["start"]), 100 * tp.cache_timeline["hit_rate"], color=PALETTE[4], lw=1.3)
+        ax.plot(clock.windows(tp.cache_timeline["start"]), 100 * tp.cache_timeline["hit_rate"], color=PALETTE[4],
+                lw=1.3)
         ax.set_ylabel("hit rate %")
         ax.set_ylim(0, 100)
         ax.set_xlabel(clock.label)
-        charts.append(_finish(plt, fig, "cache", "Cache hit rate over time", "REDIS GET hit / (hit + miss)"))
+        charts.append(_finish(plt, fig, "cache", "Cache hit rate over time",
+                              clock.per("REDIS GET hit / (hit + miss)")))
     if tp.ws_timeline is not None and not tp.ws_timeline.empty:
         fig, ax = _figure(plt, 2.4)
-        x = clock(tp.ws_timeline["start"])
+        x = clock.windows(tp.ws_timeline["start"])
         ax.plot(x, tp.ws_timeline["connects"], color=PALETTE[0], lw=1.2, label="connects")
         ax.plot(x, tp.ws_timeline["unexpected_closes"], color=PALETTE[1], lw=1.0, label="unexpected closes")
         ax.set_ylabel("per window")
         ax.set_xlabel(clock.label)
         _legend(ax, 2)
         charts.append(_finish(plt, fig, "websocket", "WebSocket connections over time",
-                              "connects and unexpected closes per window"))
+                              clock.per("connects and unexpected closes")))
     events = faults.get("events") if faults is not None else None
     if events is not None and not events.empty:
         kinds = sorted(events["kind"].astype(str).unique())
@@ -311,16 +325,16 @@ def chart_extras(plt, clock: _Clock, tp: Any, faults: Any) -> list[Chart]:
     return charts
 
 
-def _clock(origin: float | None, end: float | None) -> _Clock | None:
+def _clock(origin: float | None, end: float | None, window_s: float | None = None) -> _Clock | None:
     if origin is None:
         return None
-    return _Clock(origin, (end or origin) - origin)
+    return _Clock(origin, (end or origin) - origin, window_s)
 
 
 def traffic_charts(origin: float | None, end: float | None, throughput: Any, latency: Any,
-                   faults: Any) -> tuple[list[Chart], list[Chart]]:
+                   faults: Any, window_s: float | None = None) -> tuple[list[Chart], list[Chart]]:
     """(main charts: requests/s, users, latency; extra charts: cache, WebSocket, faults)."""
-    clock = _clock(origin, end)
+    clock = _clock(origin, end, window_s)
     if clock is None:
         return [], []
     plt = _plt()
@@ -372,7 +386,8 @@ def all_charts(report: Any) -> list[Chart]:
     if cached is not None:
         main, extras = cached
     else:
-        main, extras = traffic_charts(origin, end, report.throughput, report.latency, report.faults)
+        main, extras = traffic_charts(origin, end, report.throughput, report.latency, report.faults,
+                                      report.window_s)
     res = report.resources
     if res is not None and res.charts is not None:
         middle = res.charts

@@ -64,8 +64,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=_fraction, default=0.10,
                         help="baseline tolerance: a relative change worse than this is a regression "
                              "(0.1 or 10%%; default 10%%)")
-    parser.add_argument("--window", type=_positive, default=60.0, metavar="SECONDS",
-                        help="time window of the percentiles and timelines (default 60)")
+    parser.add_argument("--window", type=_positive, default=None, metavar="SECONDS",
+                        help="time window of the percentiles and timelines (default: adapted to the run's "
+                             "length, about 100-300 points per chart, 1 s at the finest)")
     parser.add_argument("--warmup", type=_warmup, default=None, metavar="SECONDS|PCT",
                         help="warm-up excluded from the leak regression (default 10%% of each series)")
     parser.add_argument("--leak-growth", type=_positive, default=2.0, metavar="PCT",

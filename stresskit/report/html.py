@@ -58,6 +58,8 @@ def _fmt(value: Any, spec: str = "{:,.1f}") -> str:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return "–"
+        if spec == "{:,.1f}" and float(value).is_integer():  # a count: "118", not "118.0"
+            return f"{int(value):,}"
         return spec.format(value)
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"

@@ -119,6 +119,8 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
                 if kind == "meta":
                     window_s = float(line.get("window_s", window_s))
                     continue
+                if line.get("series"):  # another series of the same requests (e.g. from the intended start)
+                    continue  # — never merged into the response times
                 key = (str(line.get("type", "")), str(line["name"]))
                 windows, run = series[str(line.get("series", ""))]
                 hist = decode_hist(line)
@@ -389,11 +391,8 @@ def latency_result(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, sketch
             requests["locust_count"] = locust_counts
             differ = np.isfinite(locust_counts) & (np.abs(locust_counts - requests["count"].to_numpy()) > 0)
             if differ.any():
-                extra = float(np.nansum(requests["count"].to_numpy()[differ] - locust_counts[differ]))
-                notes.append(f"the sketches hold {extra:+.0f} requests against Locust's _stats.csv over "
-                             f"{int(differ.sum())} name(s): Locust writes its CSV files once a second, so they can "
-                             "miss a run's last second; a negative figure means the recorder started late or a "
-                             "worker's last report was lost")
+                notes.append(_count_note(float(np.nansum(requests["count"].to_numpy()[differ])),
+                                         float(np.nansum(locust_counts[differ])), int(differ.sum())))
         if sketches.window_s > window_s:
             notes.append(f"sketch windows are {sketches.window_s:g} s; shown at that size")
         return LatencyResult("ddsketch", PRECISION_SKETCH, max(window_s, sketches.window_s), requests, windows, notes)
@@ -409,6 +408,20 @@ def latency_result(stats: pd.DataFrame | None, hwin: pd.DataFrame | None, sketch
         notes.append("stats history has only the Aggregated row: run Locust with --csv-full-history for per-name "
                      "windows")
     return LatencyResult("locust", PRECISION_LOCUST, window_s, requests, windows, notes)
+
+
+def _count_note(sketched: float, counted: float, names: int) -> str:
+    """A plain statement of how the sketches' request count differs from Locust's, and why."""
+    diff = round(sketched - counted)
+    where = f"{names} request name{'s' if names != 1 else ''}"
+    if diff > 0:
+        return (f"The latency percentiles cover {diff:,} more requests than Locust's counts "
+                f"({round(sketched):,} against {round(counted):,}, over {where}): Locust writes its CSV files once "
+                "a second and missed the run's last moments. Request counts in this report are Locust's.")
+    return (f"The latency percentiles cover {-diff:,} fewer requests than Locust counted "
+            f"({round(sketched):,} of {round(counted):,}, over {where}): the latency recorder started after the "
+            "first requests, or a worker's last report was lost. Percentiles are from the requests it saw; "
+            "request counts in this report are Locust's.")
 
 
 def _clean(data: dict[str, Any]) -> dict[str, Any]:
