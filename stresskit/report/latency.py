@@ -119,8 +119,6 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
                 if kind == "meta":
                     window_s = float(line.get("window_s", window_s))
                     continue
-                if line.get("series"):  # another series of the same requests (e.g. from the intended start)
-                    continue  # — never merged into the response times
                 key = (str(line.get("type", "")), str(line["name"]))
                 windows, run = series[str(line.get("series", ""))]
                 hist = decode_hist(line)
