@@ -84,3 +84,6 @@ def use_stresskit(
         from stresskit.embedded import use_embedded_target
 
         use_embedded_target(events)
+    from stresskit.webui import use_web_ui
+
+    use_web_ui(events)  # after the parts that fill options in at init: the form shows their values

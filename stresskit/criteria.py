@@ -274,6 +274,16 @@ class RunCriteria:
         runner = self.environment.runner
         gevent.spawn(runner.quit if option(self.environment, "headless", False) else runner.stop)
 
+    def live_document(self) -> dict[str, Any]:
+        """Read-only: the ``_run.json`` document as it would read if the run ended now (the final
+        one once the test has ended). Nothing is written, logged or set; the web UI's Verdict tab
+        shows it."""
+        if self.final is not None and self.ended is not None and (self.started or 0) <= self.ended:
+            return self.final
+        criteria = self.criteria_results()
+        thresholds = [evaluate(t, self.environment) for t in self.thresholds]
+        return self.document(criteria, thresholds, self.exit_code(criteria, thresholds))
+
     # -- final --------------------------------------------------------------------------------
 
     def criteria_results(self) -> list[CriterionResult]:

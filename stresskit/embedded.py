@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 from stresskit.errors import DependencyMissing
+from stresskit.redact import redact_url
 
 log = logging.getLogger("stresskit.embedded")
 
@@ -57,7 +58,7 @@ def _maybe_start(environment: Any, pages: int | None) -> None:
     environment.host = target.url
     log.info(
         "no --host given: started the demo target at %s%s for this run (pass --host to test your own backend)",
-        target.url, f" with Redis at {redis_url}" if redis_url else "",
+        target.url, f" with Redis at {redact_url(redis_url)}" if redis_url else "",
     )
 
     def stop(**_: Any) -> None:

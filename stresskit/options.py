@@ -27,6 +27,7 @@ def register_options(events: Any, *adders: Adder) -> None:
         _registered[key] = []
         events.init_command_line_parser.add_listener(lambda parser: _add_all(parser, _registered[key]))
         events.init.add_listener(_refresh_loop_clock)
+        events.init.add_listener(_protect_secrets)
     for adder in adders:
         if adder not in _registered[key]:
             _registered[key].append(adder)
@@ -44,6 +45,14 @@ def _refresh_loop_clock(**_: Any) -> None:
     gevent.get_hub().loop.update_now()
 
 
+WEB_FORM_OPTIONS = ("scenario", "time_scale", "failure_rate", "faults", "pages", "threshold")
+"""Options the web UI's start form offers, whatever argument group declared them: what an ad-hoc
+run needs. An empty field means the option's value at start (its default, variable or flag)."""
+
+SECRET_OPTIONS: set[str] = set()
+"""Destinations of every option declared ``is_secret=True`` (filled as the parsers are built)."""
+
+
 def _add_all(parser: Any, adders: list[Adder]) -> None:
     done: set[Adder] = getattr(parser, "_stresskit_adders", set())
     for adder in adders:
@@ -51,6 +60,32 @@ def _add_all(parser: Any, adders: list[Adder]) -> None:
             adder(parser)
             done.add(adder)
     parser._stresskit_adders = done
+    for action in getattr(parser, "_actions", []):
+        if getattr(action, "is_secret", False):
+            SECRET_OPTIONS.add(action.dest)
+        elif action.dest in WEB_FORM_OPTIONS:
+            # argument groups do not take Locust's keywords; give their actions what the form reads
+            action.include_in_web_ui = True
+            for flag in ("is_secret", "is_required", "is_multiple"):
+                if not hasattr(action, flag):
+                    setattr(action, flag, False)
+
+
+def _protect_secrets(environment: Any, **_: Any) -> None:
+    """Register the value of every secret option and redact every log record of the process.
+
+    Secrets live in ``parsed_options`` only; nothing shows them (see :mod:`stresskit.redact`).
+    """
+    from stresskit.redact import install_log_redaction, register_secret
+
+    for name in SECRET_OPTIONS:
+        register_secret(option(environment, name, None))
+    for value in vars(getattr(environment, "parsed_options", None) or argparse.Namespace()).values():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and "://" in item:
+                register_secret(item)  # a URL option registers its password, if it has one
+    register_secret(getattr(environment, "host", None))
+    install_log_redaction()
 
 
 def option(environment: Any, name: str, default: Any = None) -> Any:

@@ -34,21 +34,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from stresskit.redact import redact_url  # the one redaction helper (re-exported)
+
 __all__ = ["REQUEST_TYPE", "KeySpace", "RedisCacheClient", "redact_url", "url_with_password"]
 
 REQUEST_TYPE = "REDIS"
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for log lines and error messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def url_with_password(url: str, password: str | None) -> str:

@@ -33,6 +33,7 @@ from stresskit.faults.admin import TargetAdmin
 from stresskit.faults.config import FaultConfig
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report
 from stresskit.options import option, register_options
+from stresskit.redact import redact_url
 
 __all__ = [
     "BackendCrash",
@@ -463,7 +464,7 @@ def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool =
                     setattr(options, name, value)
         log.info("recovery run: started the target at %s%s%s (restartable; pass --host to test your own)",
                  system.target_url, f" behind the fault proxy {system.url}" if system.proxy else "",
-                 f", Redis at {system.redis_url}" if system.redis_url else "")
+                 f", Redis at {redact_url(system.redis_url)}" if system.redis_url else "")
         environment.events.quitting.add_listener(lambda **_: system.stop())
 
     events.init.add_listener(on_init)

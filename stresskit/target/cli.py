@@ -11,6 +11,7 @@ import signal
 
 from stresskit.errors import ConfigError, TargetUnreachable
 from stresskit.options import non_negative_float, positive_float, positive_int
+from stresskit.redact import redact_text, redact_url
 from stresskit.target.config import TargetConfig
 
 
@@ -29,7 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default=d.bind, help="address to listen on (default %(default)s)")
     parser.add_argument("--port", type=_port, default=d.port, help="port (default %(default)s; 0 picks a free one)")
     parser.add_argument("--redis-url", default=os.environ.get("STRESSKIT_REDIS_URL"),
-                        help="Redis behind /api/cache (env STRESSKIT_REDIS_URL); without it /api/cache answers 503")
+                        help="Redis behind /api/cache (env STRESSKIT_REDIS_URL, preferred when the URL holds a "
+                             "password: a command line is visible to every user of the host); without it "
+                             "/api/cache answers 503")
     parser.add_argument("--admin-token", default=os.environ.get("STRESSKIT_ADMIN_TOKEN"),
                         help="bearer token for /admin (env STRESSKIT_ADMIN_TOKEN); without it /admin is off")
     parser.add_argument("--pages", type=positive_int, default=d.pages, help="number of pages (default %(default)s)")
@@ -72,7 +75,8 @@ async def _check_redis(url: str) -> None:
         await client.ping()
     except Exception as exc:  # noqa: BLE001  any failure to reach Redis becomes one clear line
         raise TargetUnreachable(
-            f"cannot reach Redis at {url}: {exc}; start redis-server or fix --redis-url"
+            f"cannot reach Redis at {redact_url(url)}: {redact_text(str(exc), [url])}; "
+            "start redis-server or fix --redis-url"
         ) from None
     finally:
         await client.aclose()

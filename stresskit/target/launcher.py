@@ -68,10 +68,11 @@ class TargetServer(ManagedProcess):
         self.port = port
         self.admin_token = admin_token
         argv = [sys.executable, "-m", "stresskit", "target", "--bind", self.host, "--port", str(port), *extra_args]
-        if redis_url:
-            argv += ["--redis-url", redis_url]
         env = dict(os.environ)
         env.pop("STRESSKIT_ADMIN_TOKEN", None)
+        env.pop("STRESSKIT_REDIS_URL", None)
+        if redis_url:  # through the environment: a command line (ps) would show a password
+            env["STRESSKIT_REDIS_URL"] = redis_url
         if admin_token:
             env["STRESSKIT_ADMIN_TOKEN"] = admin_token
         super().__init__("stresskit target", argv, workdir / f"target-{port}.log", env=env)

@@ -13,6 +13,7 @@ from typing import Any
 
 from stresskit.errors import FaultError
 from stresskit.faults.admin import TargetAdmin
+from stresskit.redact import redact_url
 
 __all__ = ["cut_websocket", "drop_all_websockets", "kill_redis_clients"]
 
@@ -39,15 +40,7 @@ def kill_redis_clients(redis_url: str) -> str:
     try:
         count = client.client_kill_filter(_type="normal", skipme=True)
     except redis.RedisError as exc:
-        raise FaultError(f"CLIENT KILL on {_safe(redis_url)} failed: {exc}") from None
+        raise FaultError(f"CLIENT KILL on {redact_url(redis_url)} failed: {exc}") from None
     finally:
         client.close()
-    return f"CLIENT KILL TYPE normal on {_safe(redis_url)}: {count} connection(s) dropped"
-
-
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    if "@" in url:
-        scheme, _, rest = url.partition("://")
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+    return f"CLIENT KILL TYPE normal on {redact_url(redis_url)}: {count} connection(s) dropped"
