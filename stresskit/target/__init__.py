@@ -7,4 +7,4 @@ read-through cache and token-protected fault knobs. It never imports Locust.
 
 from stresskit.target.config import WS_CLOSE_IDLE, WS_CLOSE_LIMIT, TargetConfig
 
-__all__ = ["TargetConfig", "WS_CLOSE_IDLE", "WS_CLOSE_LIMIT"]
+__all__ = ["WS_CLOSE_IDLE", "WS_CLOSE_LIMIT", "TargetConfig"]

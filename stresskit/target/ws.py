@@ -15,7 +15,6 @@ Protocol (JSON text frames):
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -57,7 +56,7 @@ class WebSocketHub:
         while not ws.closed:
             try:
                 msg = await ws.receive(timeout=self.idle_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.idle_closed += 1
                 await ws.close(code=WS_CLOSE_IDLE, message=b"idle timeout")
                 return
@@ -116,7 +115,7 @@ class WebSocketHub:
         """Cut every connection without a close frame (fault injection); return how many."""
         count = 0
         for ws in list(self.connections):
-            transport = ws._req.transport if ws._req is not None else None  # noqa: SLF001
+            transport = ws._req.transport if ws._req is not None else None
             if transport is not None:
                 transport.abort()
                 count += 1
