@@ -5,7 +5,7 @@ answers thousands of GETs while the API is dead gives "2.5% failed, PASS"), and 
 off while their server is gone send few requests, so the time without a server barely shows in
 the stats. This module judges every client kind on its own, in time rather than in requests.
 
-**Definition.** Each kind's requests (see :data:`KIND_OF_REQUEST_TYPE`) are counted per
+**Definition.** Each kind's requests are counted per
 one-second window (:data:`RESOLUTION`, wall clock). A window in which the kind completed at least
 one successful request is *up*; one with failures and no success is *down*; a window with no
 request of the kind takes the state of the kind's last window that had one (users backing off
@@ -15,8 +15,15 @@ the share of its windows that are up; an *outage* is a run of consecutive down w
 end, seconds). Windows right after a fault stresskit itself injected into that kind are left
 out (neither up nor down): a run-wide fault (backend crash, cache disconnect, partition ...)
 until its run-level recovery is logged, at most ``--availability-max-outage`` seconds; a
-per-user fault for :data:`USER_FAULT_GRACE` seconds. The harness never blames the target for
-its own faults.
+per-user fault for :data:`USER_FAULT_GRACE` seconds when that user is its kind's only one (with
+more users, one user's fault cannot make the kind unavailable). The harness never blames the
+target for its own faults.
+
+A request's kind comes from its Locust request type through the one table
+:data:`KIND_OF_REQUEST_TYPE` (types not in it, like ``RECOVERY``, are no client traffic); when
+the request is fired by a user's own greenlet and that User class declares a ``kind`` (the
+attribute the scenario shapes use), that kind wins — a page processor fetching pages over HTTP
+is ``browser``.
 
 Successes that do not prove the backend answered (a browser memory sample, a browser session
 start, a WebSocket frame handed to the socket) are not evidence of availability
@@ -384,6 +391,7 @@ class Availability:
         kind = kind_of(request_type)
         if kind is None or not is_evidence(request_type, name or ""):
             return
+        kind = _declared_kind() or kind
         window = int(time.time() // RESOLUTION)
         ok, failed = (0, 1) if exception else (1, 0)
         if self._is_worker():
@@ -460,7 +468,9 @@ class Availability:
         since = float(timestamp or time.time())
         targets = _fault_targets(kind)
         if user:
-            self.excuses.extend((k, since, since + USER_FAULT_GRACE) for k in targets)
+            # one user's fault can make its whole kind unavailable only when it is the kind's only user
+            users = self.users_per_kind()
+            self.excuses.extend((k, since, since + USER_FAULT_GRACE) for k in targets if users.get(k, 0) <= 1)
         else:
             self._run_faults[kind] = len(self.excuses)
             self.excuses.extend((k, since, since + self.max_outage) for k in targets)
@@ -476,10 +486,9 @@ class Availability:
                 self.excuses[index] = (k, since, until)
 
     def _excused(self, kind: str) -> Callable[[int], bool]:
-        spans = [(int(since // RESOLUTION), math.ceil(to / RESOLUTION)) for k, since, to in self.excuses if k == kind]
-        if not spans:
-            return lambda _w: False
-        return lambda w: any(start <= w < stop for start, stop in spans)
+        windows = {w for k, since, to in self.excuses if k == kind
+                   for w in range(int(since // RESOLUTION), math.ceil(to / RESOLUTION))}
+        return windows.__contains__
 
     # -- live ---------------------------------------------------------------------------------
 
@@ -491,23 +500,31 @@ class Availability:
             except Exception:  # a bug here must not take the run down; say it and keep going
                 log.exception("live availability check failed")
 
-    def note_expected(self) -> None:
-        """Remember which kinds the run runs now: planned by the shape, or with users running."""
+    def users_per_kind(self) -> dict[str, int]:
+        """Users running now per kind (the workers' reports on a master)."""
         env = self.environment
-        shape = getattr(env, "shape_class", None)
-        step = getattr(shape, "last_step", None)
-        for kind, count in (getattr(step, "kind_counts", None) or {}).items():
-            if count > 0:
-                self.expected.add(kind)
         runner = env.runner
+        if runner is None:
+            return {}
         counts = getattr(runner, "reported_user_classes_count", None)
         if counts is None:
             counts = getattr(runner, "user_classes_count", {}) or {}
         kinds = {c.__name__: getattr(c, "kind", None) for c in (env.user_classes or [])}
+        users: dict[str, int] = {}
         for name, count in counts.items():
             kind = kinds.get(name) or ("api" if _is_http_user(env, name) else None)
-            if count > 0 and kind in KINDS:
+            if kind in KINDS:
+                users[kind] = users.get(kind, 0) + count
+        return users
+
+    def note_expected(self) -> None:
+        """Remember which kinds the run runs now: planned by the shape, or with users running."""
+        shape = getattr(self.environment, "shape_class", None)
+        step = getattr(shape, "last_step", None)
+        for kind, count in (getattr(step, "kind_counts", None) or {}).items():
+            if count > 0:
                 self.expected.add(kind)
+        self.expected.update(kind for kind, count in self.users_per_kind().items() if count > 0)
 
     def check_live(self, now: float | None = None) -> None:
         """Log outages that started or ended since the last call (windows ``lag`` seconds old)."""
@@ -583,6 +600,17 @@ class Availability:
         return {"resolution_seconds": RESOLUTION, "max_unavailable_share": self.max_unavailable,
                 "max_outage_seconds": self.max_outage,
                 "kinds": {k: f.as_dict() for k, f in self.figures().items()}}
+
+
+def _declared_kind() -> str | None:
+    """The ``kind`` of the Locust user whose own greenlet fires the request (Locust runs each user
+    in a greenlet spawned with the user as its one argument), when it declares a known one: a
+    page processor that fetches pages over HTTP is judged as ``browser``, not ``api``."""
+    args = getattr(gevent.getcurrent(), "args", None)
+    if not args or len(args) != 1:
+        return None
+    kind = getattr(args[0], "kind", None)
+    return kind if isinstance(kind, str) and kind in KINDS else None
 
 
 def _fault_targets(kind: str) -> tuple[str, ...]:

@@ -10,7 +10,9 @@ The criteria of every run (DESIGN.md):
   :data:`ERROR_RATIO_WINDOW` seconds: above 50% (with at least :data:`MIN_REQUESTS` requests in
   the window) stops the run early;
 * ``resources_stable`` — no sustained >90% CPU or memory alert from a target-host agent (not
-  evaluated when no agent sent samples).
+  evaluated when no agent sent samples);
+* ``availability`` and ``kind_error_ratio`` — every client kind judged on its own, in 1 s
+  windows (:mod:`stresskit.availability`, which ``use_criteria`` opts in too).
 
 User thresholds (:mod:`stresskit.thresholds`) are checked with them; ``,abort`` ones stop the
 run early when they fail. At ``quitting`` the verdict becomes ``environment.process_exit_code``
@@ -484,6 +486,7 @@ def use_criteria(events: Any) -> None:
     the bad-configuration exit code, before any load is sent.
     """
     register_options(events, add_arguments)
+    availability.use_availability(events)  # every client kind judged on its own (DESIGN.md)
     if id(events) in _REGISTERED:
         return
     _REGISTERED.add(id(events))

@@ -138,7 +138,7 @@ def test_duration_ends_the_run_and_too_few_pages_fail_the_criterion(tmp_path, mi
                      env={"E2E_PAGE_WAIT": "3"})  # one page user, a page every 3 s: 2 of 10 pages
     assert run.code == ExitCode.CRITERIA_FAILED, run.explain()
     assert run.criteria == {"page_completion": False, "critical_failures": True, "error_ratio": True,
-                            "resources_stable": True}
+                            "resources_stable": True, "availability": True, "kind_error_ratio": True}
     assert run.doc["pages_completed"] < 8
     assert run.doc["stop_reason"] == "scenario duration (5.4s) over"
     assert scenario.duration - 0.5 <= run.elapsed <= scenario.duration + 4
@@ -152,7 +152,7 @@ def test_a_resource_alert_fails_the_resources_criterion(tmp_path, mix_target, re
                      "--alert-cpu", "100", "--alert-sustain", "0.5", env={"E2E_PAGE_WAIT": "0.3"})
     assert run.code == ExitCode.CRITERIA_FAILED, run.explain()
     assert run.criteria == {"page_completion": True, "critical_failures": True, "error_ratio": True,
-                            "resources_stable": False}
+                            "resources_stable": False, "availability": True, "kind_error_ratio": True}
     assert run.doc["criteria"][3]["detail"].startswith("1 alert(s); first: memory_percent at")
     assert [a["metric"] for a in run.doc["run_state"]["alerts"]] == ["memory_percent"]
 

@@ -24,6 +24,7 @@ from stresskit.availability import (
 from stresskit.criteria import RunCriteria
 from stresskit.events import stresskit_events
 from stresskit.runstate import run_state
+from tests.support.wait import wait_for
 
 T = 1_000_000  # an epoch second
 
@@ -168,6 +169,32 @@ def test_injected_faults_excuse_the_kinds_they_hit():
     tracker.remove()
 
 
+def test_a_user_fault_excuses_nothing_when_its_kind_has_other_users():
+    """With two WebSocket users, one user's dropped socket cannot make the kind unavailable."""
+    from locust import User, constant, task
+
+    class Chat(User):
+        kind = "websocket"
+        wait_time = constant(0.5)
+
+        @task
+        def idle(self):
+            pass
+
+    env = Environment(user_classes=[Chat], parsed_options=argparse.Namespace())
+    runner = env.create_local_runner()
+    tracker = Availability(env)
+    runner.start(2, spawn_rate=100)
+    try:
+        wait_for(lambda: runner.user_count == 2, timeout=10, what="two users")
+        stresskit_events(env).fault_injected.fire(kind="websocket_drop", user="u1", worker="local", detail="",
+                                                  timestamp=T + 50.0)
+        assert not any(tracker._excused("websocket")(w) for w in range(T, T + 60))
+    finally:
+        runner.quit()
+        tracker.remove()
+
+
 def criteria_env(tmp_path):
     env = Environment(parsed_options=argparse.Namespace(csv_prefix=None, headless=True, time_scale=1.0,
                                                         threshold=[]))
@@ -255,3 +282,32 @@ def test_the_live_log_says_when_an_outage_starts_and_ends(caplog):
     assert messages[0].startswith("availability: api outage started at ")
     assert messages[1].startswith("availability: api outage ended at ") and "after 3 s" in messages[1]
     tracker.remove()
+
+
+def test_a_users_declared_kind_wins_over_its_request_type():
+    """A page processor fetching pages over HTTP is judged as browser; a RECOVERY entry never counts."""
+    from locust import FastHttpUser, constant, task
+
+    class HttpPages(FastHttpUser):
+        kind = "browser"
+        host = "http://127.0.0.1:9"
+        wait_time = constant(10)
+
+        @task
+        def fetch(self):
+            fire = self.environment.events.request.fire
+            fire(request_type="GET", name="/api/pages/[n]/rows", response_time=1, response_length=0,
+                 exception=None, context={})
+            fire(request_type="RECOVERY", name="browser_crash", response_time=1, response_length=0,
+                 exception=None, context={})
+
+    env = Environment(user_classes=[HttpPages], parsed_options=argparse.Namespace())
+    runner = env.create_local_runner()
+    tracker = Availability(env)
+    runner.start(1, spawn_rate=10)
+    try:
+        wait_for(lambda: "browser" in tracker.counts, timeout=10, what="the page fetch")
+        assert set(tracker.counts) == {"browser"}
+    finally:
+        runner.quit()
+        tracker.remove()
