@@ -128,7 +128,7 @@ def _on_test_start(environment: Any) -> None:
     control = arrival_control(environment)
     if plan is None or control is None:
         return
-    control.start(plan.scenario, environment.shape_class)
+    control.start(plan.scenario, environment.shape_class, kinds=plan.kinds)
 
 
 def _on_test_stop(environment: Any) -> None:

@@ -59,10 +59,11 @@ class ArrivalControl:
 
     # -- test lifecycle --------------------------------------------------------------------------
 
-    def start(self, scenario: Any, shape: Any) -> None:
-        """Plan the scenario's rated kinds (if any) and start the rebalance/warning loop."""
+    def start(self, scenario: Any, shape: Any, kinds: Any = None) -> None:
+        """Plan the scenario's rated kinds (if any; only those in ``kinds`` when given — the kinds the
+        locustfile has User classes for) and start the rebalance/warning loop."""
         self.stop()
-        self.schedules = schedules(scenario)
+        self.schedules = {k: s for k, s in schedules(scenario).items() if kinds is None or k in kinds}
         self.totals, self.lag, self._last_warn = {}, {}, {}
         if not self.schedules:
             return
