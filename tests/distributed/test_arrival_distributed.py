@@ -116,7 +116,7 @@ def test_a_lost_worker_leaves_its_share_to_the_other(tmp_path, steady):
     cluster.workers[0].send_signal(signal.SIGTERM)
     code, output, doc = cluster.wait()
     api = doc["arrival"]["api"]
-    # without a rebalance the lost half would be missing: ~0.5 * RATE * the remaining ~8 s
-    assert api["due"] >= 0.85 * RATE * DURATION, (api, output[-3000:])
-    assert "rate rebalanced" in output
-    assert code in (0, 3), output[-3000:]  # losing a worker may drop the iterations of one poll interval
+    # without a rebalance the lost half of the remaining ~8 s would be missing (due ≈ 0.67 of the whole)
+    assert api["due"] >= 0.8 * RATE * DURATION, (api, doc["criteria"], output[-3000:])
+    assert "rate rebalanced" in output, output[-3000:]
+    assert code in (0, 3), (code, doc["criteria"], output[-3000:])  # a lost worker may drop a poll interval's
