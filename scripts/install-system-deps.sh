@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system programs stresskit drives, if they are missing: chromium, chromedriver,
-# redis-server, plus python3-venv and iproute2 (network-namespace tests) and wrk (benchmarks).
+# redis-server, plus python3-venv and iproute2 (network-namespace tests), wrk (benchmarks) and
+# prometheus (the live-metrics test).
 # Idempotent: does nothing when everything is present. Never downloads a browser or driver
 # from anywhere but the distribution's package manager.
 set -euo pipefail
@@ -13,6 +14,7 @@ have redis-server || need+=(redis-server)
 have ip || need+=(iproute2)
 have wrk || need+=(wrk)
 have curl || need+=(curl)
+have prometheus || need+=(prometheus)  # the e2e test of the live metrics starts its own on a free port
 python_bin="${PYTHON:-python3}"
 if ! have "$python_bin"; then
   need+=(python3 python3-venv python3-pip)
@@ -21,7 +23,7 @@ elif ! "$python_bin" -c 'import ensurepip, venv' >/dev/null 2>&1; then
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "install-system-deps: chromium, chromedriver, redis-server, iproute2, wrk: all present"
+  echo "install-system-deps: chromium, chromedriver, redis-server, iproute2, wrk, prometheus: all present"
   exit 0
 fi
 
@@ -50,4 +52,11 @@ if ! $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"; then
   exit 1
 fi
 # redis-server's package starts a system service; stresskit starts its own on free ports.
+# prometheus's package does too (scraping :9090 from then on): stop and disable it where systemd runs;
+# the tests never rely on it and start their own prometheus on a free loopback port.
+for service in prometheus prometheus-node-exporter; do
+  if [[ " ${need[*]} " == *" prometheus "* ]] && have systemctl && systemctl is-enabled "$service" >/dev/null 2>&1; then
+    $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
+  fi
+done
 echo "install-system-deps: done"

@@ -24,6 +24,7 @@ def use_stresskit(
     distributed_checks: bool = True,
     web_login: bool = True,
     embedded_target: bool = True,
+    metrics: bool = True,
 ) -> None:
     """Opt ``events`` (Locust's ``events`` module or an environment's) into stresskit.
 
@@ -76,6 +77,10 @@ def use_stresskit(
         from stresskit.latency import record_latency
 
         record_latency(events)
+    if metrics:
+        from stresskit.metrics import use_metrics  # Prometheus endpoint with --metrics-port
+
+        use_metrics(events)
     if faults:
         from stresskit.faults import use_faults
 

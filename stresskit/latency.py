@@ -266,6 +266,12 @@ class LatencyRecorder:
                 out[(rtype, name)] = [sketch.get_quantile_value(q) for q in qs]
         return out
 
+    def run_summaries(self, qs: tuple[float, ...], series: str = "") -> dict[tuple[str, str], tuple[float, float, list]]:
+        """Whole-run ``(count, sum ms, quantiles ms)`` so far per (type, name) of one series
+        (master/local; for the Prometheus exporter's summaries)."""
+        return {(rtype, name): (sketch.count, sketch.sum, [sketch.get_quantile_value(q) for q in qs])
+                for (rtype, name, kind), sketch in list(self._run.items()) if kind == series and sketch.count}
+
     def path(self) -> str | None:
         """The file the master writes, or None when there is no ``--csv`` prefix and no path."""
         if self._path:

@@ -367,7 +367,7 @@ class AgentServer:
                     "dropped_connections_total": self.dropped_total, "requests_total": self.requests_total,
                     "subscribers": self.subscribers, "ring_samples": len(self.ring),
                     "ring_bytes": self.ring.nbytes, "faults_active": len(self.actuator.active())}
-        await self._respond(writer, 200, prometheus.render(self._latest, counters),
+        await self._respond(writer, 200, prometheus.render(self._latest, counters, prometheus.io_totals()),
                             content_type="text/plain; version=0.0.4; charset=utf-8")
 
     def _start_seq(self, query: dict[str, str]) -> int:

@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 
+from stresskit.agent import prometheus
 from stresskit.agent.client import AgentClient
 from stresskit.agent.launcher import start_agent
 from stresskit.errors import AgentAuthError, AgentError
@@ -121,12 +122,22 @@ def test_latest_and_metrics(client):
     assert latest["type"] == "sample" and latest["seq"] >= 1
     text = client.metrics()
     families = set(re.findall(r"^# TYPE (\S+) (gauge|counter)$", text, re.MULTILINE))
-    for name in ("stresskit_system_memory_percent", "stresskit_process_rss_bytes", "stresskit_agent_samples_total",
-                 "stresskit_browsers_count"):
-        assert any(f == name for f, _ in families), name
+    for name, kind in (("stresskit_system_memory_usage_ratio", "gauge"), ("stresskit_system_memory_used_bytes", "gauge"),
+                       ("stresskit_process_resident_memory_bytes", "gauge"), ("stresskit_agent_samples_total", "counter"),
+                       ("stresskit_system_network_received_bytes_total", "counter"),
+                       ("stresskit_browser_processes", "gauge")):
+        assert (name, kind) in families, name
+    names = {f for f, _ in families}
+    assert names <= set(prometheus.metric_names())
+    # Prometheus conventions: counters end in _total, nothing in percent or per-second gauges, old names gone
+    assert all(name.endswith("_total") == (kind == "counter") for name, kind in families), families
+    assert not any(word in name for name in names for word in ("percent", "_bps", "stresskit_browsers_")), names
+    assert "stresskit_system_memory_used " not in text and "stresskit_process_rss_bytes" not in text
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            assert re.fullmatch(r'[a-z_][a-z0-9_]*(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.e+]+', line), line
+            assert re.fullmatch(r'[a-z_][a-z0-9_]*(\{([a-z_]+="[^"]*",?)*\})? -?[0-9.]+(e[-+]?[0-9]+)?', line), line
+    ratio = float(re.search(r"^stresskit_system_memory_usage_ratio\S* (\S+)$", text, re.MULTILINE).group(1))
+    assert 0 < ratio < 1
 
 
 def test_huge_and_slow_requests_are_dropped_while_a_subscriber_keeps_streaming(agent, client):
