@@ -11,7 +11,8 @@ SIGKILLs by pid once the run is under way (seen in its ``_live.json``, never a f
   cache users' successes keep the global error ratio low;
 * the same kill in a distributed run (``--processes 2``): the workers' per-second counts reach
   the master and the verdict is the same;
-* the cache users' redis-server SIGKILLed mid-run → FAIL, a cache outage, API and WebSocket fine.
+* the cache users' redis-server SIGKILLed mid-run → FAIL, a cache outage, API and WebSocket fine;
+* cache users without a Redis URL drop out at start → FAIL: a kind the scenario runs sent nothing.
 """
 
 import json
@@ -30,16 +31,16 @@ from tests.support.wait import wait_for
 
 LOCUSTFILE = "tests/e2e/locustfiles/drill_availability.py"
 DURATION = 20
-SCENARIO = f"""
+SCENARIO = """
 [scenarios.drill]
 description = "availability drill"
 pages = 0
-duration = "{DURATION}s"
+duration = "{duration}s"
 failure_rate = 0
 conditions = ["basic_validation"]
 users = {{ api = 2, websocket = 2, cache = 2 }}
 spawn_rate = 20
-stages = [{{ name = "steady", duration = "{DURATION}s", load = 1.0 }}]
+stages = [{{ name = "steady", duration = "{duration}s", load = 1.0 }}]
 """
 RUN_TIMEOUT = 120
 
@@ -47,9 +48,9 @@ RUN_TIMEOUT = 120
 class Drill:
     """One locust process of the drill, started in the background."""
 
-    def __init__(self, tmp_path: Path, host: str, redis_url: str, *args: str) -> None:
+    def __init__(self, tmp_path: Path, host: str, redis_url: str, *args: str, duration: int = DURATION) -> None:
         scenario_file = tmp_path / "drill.toml"
-        scenario_file.write_text(SCENARIO)
+        scenario_file.write_text(SCENARIO.format(duration=duration))
         self.prefix = tmp_path / "drill"
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRESSKIT_")}
         env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
@@ -154,3 +155,14 @@ def test_redis_killed_mid_run_fails_with_a_cache_outage(tmp_path, servers):
     assert "availability: cache outage started" in output
     detail = criteria(doc)["availability"]["detail"]
     assert "cache" in detail and "FAILED" in detail
+
+
+def test_a_kind_that_drops_out_fails_the_run(tmp_path, servers):
+    """An empty --redis-url (what a web UI form sends): the cache users give up at start."""
+    target, _ = servers
+    code, doc, output = Drill(tmp_path, target.url, "", duration=8).finish()
+    assert code == ExitCode.CRITERIA_FAILED, output[-3000:]
+    kinds = doc["availability"]["kinds"]
+    assert kinds["cache"]["requests"] == 0 and kinds["cache"]["availability"] is None
+    assert kinds["api"]["availability"] == 1.0
+    assert "cache – FAILED: sent no request at all" in criteria(doc)["availability"]["detail"]
