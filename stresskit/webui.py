@@ -1,15 +1,19 @@
-"""The Resources view in Locust's web UI: a tab with the current figures and a page of live charts.
+"""stresskit's tabs in Locust's web UI: Resources (live charts) and Verdict (the live go / no-go).
 
 :func:`install_resources_view` (called by :func:`stresskit.collector.use_collector` when the web
 UI runs) adds
 
-- a "Resources" tab (``extended_tabs``) whose table — host, kind, name, CPU, memory, state — is
-  fed through the ``extended_stats`` of ``/stats/requests``, like Locust's own extension example;
+- a "Resources" tab (``extended_tabs``) that shows the charts page below (no second table: one
+  look, Locust's own — Material fonts, cards, tables, its light/dark theme);
 - ``/stresskit/resources``: a page of live CPU and memory charts per agent host, tracked
-  process and load generator, with the current alerts and the recorded gaps, drawn by a small
-  canvas chart shipped in ``stresskit/webui_static`` (no CDN: test networks are closed);
+  process and load generator (300 px high, current values in the legends), with the agents,
+  alerts and recorded gaps, drawn by a small canvas chart shipped in ``stresskit/webui_static``
+  (no CDN: test networks are closed);
 - ``/stresskit/resources/data?after=REV``: the JSON the page polls once a second;
 - a script injected into Locust's page that shows the charts page inside the Resources tab.
+
+:func:`use_web_ui` (called by :func:`stresskit.compose.use_stresskit`) adds the Verdict tab
+(:func:`install_verdict_view`) and the safe start form (:mod:`stresskit.webform`).
 
 Every route is wrapped in ``web_ui.auth_required_if_enabled``, so ``--web-login`` covers it.
 """
@@ -21,7 +25,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATIC_DIR", "TAB_KEY", "VERDICT_TAB_KEY", "install_resources_view", "install_verdict_view", "table_rows",
+__all__ = ["STATIC_DIR", "TAB_KEY", "VERDICT_TAB_KEY", "install_resources_view", "install_verdict_view",
            "use_web_ui", "verdict_rows"]
 
 log = logging.getLogger("stresskit.webui")
@@ -31,55 +35,6 @@ STATIC_DIR = Path(__file__).resolve().parent / "webui_static"
 _STATIC = {"linechart.js": "application/javascript", "resources.js": "application/javascript",
            "tab.js": "application/javascript"}
 _INJECT = b'<script src="/stresskit/static/tab.js" defer></script>'
-_STRUCTURE = [
-    {"key": "host", "title": "Host"},
-    {"key": "kind", "title": "Kind"},
-    {"key": "name", "title": "Name"},
-    {"key": "cpu", "title": "CPU %"},
-    {"key": "memory", "title": "Memory %"},
-    {"key": "rss", "title": "RSS MB"},
-    {"key": "state", "title": "State"},
-]
-
-
-def _fmt(value: Any, digits: int = 1) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
-def table_rows(collector: Any, max_processes: int = 10) -> list[dict[str, str]]:
-    """Rows of the Resources tab's table: alerts first, then every agent, host and generator."""
-    snapshot_agents = {link.host: link for link in collector.links}
-    rows: list[dict[str, str]] = []
-    for alert in collector.alerts.active():
-        rows.append({"host": alert["host"], "kind": "ALERT", "name": alert["metric"],
-                     "cpu": _fmt(alert["value"]) if alert["metric"] == "cpu_percent" else "",
-                     "memory": _fmt(alert["value"]) if alert["metric"] == "memory_percent" else "",
-                     "rss": "", "state": f"above {alert['threshold']:g}%"})
-    latest = collector.history.latest()
-    processes: dict[str, int] = {}
-    for item in latest:
-        if item["kind"] == "process":
-            processes[item["host"]] = processes.get(item["host"], 0) + 1
-            if processes[item["host"]] > max_processes:
-                continue
-        link = snapshot_agents.get(item["host"])
-        state = ""
-        if item["kind"] == "system" and link is not None:
-            state = "streaming" if link.connected else f"unreachable: {link.error}"
-            if link.gaps:
-                state += f" ({link.lost} samples lost in {link.gaps} gaps)"
-        rows.append({"host": item["host"], "kind": item["kind"], "name": item["name"],
-                     "cpu": _fmt(item["cpu_percent"]), "memory": _fmt(item["memory_percent"]),
-                     "rss": _fmt(item["rss_bytes"] / 1048576 if item["rss_bytes"] is not None else None, 0),
-                     "state": state})
-    seen = {item["host"] for item in latest}
-    for link in collector.links:
-        if link.host not in seen:
-            rows.append({"host": link.host, "kind": "agent", "name": link.url, "cpu": "", "memory": "", "rss": "",
-                         "state": "streaming" if link.connected else f"unreachable: {link.error or 'connecting'}"})
-    return rows
-
-
 def install_resources_view(environment: Any, collector: Any) -> None:
     """Add the Resources tab, the charts page and its data route to ``environment.web_ui``."""
     from flask import Response, jsonify, request, send_from_directory
@@ -88,8 +43,8 @@ def install_resources_view(environment: Any, collector: Any) -> None:
     if web_ui is None:
         return
     args = web_ui.template_args
+    # the tab shows the charts page only (tab.js embeds it): one look, Locust's, no second table
     args.setdefault("extended_tabs", []).append({"title": "Resources", "key": TAB_KEY})
-    args.setdefault("extended_tables", []).append({"key": TAB_KEY, "structure": _STRUCTURE})
     app = web_ui.app
 
     def page() -> Any:
@@ -113,11 +68,7 @@ def install_resources_view(environment: Any, collector: Any) -> None:
     @app.after_request
     def _extend(response: Any) -> Any:
         try:
-            if request.path.endswith("/stats/requests") and response.is_json:
-                body = response.get_json()
-                body.setdefault("extended_stats", []).append({"key": TAB_KEY, "data": table_rows(collector)})
-                response.set_data(json.dumps(body))
-            elif (request.method == "GET" and response.status_code == 200 and response.mimetype == "text/html"
+            if (request.method == "GET" and response.status_code == 200 and response.mimetype == "text/html"
                   and not request.path.startswith("/stresskit/") and not response.direct_passthrough):
                 html = response.get_data()
                 if b"window.templateArgs" in html and _INJECT not in html:

@@ -25,7 +25,7 @@
   LineChart.prototype.draw = function (series, now, windowSeconds, threshold) {
     var canvas = this.canvas;
     var ratio = global.devicePixelRatio || 1;
-    var width = canvas.clientWidth || 400, height = canvas.clientHeight || 170;
+    var width = canvas.clientWidth || 400, height = canvas.clientHeight || 300;
     if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
       canvas.width = Math.round(width * ratio);
       canvas.height = Math.round(height * ratio);
@@ -35,7 +35,7 @@
     ctx.clearRect(0, 0, width, height);
     var style = global.getComputedStyle(document.body);
     var fg = style.color || "#333";
-    var left = 44, right = 8, top = 8, bottom = 20;
+    var left = 52, right = 12, top = 10, bottom = 24;
     var plotW = width - left - right, plotH = height - top - bottom;
     // the x range grows with the data up to the chosen window (at least a minute)
     var earliest = now;
@@ -54,7 +54,7 @@
     var x = function (t) { return left + (t - start) / span * plotW; };
     var y = function (v) { return top + plotH - v / yMax * plotH; };
 
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = "12px Roboto, Helvetica, Arial, sans-serif";
     ctx.lineWidth = 1;
     ctx.strokeStyle = "rgba(128,128,128,0.25)";
     ctx.fillStyle = fg;
@@ -75,13 +75,14 @@
     if (threshold) {
       ctx.save();
       ctx.setLineDash([5, 4]);
-      ctx.strokeStyle = "#c62828";
+      ctx.strokeStyle = "#d32f2f";
       ctx.beginPath(); ctx.moveTo(left, y(threshold)); ctx.lineTo(left + plotW, y(threshold)); ctx.stroke();
       ctx.restore();
     }
     series.forEach(function (s) {
       ctx.strokeStyle = s.color;
-      ctx.lineWidth = s.width || 1.5;
+      ctx.lineWidth = s.width || 2;
+      ctx.lineJoin = "round";
       ctx.beginPath();
       var pen = false;
       s.points.forEach(function (p) {

@@ -11,6 +11,19 @@
                  "#7f7f7f", "#d62728"];
   var params = new URLSearchParams(location.search);
   if (params.get("embed") === "1") document.body.classList.add("embedded");
+  // Locust's theme choice (its toggle stores it in localStorage.theme), else the system's
+  function applyTheme() {
+    var stored = null;
+    try { stored = window.localStorage.getItem("theme"); } catch (e) { stored = null; }
+    var dark = stored ? stored === "dark" : window.matchMedia("(prefers-color-scheme: dark)").matches;
+    var wanted = dark ? "dark" : "light";
+    if (document.documentElement.dataset.theme !== wanted) {
+      document.documentElement.dataset.theme = wanted;
+      return true;
+    }
+    return false;
+  }
+  applyTheme();
   var state = { series: {}, after: 0, polls: 0, points: 0, errors: 0, snapshot: null, charts: {}, colors: {} };
   window.stresskitResources = state;
 
@@ -69,7 +82,8 @@
     var charts = el("div", null, "charts");
     ["cpu", "mem"].forEach(function (kind) {
       var box = el("div");
-      box.appendChild(el("div", kind === "cpu" ? "CPU %" : (id.indexOf("gen") === 0 ? "RSS MB" : "Memory %"), "legend"));
+      box.appendChild(el("div", kind === "cpu" ? "CPU %" : (id.indexOf("gen") === 0 ? "RSS MB" : "Memory %"),
+        "chart-title"));
       var canvas = el("canvas");
       canvas.className = "chart-" + kind;
       box.appendChild(canvas);
@@ -79,6 +93,11 @@
     node.appendChild(charts);
     container.appendChild(node);
     return node;
+  }
+
+  function current(line) {
+    for (var i = line.points.length - 1; i >= 0; i--) if (line.points[i][1] !== null) return line.points[i][1];
+    return null;
   }
 
   function drawChart(node, kind, lines, now, threshold, unit, minMax) {
@@ -94,6 +113,8 @@
       swatch.style.background = line.color;
       item.appendChild(swatch);
       item.appendChild(document.createTextNode(line.label));
+      var value = current(line);
+      if (value !== null) item.appendChild(el("b", unit === "MB" ? Math.round(value) + " MB" : value.toFixed(1) + "%"));
       legend.appendChild(item);
     });
   }
@@ -125,9 +146,10 @@
         .sort(function (a, b) { return (latest(b, 3) || 0) - (latest(a, 3) || 0); }).slice(0, MAX_PROCESSES);
       var browsers = mine.filter(function (s) { return s.kind === "browsers"; })[0];
       var cpu = [], mem = [];
+      var accent = getComputedStyle(document.documentElement).getPropertyValue("--accent").trim() || "#15803d";
       if (system) {
-        cpu.push({ label: "system", color: "#444", width: 2.5, points: column(system, 1) });
-        mem.push({ label: "system", color: "#444", width: 2.5, points: column(system, 2) });
+        cpu.push({ label: "system", color: accent, width: 3, points: column(system, 1) });
+        mem.push({ label: "system", color: accent, width: 3, points: column(system, 2) });
       }
       procs.forEach(function (p) {
         var color = colorOf(seriesKey(p));
@@ -200,6 +222,7 @@
     }
     state.snapshot = snap;
     state.polls += 1;
+    if (applyTheme()) state.charts = {};
     var now = snap.now;
     merge(snap.series, now);
     state.after = snap.revision;

@@ -103,13 +103,28 @@ def test_resources_tab_and_live_charts_update(locust_ui, chrome):
     wait_until(lambda: driver.execute_script(
         "return Array.from(document.querySelectorAll('[role=tab]')).some(t => t.textContent.trim() === 'Resources')"),
         what="the Resources tab")
-    wait_until(lambda: driver.execute_script(
-        "return Array.from(document.querySelectorAll('td')).some(td => td.textContent === 'system')"),
-        what="the system row in the tab's table")
     assert wait_until(lambda: driver.execute_script(
         "var f = document.getElementById('stresskit-resources-frame'); return f && f.getAttribute('src')"),
         what="the embedded charts") == "/stresskit/resources?embed=1"
+    # one look: the tab is the charts page alone (no second table of Locust's), grown to its content,
+    # its agents table listing the agent as streaming and the charts 300 px high
+    wait_until(lambda: driver.execute_script("""
+        var d = document.getElementById('stresskit-resources-frame').contentDocument;
+        return !!(d && d.querySelector('#agents tbody')
+            && d.querySelector('#agents tbody').textContent.includes('streaming')
+            && d.querySelector('#hosts .card canvas.chart-cpu'));"""), what="the agent streaming in the tab")
+    assert driver.execute_script("return document.querySelectorAll('table').length") == 0
+    frame = driver.execute_script("""
+        var f = document.getElementById('stresskit-resources-frame'), d = f.contentDocument;
+        return {frame: f.offsetHeight, content: d.documentElement.scrollHeight,
+                chart: d.querySelector('#hosts .card canvas.chart-cpu').clientHeight};""")
+    assert frame["chart"] >= 280, frame
+    wait_until(lambda: abs(driver.execute_script(
+        "return document.getElementById('stresskit-resources-frame').offsetHeight") - frame["content"]) <= 8,
+        what="the embedded page to fit its content")
 
+    driver.save_screenshot(os.path.join(os.environ.get("STRESSKIT_SCREENSHOTS", "/tmp"), "resources-tab.png")) \
+        if os.environ.get("STRESSKIT_SCREENSHOTS") else None
     # the charts page itself: the host's CPU chart draws points, and more of them as samples arrive
     driver.get(base + "/stresskit/resources")
     cpu = "#hosts .card canvas.chart-cpu"

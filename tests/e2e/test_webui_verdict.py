@@ -104,6 +104,10 @@ def test_start_form_defaults_thresholds_and_verdict_tab(tmp_path, redis_factory,
         assert table["critical_failures"]["status"] == "passing" and table["critical_failures"]["limit"] == "0"
         assert table["resources_stable"]["status"] == "not evaluated"
         assert table["error_ratio"]["limit"] == "50.0%"
+        if live.get("availability"):  # per-kind availability, when the run state has it
+            for kind in ("api", "cache", "websocket"):
+                row = wait_until(lambda k=kind: _table(driver).get(f"availability {k}"), what=f"availability of {kind}")
+                assert row["status"] in ("available", "outage") and row["detail"], row
         driver.save_screenshot(str(tmp_path / "verdict.png"))
 
         # the scenario ends by itself (light at 0.02 ≈ 18 s): the final verdict, with the threshold failing
