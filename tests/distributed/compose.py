@@ -66,9 +66,17 @@ def interpolate_tree(node: Any, variables: Mapping[str, str]) -> Any:
     return node
 
 
-def load_compose(variables: Mapping[str, str], path: Path = COMPOSE_FILE) -> dict[str, Any]:
-    """The compose file parsed (merge keys resolved) and interpolated with ``variables``."""
-    return interpolate_tree(yaml.safe_load(path.read_text()), variables)
+def load_compose(variables: Mapping[str, str], path: Path = COMPOSE_FILE,
+                 profiles: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The compose file parsed (merge keys resolved) and interpolated with ``variables``.
+
+    As ``docker compose`` does, a service with ``profiles`` is left out unless one of its
+    profiles is enabled (``--profile monitoring`` there, ``profiles=("monitoring",)`` here).
+    """
+    compose = interpolate_tree(yaml.safe_load(path.read_text()), variables)
+    compose["services"] = {name: spec for name, spec in compose["services"].items()
+                           if not spec.get("profiles") or set(spec["profiles"]) & set(profiles)}
+    return compose
 
 
 @dataclass

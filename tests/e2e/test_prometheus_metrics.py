@@ -170,6 +170,13 @@ def test_prometheus_scrapes_master_and_agent_and_matches_the_run_files(tmp_path,
         assert served and served <= known, served - known
         assert {"stresskit_requests_total", "stresskit_system_memory_used_bytes"} <= served
         assert not any(re.search(r"percent|_bps$", name) for name in served), served
+
+        # every query of the Grafana dashboard parses and runs on this Prometheus
+        dashboard = json.loads((ROOT / "docker" / "grafana" / "dashboards" / "stresskit.json").read_text())
+        for panel in dashboard["panels"]:
+            for target_query in panel["targets"]:
+                prom.query(target_query["expr"].replace("$__rate_interval", "15s"), at)
+        assert prom.query("sum by (type, name) (rate(stresskit_requests_total[15s]))", at)
     finally:
         if worker is not None:
             worker.stop(timeout=15)
