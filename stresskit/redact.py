@@ -31,6 +31,7 @@ __all__ = [
     "MASK",
     "MIN_SECRET_LENGTH",
     "install_log_redaction",
+    "redact_argv",
     "redact_text",
     "redact_url",
     "register_secret",
@@ -87,6 +88,32 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{MASK}@", text)
     extra = [s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH]
     return _replace_registered(text, extra)
+
+
+_SECRET_FLAG = re.compile(r"^--?[\w-]*(token|password|passwd|secret)[\w-]*$", re.IGNORECASE)
+
+
+def redact_argv(argv: Iterable[str]) -> list[str]:
+    """A command line fit to show or store: the value of every ``--*token``, ``--*password`` or
+    ``--*secret`` option (``--flag VALUE`` or ``--flag=VALUE``) masked, every URL's password hidden."""
+    shown: list[str] = []
+    hide_next = False
+    for arg in argv:
+        text = str(arg)
+        if hide_next:
+            shown.append(MASK)
+            hide_next = False
+            continue
+        flag, eq, _ = text.partition("=")
+        if _SECRET_FLAG.match(flag):
+            if eq:
+                shown.append(f"{flag}={MASK}")
+            else:
+                shown.append(text)
+                hide_next = True
+            continue
+        shown.append(redact_text(text))
+    return shown
 
 
 def register_secret(value: Any) -> None:

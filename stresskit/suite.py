@@ -40,6 +40,7 @@ from typing import Any
 
 from stresskit.errors import ConfigError
 from stresskit.exitcodes import ExitCode, describe, worst
+from stresskit.redact import redact_argv
 from stresskit.scenarios import format_duration, load_scenarios
 from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
 
@@ -409,7 +410,7 @@ def _write_summary(out: Path, runs: list[ScenarioRun], table: str, verdict: str,
             f"fail.\n\n{table}\n" + ("\n" + "\n".join(notes) + "\n" if notes else ""))
     (out / "suite_summary.md").write_text(text)
     document = {"verdict": verdict, "reason": reason, "exit_code": code, "time_scale": scale,
-                "scenarios": [dict(item.figures(), command=item.command, log=item.log_path) for item in runs]}
+                "scenarios": [dict(item.figures(), command=redact_argv(item.command), log=item.log_path) for item in runs]}
     (out / "suite_summary.json").write_text(json.dumps(document, indent=2))
 
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from stresskit import redact
-from stresskit.redact import MASK, redact_text, redact_url, register_secret
+from stresskit.redact import MASK, redact_argv, redact_text, redact_url, register_secret
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -55,3 +55,10 @@ def test_registered_secrets_and_log_records_are_redacted(monkeypatch):
         logger.removeHandler(handler)
     assert records[0] == f"token {MASK} and password {MASK}"
     assert "admin-token-5678" not in records[1] and "boom with ***" in records[1]
+
+
+def test_redact_argv_masks_secret_options_and_url_passwords():
+    argv = ["locust", "--agent-token", "tok-1", "--web-password=pw-2", "--host", "http://u:pw-3@h:80/",
+            "--redis-url", "redis://:pw-4@127.0.0.1:6379/0", "--users", "5"]
+    assert redact_argv(argv) == ["locust", "--agent-token", MASK, f"--web-password={MASK}", "--host",
+                                 "http://u:***@h:80/", "--redis-url", "redis://:***@127.0.0.1:6379/0", "--users", "5"]
