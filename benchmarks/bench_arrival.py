@@ -8,7 +8,9 @@ tests/e2e/locustfiles/arrival_api.py with one stage ``rate = { api = RATE }``:
     iterations, from ``_run.json`` ``arrival.api.start_lag_ms``, and the Locust process's CPU;
     the goal is P99 < 5 ms while that process is below 80% CPU;
   * a master and two worker processes at RATE/s: iterations started / iterations the rate asked
-    for (``achieved_ratio``) and completed requests per second; the goal is within 1%.
+    for (``achieved_ratio``) and completed requests per second; the goal is within 1%;
+  * the pacer alone (benchmarks/arrival_pacer_child.py: one process, no HTTP, each iteration
+    spins 50 µs and sleeps 2 ms): the start lag the dispatcher itself adds.
 
 The load average is printed before and after: on a shared machine the figures are not goal
 measurements.
@@ -33,7 +35,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stresskit.target.launcher import free_port  # noqa: E402
+from stresskit.target.launcher import free_port
 
 LOCUSTFILE = "tests/e2e/locustfiles/arrival_api.py"
 
@@ -111,6 +113,13 @@ def two_workers(host: str, scenarios: Path, work: Path, seconds: float) -> dict:
             "achieved_ratio": api["achieved_ratio"], "start_lag_ms": api["start_lag_ms"], "workers": doc["workers"]}
 
 
+def pacer_only(rate: float, seconds: float, users: int) -> dict:
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks/arrival_pacer_child.py"), str(rate), str(seconds),
+                           str(users)], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=seconds + 60,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000)
@@ -125,12 +134,14 @@ def main() -> None:
             scenarios = scenario_file(work, args.rate, args.seconds, args.max_users)
             one = one_worker(host, scenarios, work)
             two = two_workers(host, scenarios, work, args.seconds)
+            alone = pacer_only(args.rate, min(args.seconds, 10), 50)
     finally:
         server.terminate()
         server.wait(timeout=10)
     result = {"rate": args.rate, "seconds": args.seconds, "max_users": args.max_users, "cpus": os.cpu_count(),
               "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
-              "one_worker": one, "two_workers": two}
+              "one_worker": one, "two_workers": two,
+              "pacer_alone": alone}
     print(json.dumps(result, indent=2))
 
 
