@@ -486,6 +486,9 @@ def _track_once(environment: Any, runner: Any, membership: _Membership) -> None:
         elif state == "missing" and before != "missing":
             lost_one = True
             _record(environment, membership, client_id, "missing", "no heartbeat for 3s")
+            from stresskit.lifecycle import note_lost_worker
+
+            note_lost_worker(environment, client_id)  # _run.json's lost_workers (pages: the quota adds them)
             log.warning("worker %s went missing (no heartbeat): the run continues on %d worker(s)%s", client_id,
                         _active(runner), "; its users move to the others" if runner.rebalancing_enabled()
                         else "; its users are not replaced until the next spawn (use --enable-rebalancing)")

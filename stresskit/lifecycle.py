@@ -347,6 +347,12 @@ def _on_init(environment: Any, **_: Any) -> None:
     atexit.register(_clean_up)
     if environment.runner is not None and not _is_worker(environment):
         _install_signal_handlers(environment)
+    elif _is_worker(environment) and option(environment, "processes", None) \
+            and not process.die_with_parent(signal.SIGTERM):
+        # a worker forked by `--processes` goes when its parent goes (SIGTERM: Locust's worker
+        # handler quits, its browsers with it), even when the parent was SIGKILLed or exited in init
+        log.error("the process that forked this worker is gone; exiting")
+        os._exit(int(ExitCode.ERROR))
 
 
 def _interrupted_code(environment: Any) -> None:

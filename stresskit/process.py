@@ -6,7 +6,9 @@ is polled with a deadline, never slept for.
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -14,7 +16,26 @@ from pathlib import Path
 
 from stresskit.errors import TargetUnreachable
 
-__all__ = ["ManagedProcess", "running_processes", "stop_all"]
+__all__ = ["ManagedProcess", "die_with_parent", "running_processes", "stop_all"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> bool:
+    """Ask Linux to send ``signum`` to this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    For processes forked by another (Locust's ``--processes`` workers): a master killed by SIGKILL
+    then takes its workers with it instead of leaving them running. Returns False where
+    unsupported, or when the parent is already gone (the caller should then exit).
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return os.getppid() == parent
 
 _RUNNING: dict[int, ManagedProcess] = {}
 """Every ManagedProcess this process started and has not stopped yet, by pid."""

@@ -413,7 +413,7 @@ class PageQuota:
 
     def _reap_loop(self, runner: Any) -> None:
         """Reclaim the pages of workers that went missing or left (master only)."""
-        from locust.runners import STATE_MISSING
+        from locust.runners import STATE_MISSING, STATE_RUNNING, STATE_SPAWNING
 
         while True:
             gevent.sleep(REAP_INTERVAL)
@@ -423,6 +423,10 @@ class PageQuota:
                     pages = self.ledger.reclaim(holder)
                     if pages:
                         log.warning("worker %s is gone: pages %s go out again", holder, pages)
+                        if worker is not None or runner.state in (STATE_RUNNING, STATE_SPAWNING):
+                            from stresskit.lifecycle import note_lost_worker
+
+                            note_lost_worker(self.environment, holder, pages=pages)  # _run.json lost_workers
 
     # -- user side (all roles) -------------------------------------------------------------
 
