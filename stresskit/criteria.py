@@ -158,6 +158,8 @@ class RunCriteria:
         self._window.clear()
         self._reported.clear()
         self.peak_users = {}
+        self.samples = 0
+        self.workers = set()
         run_state(self.environment).reset_for_test()  # a second test on this master starts from zero
         self._stop_loop()
         self._loop = gevent.spawn(self._live_loop)

@@ -53,13 +53,12 @@ class RunState:
 
     def reset_for_test(self) -> None:
         """Forget the previous test's figures at a new test start (the web UI or ``stresskit suite``
-        can run several tests on one master). The page figures are the page quota's, which resets
-        them itself at test start."""
-        keep = {"pages_total", "pages_completed", "pages_failed"}
+        can run several tests on one master). The ``pages_*`` figures are the page quota's and
+        the pace's, which reset and recompute them themselves."""
         fresh = RunState()
         with self._lock:
             for f in fields(self):
-                if not f.name.startswith("_") and f.name not in keep:
+                if not f.name.startswith(("_", "pages_")):
                     setattr(self, f.name, getattr(fresh, f.name))
 
     @property

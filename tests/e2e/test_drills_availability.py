@@ -12,7 +12,8 @@ SIGKILLs by pid once the run is under way (seen in its ``_live.json``, never a f
 * the same kill in a distributed run (``--processes 2``): the workers' per-second counts reach
   the master and the verdict is the same;
 * the cache users' redis-server SIGKILLed mid-run → FAIL, a cache outage, API and WebSocket fine;
-* cache users without a Redis URL drop out at start → FAIL: a kind the scenario runs sent nothing.
+* cache users without a Redis URL drop out at start → FAIL: a kind the scenario runs sent nothing;
+* web UI: a second test on the same master, stopped with STOP, reports no stop reason of the first.
 """
 
 import json
@@ -166,3 +167,71 @@ def test_a_kind_that_drops_out_fails_the_run(tmp_path, servers):
     assert kinds["cache"]["requests"] == 0 and kinds["cache"]["availability"] is None
     assert kinds["api"]["availability"] == 1.0
     assert "cache – FAILED: sent no request at all" in criteria(doc)["availability"]["detail"]
+
+
+def test_a_second_test_on_the_same_master_starts_clean(tmp_path, servers):
+    """Web UI: the first test ends with its scenario's duration; a second one stopped with STOP
+    must not report the first one's stop reason, nor its figures."""
+    import requests
+
+    from stresskit.target.launcher import free_port
+
+    target, cache = servers
+    scenario_file = tmp_path / "drill.toml"
+    scenario_file.write_text(SCENARIO.format(duration=4))
+    port = free_port()
+    prefix = tmp_path / "ui"
+    log = open(tmp_path / "locust.log", "w+")  # noqa: SIM115  closed below
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRESSKIT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--web-host", "127.0.0.1", "--web-port", str(port),
+         "--host", target.url, "--redis-url", cache.url, "--scenario-file", str(scenario_file),
+         "--scenario", "drill", "--csv", str(prefix)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    run_json = Path(f"{prefix}_run.json")
+
+    def get(path):
+        try:
+            return requests.get(base + path, timeout=2)
+        except requests.ConnectionError:
+            return None
+
+    def state():
+        response = get("/stats/requests")
+        return response.json().get("state") if response is not None else None
+
+    def finished_run(after):
+        return run_json.exists() and run_json.stat().st_mtime > after and json.loads(run_json.read_text())
+
+    try:
+        wait_for(lambda: proc.poll() is not None or get("/") is not None, timeout=60, what="the web UI",
+                 interval=0.2)
+        assert proc.poll() is None, (tmp_path / "locust.log").read_text()
+        started = time.time()
+        assert requests.post(base + "/swarm", data={"host": target.url}, timeout=10).json()["success"]
+        first = wait_for(lambda: finished_run(started), timeout=60, what="the first test's run.json", interval=0.2)
+        assert first["stop_reason"].startswith("scenario duration"), first["stop_reason"]
+        assert first["exit_code"] == 0, first["criteria"]
+        wait_for(lambda: state() == "stopped", timeout=30, what="the first test to stop", interval=0.2)
+
+        second_start = time.time()
+        assert requests.post(base + "/swarm", data={"host": target.url}, timeout=10).json()["success"]
+        wait_for(lambda: state() == "running", timeout=30, what="the second test to run", interval=0.2)
+        wait_for(lambda: json.loads(get("/stats/requests").text)["total_rps"] > 0, timeout=30,
+                 what="requests in the second test", interval=0.2)
+        assert requests.post(base + "/stop", timeout=10).json()["success"]
+        second = wait_for(lambda: finished_run(second_start + 0.001), timeout=60, what="the second run.json",
+                          interval=0.2)
+        assert second["stop_reason"] == "", second["stop_reason"]
+        assert second["started"] >= second_start - 1
+        for figures in second["availability"]["kinds"].values():
+            assert figures["windows"] <= time.time() - second_start + 1, figures
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()

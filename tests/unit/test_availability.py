@@ -251,10 +251,12 @@ def test_a_new_test_resets_the_run_state_and_the_stop_reason(tmp_path):
     state.record_critical("first test")
     state.add(faults_injected=3, cache_hits=5, pages_total=10)
     crit.stop_reason, crit.stopped_early = "error ratio 90% > 50%", True
+    stresskit_events(env).resource_sample.fire(sample={})
     env.events.test_start.fire(environment=env)
     try:
         doc = crit.document(crit.criteria_results(), [], 0)
         assert doc["stop_reason"] == "" and not doc["stopped_early"]
+        assert crit.samples == 0  # resources_stable counts this test's agent samples only
         assert (state.critical_failures, state.critical_details, state.faults_injected, state.cache_hits) == \
             (0, [], 0, 0)
         assert state.pages_total == 10  # the page quota's own figure, reset by the quota itself
