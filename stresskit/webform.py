@@ -74,6 +74,26 @@ def _convert(action: argparse.Action, text: str) -> Any:
     return value
 
 
+def _check_scenario(environment: Any) -> None:
+    from stresskit.shape import scenario_settings
+
+    scenario_settings(environment)
+
+
+def _check_faults(environment: Any) -> None:
+    from stresskit.faults.config import load_config
+
+    load_config(environment)
+
+
+_CHECKS: tuple[tuple[frozenset[str], Any], ...] = (
+    (frozenset({"scenario", "time_scale"}), _check_scenario),
+    (frozenset({"failure_rate", "faults", "scenario", "time_scale"}), _check_faults),
+)
+"""Checks that need several options together, run when the form changed one of their options:
+each raises :class:`~stresskit.errors.ConfigError` with one line (a new check joins this table)."""
+
+
 class WebForm:
     """The start form of one web UI: what the page shows and what a start applies."""
 
@@ -146,14 +166,35 @@ class WebForm:
             except ValueError as exc:
                 return redact_text(str(exc))
             updates[name] = value
+        before = {name: getattr(options, name, None) for name in updates}
         for name, value in updates.items():
             setattr(options, name, value)
+        problem = self._check(changed={n for n, v in updates.items() if v != before[n]})
+        if problem is not None:
+            for name, value in before.items():
+                setattr(options, name, value)
+            return problem
         if isinstance(thresholds, list):
             from stresskit.criteria import criteria_of
 
             criteria = criteria_of(self.environment)
             if criteria is not None:
                 criteria.thresholds = thresholds
+        return None
+
+    def _check(self, changed: set[str]) -> str | None:
+        """One line from the first table check that fails on the changed options, else ``None``."""
+        from stresskit.errors import ConfigError
+
+        options = self.environment.parsed_options
+        for names, check in _CHECKS:
+            if names & changed and all(hasattr(options, n) for n in names):
+                try:
+                    check(self.environment)
+                except ConfigError as exc:
+                    return redact_text(str(exc))
+                except ImportError:
+                    continue
         return None
 
     @staticmethod

@@ -85,6 +85,11 @@ def test_start_form_defaults_thresholds_and_verdict_tab(tmp_path, redis_factory,
             "return Array.from(document.querySelectorAll('[role=alert], .MuiAlert-message'))"
             ".map(e => e.textContent).join(' ')"), what="the refusal shown on the form")
         assert "failure-rate" in refused and "often" in refused, refused
+        for field, value in (("scenario", "nope"), ("faults", "bogus_kind"), ("threshold", "p95<<1"),
+                             ("time_scale", "-1")):
+            answer = requests.post(ui.base + "/swarm", data={"user_count": "1", "spawn_rate": "1", field: value},
+                                   timeout=10).json()
+            assert not answer["success"] and value in answer["message"] and "\n" not in answer["message"], answer
         assert requests.get(ui.base + "/stresskit/verdict/data", timeout=5).json()["document"]["exit_code"] is None
 
         # a real start: failure rate 0, two thresholds (one that cannot pass), the rest left as shown
