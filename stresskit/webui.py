@@ -116,7 +116,8 @@ def verdict_rows(document: dict[str, Any] | None) -> list[dict[str, str]]:
                  "detail": "no success criteria in this locustfile (stresskit.compose.use_stresskit adds them)"}]
     so_far = "" if document.get("ended") else " so far"
     code = document.get("exit_code")
-    rows = [{"item": "verdict", "status": ("PASS" if code == 0 else "FAIL") + so_far,
+    status = "not started" if code is None else ("PASS" if code == 0 else "FAIL") + so_far
+    rows = [{"item": "verdict", "status": status,
              "value": f"exit {code}" if code is not None else "", "limit": "",
              "detail": document.get("verdict", "") + (f"; stopped: {document['stop_reason']}"
                                                        if document.get("stop_reason") else "")}]
