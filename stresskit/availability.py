@@ -339,6 +339,8 @@ class Availability:
         self._loop: gevent.Greenlet | None = None
         self._run_faults: dict[str, int] = {}
         self._worker: bool | None = None
+        self._excuses_changed = 0
+        self._excused_cache: dict[str, tuple[tuple[str, int, int], Callable[[int], bool]]] = {}
         events = environment.events
         hooks = stresskit_events(environment)
         self._listeners = [
@@ -434,6 +436,7 @@ class Availability:
         self.counts = {}
         self._pending = {}
         self.excuses = []
+        self._excused_cache = {}
         self.expected = set()
         self._live = {}
         self._run_faults = {}
@@ -484,11 +487,17 @@ class Availability:
             k, since, to = self.excuses[index]
             if since <= until < to:
                 self.excuses[index] = (k, since, until)
+                self._excuses_changed += 1
 
     def _excused(self, kind: str) -> Callable[[int], bool]:
-        windows = {w for k, since, to in self.excuses if k == kind
-                   for w in range(int(since // RESOLUTION), math.ceil(to / RESOLUTION))}
-        return windows.__contains__
+        """Membership test of the kind's excused windows (memoised until the excuses change)."""
+        key = (kind, len(self.excuses), self._excuses_changed)
+        cached = self._excused_cache.get(kind)
+        if cached is None or cached[0] != key:
+            windows = {w for k, since, to in self.excuses if k == kind
+                       for w in range(int(since // RESOLUTION), math.ceil(to / RESOLUTION))}
+            cached = self._excused_cache[kind] = (key, windows.__contains__)
+        return cached[1]
 
     # -- live ---------------------------------------------------------------------------------
 
