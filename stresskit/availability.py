@@ -107,6 +107,8 @@ LIVE_LAG_LOCAL = 1.5
 LIVE_LAG_DISTRIBUTED = 5.0
 """... and in a distributed run (workers report every 3 s)."""
 REPORT_KEY = "stresskit_availability"
+MAX_SKEW = 3600
+"""Counts of a window more than this many seconds from the master's clock are dropped."""
 
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 KIND_OF_REQUEST_TYPE: dict[str, str] = {
@@ -329,6 +331,7 @@ class Availability:
     def __init__(self, environment: Any) -> None:
         self.environment = environment
         self.counts: dict[str, _Counts] = {}
+        self.dropped = 0
         self._pending: dict[str, dict[int, list[int]]] = {}
         self.excuses: list[tuple[str, float, float]] = []
         """(kind, from, to) spans left out of the judgement (faults stresskit injected)."""
@@ -404,7 +407,17 @@ class Availability:
             self.record(kind, window, ok, failed)
 
     def record(self, kind: str, window: int, ok: int, failed: int) -> None:
-        """Add counts of one window (master / local runner)."""
+        """Add counts of one window (master / local runner). A window more than
+        :data:`MAX_SKEW` seconds from now, or counts that cannot be true, are dropped and
+        counted in :attr:`dropped` (a worker with a wrong clock must not grow the arrays)."""
+        now = time.time() / RESOLUTION
+        if abs(window - now) > MAX_SKEW or not (0 <= ok < 2**31 and 0 <= failed < 2**31):
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("availability: dropped counts of window %s (%d ok, %d failed): more than %d s from "
+                            "this machine's clock or impossible; check the load generators' clocks",
+                            window, ok, failed, MAX_SKEW)
+            return
         self.counts.setdefault(kind, _Counts()).add(window, ok, failed)
 
     def _on_report_to_master(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
@@ -426,14 +439,14 @@ class Availability:
                     window, ok, failed = (int(v) for v in row)
                 except (TypeError, ValueError):
                     continue
-                if ok >= 0 and failed >= 0:
-                    self.record(kind, window, ok, failed)
+                self.record(kind, window, ok, failed)
 
     # -- the test's life -----------------------------------------------------------------------
 
     def _on_test_start(self, **_: Any) -> None:
         """A new test: every per-test figure starts from zero."""
         self.counts = {}
+        self.dropped = 0
         self._pending = {}
         self.excuses = []
         self._excused_cache = {}

@@ -6,6 +6,7 @@ Real runs (a backend SIGKILLed, Redis stopped) are in tests/e2e/test_drills_avai
 """
 
 import argparse
+import time
 
 import pytest
 from locust.env import Environment
@@ -26,7 +27,7 @@ from stresskit.events import stresskit_events
 from stresskit.runstate import run_state
 from tests.support.wait import wait_for
 
-T = 1_000_000  # an epoch second
+T = int(time.time())  # an epoch second (recorded counts must be near this machine's clock)
 
 
 def counts(pattern: str, base: int = T) -> dict[int, tuple[int, int]]:
@@ -153,6 +154,10 @@ def test_worker_counts_reach_the_master_through_the_report_hooks():
     assert master.counts["cache"].as_mapping() == {T: (3, 1), T + 1: (0, 3), T + 2: (4, 0)}
     master._on_worker_report(client_id="w", data={REPORT_KEY: {"nonsense": [[1, 2, 3]], "cache": [["x"]]}})
     assert master.counts["cache"].as_mapping()[T] == (3, 1)
+    # a worker with a clock a year off, or impossible counts, cannot blow the arrays up
+    master._on_worker_report(client_id="w", data={REPORT_KEY: {"cache": [[T + 365 * 86400, 1, 0], [T, -1, 0],
+                                                                          [T, 2**40, 0]]}})
+    assert master.dropped == 3 and master.counts["cache"].base == T and len(master.counts["cache"].ok) == 3
 
 
 def test_injected_faults_excuse_the_kinds_they_hit():
