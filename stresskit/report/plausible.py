@@ -86,12 +86,7 @@ def check_resources(frame: pd.DataFrame, bounds: tuple[float, float]) -> tuple[p
     counts = Plausible()
     if frame.empty:
         return frame, counts
-    kind = frame["kind"].astype(str).to_numpy()
-    key = pd.DataFrame({"t": frame["timestamp"].to_numpy(dtype=float), "h": frame["host"], "k": frame["kind"],
-                        "n": frame["name"]})
-    if "pid" in frame.columns:
-        key["p"] = np.where(kind == "process", frame["pid"].to_numpy(dtype=float), np.nan)
-    frame = _drop(frame, key.duplicated(keep="first").to_numpy(), DUPLICATE, counts)
+    frame = _drop(frame, _duplicates(frame), DUPLICATE, counts)
     t = frame["timestamp"].to_numpy(dtype=float)
     frame = _drop(frame, ~((t >= bounds[0]) & (t <= bounds[1])), TIME, counts)
     infinite = np.zeros(len(frame), dtype=bool)
@@ -111,6 +106,42 @@ def check_resources(frame: pd.DataFrame, bounds: tuple[float, float]) -> tuple[p
     frame = _drop(frame, infinite, NOT_FINITE, counts)
     frame = _drop(frame, wrong[~infinite], OUT_OF_RANGE, counts)
     return frame, counts
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64) + 1
+    return pd.factorize(values.astype(str))[0].astype(np.int64) + 1
+
+
+def _duplicates(frame: pd.DataFrame) -> np.ndarray:
+    """Rows repeating an earlier row's (timestamp, host, kind, name[, pid for process rows]).
+
+    One combined integer key per row, then a stable sort by (timestamp, key) and a comparison of
+    neighbours: O(n log n) with numpy, and close to O(n) for a time-ordered file.
+    """
+    t = frame["timestamp"].to_numpy(dtype=float)
+    host, kind, name = _codes(frame["host"]), _codes(frame["kind"]), _codes(frame["name"])
+    pid = np.zeros(len(frame), dtype=np.int64)
+    if "pid" in frame.columns:
+        raw = frame["pid"].to_numpy(dtype=float)
+        process = (frame["kind"] == "process").to_numpy() & np.isfinite(raw)
+        pid[process] = np.clip(raw[process], -1, 2**31 - 2).astype(np.int64) + 2
+    spans = [int(host.max()) + 1, int(kind.max()) + 1, int(name.max()) + 1, 2**31 + 1]
+    if math.prod(spans) >= 2**62:  # absurdly many distinct names: let pandas hash the columns
+        keys = pd.DataFrame({"t": t, "h": host, "k": kind, "n": name, "p": pid})
+        return keys.duplicated(keep="first").to_numpy()
+    key = ((host * spans[1] + kind) * spans[2] + name) * spans[3] + pid
+    # fast path: a hash of (timestamp bits, key), wrapping: distinct hashes mean distinct rows
+    with np.errstate(over="ignore"):
+        mixed = np.sort(t.view(np.int64) * np.int64(0x9E3779B97F4A7C15 - 2**64) + key)
+    if not np.any(mixed[1:] == mixed[:-1]):
+        return np.zeros(len(frame), dtype=bool)
+    order = np.lexsort((key, t))
+    ts, ks = t[order], key[order]
+    repeat = np.zeros(len(frame), dtype=bool)
+    repeat[order[1:]] = (ts[1:] == ts[:-1]) & (ks[1:] == ks[:-1])
+    return repeat
 
 
 def check_faults(frame: pd.DataFrame, bounds: tuple[float, float]) -> tuple[pd.DataFrame, Plausible]:
