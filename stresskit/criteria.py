@@ -38,7 +38,15 @@ import gevent
 from stresskit import availability, lifecycle
 from stresskit.errors import ConfigError
 from stresskit.events import stresskit_events
-from stresskit.exitcodes import ExitCode, describe, is_bad_configuration, quit_bad_configuration, worst
+from stresskit.exitcodes import (
+    ExitCode,
+    describe,
+    is_bad_configuration,
+    quit_bad_configuration,
+    verdict_word,
+    worst,
+)
+from stresskit.faults.conditions import conditions_of
 from stresskit.options import option, register_options
 from stresskit.runstate import run_state
 from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
@@ -101,7 +109,7 @@ class CriterionResult:
     """One success criterion's verdict, in the shape ``<prefix>_run.json`` stores it."""
 
     name: str
-    passed: bool
+    passed: bool | None  # None: not evaluated (a scenario condition skipped with --skip-condition)
     value: float | None
     limit: float | None
     detail: str
@@ -347,14 +355,14 @@ class RunCriteria:
             codes.append(ExitCode.STOPPED_EARLY)
         if run_state(self.environment).critical_failures:
             codes.append(ExitCode.CRITICAL_FAILURE)
-        if any(not c.passed for c in criteria):
+        if any(c.passed is False for c in criteria):
             codes.append(ExitCode.CRITERIA_FAILED)
         if any(not t.passed for t in thresholds):
             codes.append(ExitCode.THRESHOLD_FAILED)
         codes.extend(ExitCode(c) for c in lifecycle.exit_codes(self.environment))  # a signal: INTERRUPTED
         if len(codes) == 1 and locust_log.unhandled_greenlet_exception:
             codes.append(ExitCode.ERROR)
-        return worst(*codes)
+        return conditions_of(self.environment).adjust(worst(*codes))
 
     def finish(self) -> dict[str, Any]:
         """Final evaluation: sets ``process_exit_code``, writes ``<csv prefix>_run.json``, logs the verdict."""
@@ -463,14 +471,18 @@ def _log_verdict(document: dict[str, Any]) -> None:
     scale = document["time_scale"]
     name = document["scenario"] or "(no scenario)"
     head = f"verdict for {name}{f' at time scale {scale:g}' if scale != 1 else ''}: " \
-           f"{'PASS' if document['exit_code'] == 0 else 'FAIL'} (exit {document['exit_code']}: {document['verdict']})"
+           f"{verdict_word(document['exit_code'], document.get('not_evaluated', ()))} (exit {document['exit_code']}: {document['verdict']})"
     lines = [head]
-    lines += [f"  {'pass' if c['passed'] else 'FAIL'}  {c['name']:<18} {c['detail']}" for c in document["criteria"]]
+    lines += [f"  {_mark(c['passed'])}  {c['name']:<18} {c['detail']}" for c in document["criteria"]]
     lines += [f"  {'pass' if t['passed'] else 'FAIL'}  threshold {t['expression']!r}: {t['detail']}"
               for t in document["thresholds"]]
     if document["stop_reason"]:
         lines.append(f"  stopped: {document['stop_reason']}")
     (log.info if document["exit_code"] == 0 else log.warning)("\n".join(lines))
+
+
+def _mark(passed: bool | None) -> str:
+    return "pass" if passed else ("n/e " if passed is None else "FAIL")
 
 
 def criteria_of(environment: Any) -> RunCriteria | None:

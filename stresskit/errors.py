@@ -8,18 +8,20 @@ any load is sent, and the CLI maps them to the "bad configuration" exit code.
 from __future__ import annotations
 
 __all__ = [
-    "StressKitError",
+    "AgentAuthError",
+    "AgentError",
+    "BrowserError",
     "ConfigError",
-    "ScenarioError",
-    "ThresholdError",
     "DependencyMissing",
+    "FaultError",
+    "FaultUnavailable",
+    "HarnessError",
+    "ReportError",
+    "ScenarioError",
+    "StressKitError",
     "TargetError",
     "TargetUnreachable",
-    "AgentError",
-    "AgentAuthError",
-    "FaultError",
-    "BrowserError",
-    "ReportError",
+    "ThresholdError",
 ]
 
 
@@ -61,6 +63,16 @@ class AgentAuthError(AgentError):
 
 class FaultError(StressKitError):
     """A fault could not be injected or released."""
+
+
+class HarnessError(FaultError):
+    """The harness's own fault machinery failed (the fault proxy's API, an agent's actuator):
+    the run ends with exit code 1, never as a critical failure of the target."""
+
+
+class FaultUnavailable(FaultError):
+    """This fault cannot be produced against this backend (e.g. a burst finds no rate limiter):
+    reported once, then not drawn again in the run."""
 
 
 class BrowserError(StressKitError):

@@ -11,9 +11,12 @@
 |      |                  | threshold crossed while running                                          |
 |    6 | CRITICAL_FAILURE | critical failures: something the harness could not recover from         |
 |   10 | INTERRUPTED      | stopped by SIGTERM or SIGINT before its end; its files hold what ran     |
+|   11 | NOT_EVALUATED    | every criterion passed, but scenario conditions were skipped with        |
+|      |                  | ``--skip-condition``: "PASS, not evaluated: NAME", never a plain PASS    |
 
 When several apply, the most severe wins: 2, then 10, then 5, then 6, then 3, then 4 (then 1 for an
-unhandled exception in an otherwise passing run). ``stresskit suite`` exits with the worst
+unhandled exception in an otherwise passing run, then 11). A harness error (the fault proxy's API
+or an agent failing mid-run) is 1 whatever else happened, bar 2: there is no verdict to trust. ``stresskit suite`` exits with the worst
 code of its scenarios. ``docs/runbook.md`` says what to look at first for each.
 """
 
@@ -23,7 +26,8 @@ import logging
 from enum import IntEnum
 from typing import Any, NoReturn
 
-__all__ = ["SEVERITY", "ExitCode", "describe", "is_bad_configuration", "quit_bad_configuration", "worst"]
+__all__ = ["SEVERITY", "ExitCode", "describe", "is_bad_configuration", "quit_bad_configuration", "verdict_word",
+           "worst"]
 
 log = logging.getLogger("stresskit")
 
@@ -39,6 +43,7 @@ class ExitCode(IntEnum):
     STOPPED_EARLY = 5
     CRITICAL_FAILURE = 6
     INTERRUPTED = 10
+    NOT_EVALUATED = 11
 
 
 SEVERITY: tuple[ExitCode, ...] = (
@@ -49,6 +54,7 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.CRITERIA_FAILED,
     ExitCode.THRESHOLD_FAILED,
     ExitCode.ERROR,
+    ExitCode.NOT_EVALUATED,
     ExitCode.PASS,
 )
 """Most severe first: the order :func:`worst` uses when several outcomes apply."""
@@ -62,6 +68,7 @@ _DESCRIPTIONS = {
     ExitCode.STOPPED_EARLY: "stopped early (error ratio > 50% or abort-on-fail threshold)",
     ExitCode.CRITICAL_FAILURE: "critical failures the harness could not recover from",
     ExitCode.INTERRUPTED: "interrupted by a signal before its end: no complete verdict",
+    ExitCode.NOT_EVALUATED: "pass, but scenario conditions were not evaluated (--skip-condition)",
 }
 
 
@@ -78,6 +85,15 @@ def describe(code: int) -> str:
     if code in ExitCode._value2member_map_:
         return _DESCRIPTIONS[ExitCode(code)]
     return f"exit code {code} (not a stresskit code: Locust or the interpreter failed)"
+
+
+def verdict_word(code: int, not_evaluated: list[str] | tuple[str, ...] = ()) -> str:
+    """The verdict's first words: ``PASS``, ``PASS, not evaluated: network_instability`` or ``FAIL``."""
+    if code == ExitCode.PASS:
+        return "PASS"
+    if code == ExitCode.NOT_EVALUATED:
+        return f"PASS, not evaluated: {', '.join(not_evaluated) or '?'}"
+    return "FAIL"
 
 
 _BAD_CONFIG_ATTR = "_stresskit_bad_config"

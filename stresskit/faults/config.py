@@ -165,7 +165,7 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
         conditions=tuple(scenario.conditions) if scenario is not None else (),
         rate_source=source,
     )
-    embedded = not (environment.host or option(environment, "host"))
+    embedded = _embedded(environment)
     if requested:
         if config.enabled:
             check_needs(config, config.kinds, embedded)
@@ -178,6 +178,15 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
         else:
             usable.append(kind)
     return replace(config, kinds=tuple(usable), notes=tuple(notes))
+
+
+def _embedded(environment: Any) -> bool:
+    """Whether stresskit starts the demo system for this run (a local run without ``--host``)."""
+    try:
+        from stresskit.embedded import will_start
+    except ImportError:
+        return False
+    return will_start(environment)
 
 
 _NEEDS = {
@@ -194,12 +203,13 @@ _NEEDS = {
 def missing_need(config: FaultConfig, kind: str, embedded: bool = False) -> str | None:
     """What ``kind`` needs that is not configured, as ``"<what>: <how to fix>"``; ``None`` when all is there.
 
-    ``embedded`` is true when stresskit starts the demo target itself (it then knows the admin token).
+    ``embedded`` is true when stresskit starts the demo system itself (it then knows the admin token and
+    starts the fault proxy, and an agent when the kinds or conditions need one).
     """
     have = {
-        "agent": bool(config.agents),
+        "agent": bool(config.agents) or embedded,
         "admin": bool(config.admin_token) or embedded,
-        "proxy": bool(config.proxy_api),
+        "proxy": bool(config.proxy_api) or embedded,
         "redis": bool(config.redis_url),
     }
     have["admin|proxy"] = have["admin"] or have["proxy"]

@@ -12,10 +12,19 @@ that lives where the users run (a worker, or a local runner):
   success is fired as a Locust request ``RECOVERY`` / ``<kind>``, so it gets percentiles and
   is aggregated across workers like any request.
 * **Critical.** A fault still pending after ``--fault-recovery-limit`` seconds is a failed
-  ``RECOVERY`` entry and a ``critical`` event (``run_state.record_critical`` on the master).
+  ``RECOVERY`` entry and a ``critical`` event (``run_state.record_critical`` on the master) —
+  unless the user made no attempt at all since the fault (a page user with no page left, say):
+  a user with nothing to do owes nothing.
 * **Run-wide faults** (backend crash, Redis cut, every WebSocket dropped, partition) are begun
   elsewhere (:mod:`stresskit.faults.recovery`); :meth:`begin_run_fault` then makes every
-  running user of the affected kinds owe a recovery from that moment.
+  running user of the affected kinds owe a recovery from that moment. A scenario *condition*
+  (memory pressure, CPU burn, a blackhole window) is announced when it is lifted instead: only
+  the users that failed while it was on owe a recovery, timed from the lift.
+* **Harness errors.** A fault the harness's own machinery cannot produce (the fault proxy's
+  API, an agent refusing: :class:`~stresskit.errors.HarnessError`) stops the run with exit
+  code 1 (:func:`stresskit.faults.conditions.harness_error`); a fault this backend cannot
+  produce (:class:`~stresskit.errors.FaultUnavailable`, e.g. a burst that finds no limiter) is
+  reported once and not drawn again in this process.
 
 Timed effects (a timeout toxic, a latency knob, held memory) are single-flight: while one is
 on, a draw of the same kind is counted as ``skipped``. Everything is lifted by
@@ -37,7 +46,7 @@ from locust import User
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import WorkerRunner
 
-from stresskit.errors import ConfigError, FaultError
+from stresskit.errors import ConfigError, FaultError, FaultUnavailable, HarnessError
 from stresskit.faults.config import FaultConfig, load_config
 from stresskit.faults.effects import Injected
 from stresskit.faults.kinds import KINDS, RECOVERY_REQUEST_TYPE, kinds_for_user
@@ -92,6 +101,10 @@ class UserState:
     kind: str
     schedule: UserSchedule
     pending: list[Pending] = field(default_factory=list)
+    last_attempt: float = 0.0
+    """Wall-clock time of the user's last own action, success or failure (0: none yet)."""
+    last_failure: float = 0.0
+    """Wall-clock time of the user's last failed action (0: none yet)."""
 
 
 class FaultInjector:
@@ -107,6 +120,8 @@ class FaultInjector:
         self._releases: dict[int, tuple[gevent.Greenlet | None, Callable[[], None]]] = {}
         self._removed = False
         self._proxy_name: str | None = None
+        self.unavailable: dict[str, str] = {}
+        """Kinds this backend cannot produce (kind → why), reported once and not drawn again."""
         self.config_from_master = False
         events = environment.events
         events.request.add_listener(self._on_request)
@@ -153,6 +168,7 @@ class FaultInjector:
         self._users = WeakKeyDictionary()
         self._ordinals.clear()
         self.stats.clear()
+        self.unavailable.clear()
 
     def _on_test_stop(self, **_: Any) -> None:
         self._forget_pending()
@@ -177,12 +193,18 @@ class FaultInjector:
 
     def _handle(self, user: User, name: str, response_time: float | None, exception: BaseException | None) -> None:
         config = self.config
-        if config is None or exception is not None or str(name).endswith(THROTTLED_SUFFIX):
+        if config is None:
             return
         state = self._state(user)
-        if state is None or not _main_success(user, state, name):
+        if state is None:
             return
         now = time.time()
+        if _own_action(user, state, name):
+            state.last_attempt = now
+            if exception is not None:
+                state.last_failure = now
+        if exception is not None or str(name).endswith(THROTTLED_SUFFIX) or not _main_success(user, state, name):
+            return
         if state.pending:
             started = now - (response_time or 0.0) / 1000.0
             still = []
@@ -205,6 +227,10 @@ class FaultInjector:
         self.stats["actions"] += 1
         decision = state.schedule.next()
         if decision.kind is None:
+            return
+        if decision.kind in self.unavailable:
+            self.stats[f"skipped:{decision.kind}"] += 1
+            self.stats["skipped"] += 1
             return
         self.inject(user, decision.kind, action=decision.action)
 
@@ -240,8 +266,26 @@ class FaultInjector:
             self.stats[f"skipped:{kind}"] += 1
             self.stats["skipped"] += 1
             return False
+        if kind in self.unavailable:
+            self.stats[f"skipped:{kind}"] += 1
+            return False
         try:
             injected = self._effect(user, kind)
+        except HarnessError as exc:
+            self.stats["failed"] += 1
+            self.stats[f"failed:{kind}"] += 1
+            from stresskit.faults.conditions import harness_error
+
+            harness_error(self.environment, f"could not inject {kind}: {exc}")
+            return False
+        except FaultUnavailable as exc:
+            self.stats["failed"] += 1
+            self.stats[f"failed:{kind}"] += 1
+            self.unavailable[kind] = str(exc)
+            log.warning("fault %s cannot be produced against this backend, not drawn again in this run: %s", kind, exc)
+            report(self.environment, "unavailable", kind, user=state.slot,
+                   detail=f"cannot be produced against this backend; not drawn again: {exc}")
+            return False
         except FaultError as exc:
             self.stats["failed"] += 1
             self.stats[f"failed:{kind}"] += 1
@@ -275,7 +319,8 @@ class FaultInjector:
         if kind == "websocket_drop":
             return Injected(connections.cut_websocket(user))
         if kind == "rate_limiting":
-            return ratelimit.burst(self._base_url(user), getattr(user, "client_id", None), hold=RATE_LIMIT_HOLD)
+            return ratelimit.burst(self._base_url(user), getattr(user, "client_id", None), hold=RATE_LIMIT_HOLD,
+                                   on_request=self.environment.events.request.fire)
         if kind == "network_timeout":
             if config.proxy_api:
                 client, proxy = self._proxy()
@@ -372,6 +417,12 @@ class FaultInjector:
         if pending not in state.pending:
             return
         state.pending.remove(pending)
+        if state.last_attempt < pending.since:
+            # no attempt at all since the fault: the user had nothing to do (a page user with no page
+            # left, a stopped user), so it owes nothing: no success was possible, no failure was seen
+            self.stats["excused"] += 1
+            log.debug("%s made no attempt since %s: owes no recovery", state.slot, pending.kind)
+            return
         self.stats["critical"] += 1
         error = FaultError(f"{state.slot} not recovered from {pending.kind} within {limit:g}s")
         self.environment.events.request.fire(
@@ -390,13 +441,19 @@ class FaultInjector:
 
     # -- run-wide faults ---------------------------------------------------------------------------
 
-    def begin_run_fault(self, kind: str, since: float, detail: str = "") -> int:
-        """Every running user of the kinds ``kind`` hits owes a recovery from ``since``; how many."""
+    def begin_run_fault(self, kind: str, since: float, detail: str = "", affected_since: float | None = None) -> int:
+        """Every running user of the kinds ``kind`` hits owes a recovery from ``since``; how many.
+
+        With ``affected_since`` (a condition announced when it was lifted at ``since``) only the users
+        that failed at or after ``affected_since`` owe one: a user the condition did not touch owes nothing.
+        """
         targets = KINDS[kind].targets if kind in KINDS else ("websocket", "api", "cache", "browser")
         count = 0
         for user in self._running_users():
             state = self._state(user)
             if state is None or state.kind not in targets:
+                continue
+            if affected_since is not None and state.last_failure < affected_since:
                 continue
             self._owe(user, state, kind, since, detail)
             count += 1
@@ -412,8 +469,9 @@ class FaultInjector:
         data = msg.data or {}
         if self._removed or self.config is None:
             return
+        affected = data.get("affected_since")
         count = self.begin_run_fault(data.get("kind", ""), float(data.get("since", time.time())),
-                                     data.get("detail", ""))
+                                     data.get("detail", ""), float(affected) if affected is not None else None)
         log.info("run-wide fault %s: %d user(s) on %s owe a recovery", data.get("kind"), count,
                  worker_id(self.environment))
 
@@ -434,6 +492,16 @@ def _main_success(user: User, state: UserState, name: str) -> bool:
         return True
     page_name = getattr(getattr(user, "processor", None), "page_name", None)
     return page_name is None or name == page_name or str(name).startswith("recovered: ")
+
+
+def _own_action(user: User, state: UserState, name: str) -> bool:
+    """Whether a request (success or failure) is the user trying to do its work: for a page processor a
+    page, its errors and recoveries — not a memory sample or a session restart; any request otherwise."""
+    if state.kind != "browser":
+        return True
+    page_name = getattr(getattr(user, "processor", None), "page_name", None)
+    text = str(name)
+    return page_name is None or text == page_name or text.startswith(("error: ", "recovered: "))
 
 
 def _option(environment: Any, name: str) -> Any:

@@ -104,6 +104,10 @@ class FaultLog:
             state.add(faults_recovered=1)
             hooks.fault_recovered.fire(kind=kind, user=row["user"], worker=row["worker"],
                                        recovery_time=recovery_time, timestamp=timestamp)
+        elif event == "harness_error":  # from a worker: the harness failed, not the target
+            from stresskit.faults.conditions import harness_error
+
+            harness_error(self.environment, f"{detail} (on {row['worker']})")
         elif event == "critical":
             text = f"{kind}: {detail}" + (f" (user {row['user']} on {row['worker']})" if row["user"] else "")
             state.record_critical(text)

@@ -46,6 +46,7 @@ __all__ = [
     "RunFault",
     "WebSocketDropAll",
     "add_recovery_arguments",
+    "announce_recovery",
     "begin_run_fault",
     "managed_system",
     "start_conditions",
@@ -245,11 +246,21 @@ def begin_run_fault(environment: Any, kind: str, detail: str, since: float | Non
     """Log a run-wide fault and tell every worker's injector that its users owe a recovery."""
     since = since or time.time()
     report(environment, "injected", kind, user="", detail=detail, timestamp=since)
+    announce_recovery(environment, kind, since, detail)
+    return since
+
+
+def announce_recovery(environment: Any, kind: str, since: float, detail: str = "",
+                      affected_since: float | None = None) -> None:
+    """Tell every injector that its running users owe a recovery from ``since``; with ``affected_since``
+    only the users that failed since then (a condition announced at its lift)."""
     runner = environment.runner
     # a master tells every worker; a local runner tells its own injector, if it has one
     if runner is not None and (isinstance(runner, MasterRunner) or RUN_FAULT_MESSAGE in runner.custom_messages):
-        runner.send_message(RUN_FAULT_MESSAGE, {"kind": kind, "since": since, "detail": detail})
-    return since
+        data: dict[str, Any] = {"kind": kind, "since": since, "detail": detail}
+        if affected_since is not None:
+            data["affected_since"] = affected_since
+        runner.send_message(RUN_FAULT_MESSAGE, data)
 
 
 @dataclass
@@ -264,15 +275,18 @@ class RecoveryDriver:
     seconds after test start, end ``down`` seconds later, again every ``every`` seconds (0 = once).
 
     ``track_health`` logs a run-level ``recovered`` row once ``fault.healthy()`` is true again
-    (or a ``critical`` one after ``limit`` seconds).
+    (or a ``critical`` one after ``limit`` seconds). ``at_lift`` (the scenario conditions): the
+    users owe their recovery from the moment the fault is lifted, and only those that failed
+    while it was on. A fault the harness cannot begin or end is a harness error (exit code 1).
     """
 
     def __init__(self, environment: Any, fault: RunFault, at: float, down: float, every: float = 0.0,
-                 limit: float = 30.0, track_health: bool = True) -> None:
+                 limit: float = 30.0, track_health: bool = True, at_lift: bool = False) -> None:
         self.environment = environment
         self.fault = fault
         self.at, self.down, self.every, self.limit = at, down, every, limit
         self.track_health = track_health
+        self.at_lift = at_lift
         self.episodes: list[_Episode] = []
         self._greenlet: gevent.Greenlet | None = None
         self._current: _Episode | None = None
@@ -319,17 +333,23 @@ class RecoveryDriver:
         try:
             detail = self.fault.begin()
         except (FaultError, ConfigError, OSError) as exc:
-            log.error("could not begin %s: %s", kind, exc)
-            report(self.environment, "critical", kind, detail=f"could not begin: {exc}")
+            from stresskit.faults.conditions import harness_error
+
+            harness_error(self.environment, f"could not begin {kind}: {exc}")
             return None
         episode = _Episode(self.fault, since)
         self._current = episode
         self.episodes.append(episode)
-        begin_run_fault(self.environment, kind, detail, since)
+        if self.at_lift:
+            report(self.environment, "injected", kind, user="", detail=detail, timestamp=since)
+        else:
+            begin_run_fault(self.environment, kind, detail, since)
         log.warning("run-wide fault %s: %s", kind, detail)
         gevent.sleep(self.down)
         repair_started = time.time()
         restored = self._end(episode)
+        if self.at_lift:
+            announce_recovery(self.environment, kind, repair_started, f"{detail}; lifted", affected_since=since)
         if self.track_health:
             self._await_health(episode, restored, repair_started)
         return episode
@@ -340,8 +360,9 @@ class RecoveryDriver:
         try:
             restored = self.fault.end()
         except (FaultError, DependencyMissing, OSError) as exc:
-            log.error("could not end %s: %s", self.fault.kind, exc)
-            report(self.environment, "critical", self.fault.kind, detail=f"could not end the fault: {exc}")
+            from stresskit.faults.conditions import harness_error
+
+            harness_error(self.environment, f"could not end {self.fault.kind}: {exc}")
             return ""
         if restored:
             log.warning("run-wide fault %s ended: %s", self.fault.kind, restored)
@@ -605,7 +626,7 @@ def start_conditions(environment: Any, config: FaultConfig, period: float | None
             seconds = min(period * share, 240.0)
             fault = HostPressure(kind, config, seconds=seconds, amount=amount)
             drivers.append(RecoveryDriver(environment, fault, at=period / 2, down=seconds, every=period,
-                                          limit=limit, track_health=False))
+                                          limit=limit, track_health=False, at_lift=True))
         elif condition == "network_instability":
             if not config.proxy_api:
                 log.warning("scenario condition network_instability left out: no --fault-proxy configured")
@@ -626,7 +647,7 @@ class _Instability(RunFault):
     def begin(self) -> str:
         from stresskit.faults.effects.network import timeout_via_proxy
 
-        self._timeout = timeout_via_proxy(self.client, self.proxy, self.duration)
+        self._timeout = timeout_via_proxy(self.client, self.proxy, self.duration, fault="network_instability")
         return self._timeout.detail
 
     def end(self) -> str:
@@ -635,26 +656,31 @@ class _Instability(RunFault):
 
 
 def _network_instability(environment: Any, config: FaultConfig, period: float) -> RecoveryDriver:
+    from stresskit.faults.effects.network import toxic_name
     from stresskit.faults.toxiproxy import ToxiproxyClient
 
     client = ToxiproxyClient(config.proxy_api)
     proxy = config.proxy_name or client.only_proxy()
-    try:
-        client.add_toxic(proxy, "latency", {"latency": 50, "jitter": 25}, name="stresskit_instability_latency")
-        report(environment, "injected", "network_instability",
-               detail=f"proxy {proxy}: latency 50 ± 25 ms for the whole test")
-    except FaultError as exc:
-        log.warning("network instability: could not add the latency toxic: %s", exc)
+    latency = toxic_name("network_instability", "latency")
+    client.add_toxic(proxy, "latency", {"latency": 50, "jitter": 25}, name=latency)  # a HarnessError ends the run
+    report(environment, "injected", "network_instability",
+           detail=f"proxy {proxy}: latency 50 ± 25 ms for the whole test")
+
+    removed: list[bool] = []
 
     def remove_latency(**_: Any) -> None:
+        if removed:
+            return
+        removed.append(True)
         try:
-            client.remove_toxic(proxy, "stresskit_instability_latency")
-        except FaultError:
-            pass
+            client.remove_toxic(proxy, latency)
+        except FaultError as exc:
+            log.warning("network instability: could not remove the latency toxic: %s", exc)
 
     environment.events.test_stop.add_listener(remove_latency)
     return RecoveryDriver(environment, _Instability(client, proxy, config.duration), at=period / 2,
-                          down=config.duration, every=period, limit=config.recovery_limit, track_health=False)
+                          down=config.duration, every=period, limit=config.recovery_limit, track_health=False,
+                          at_lift=True)
 
 
 def _scenario_duration(environment: Any) -> float:

@@ -4,8 +4,9 @@
 
 * on the master or a local runner: validates the options against the scenario (a bad kind, a
   rate outside [0, 1], a fault that needs a missing agent / admin token / proxy, an agent that
-  does not allow faults, an admin token the target refuses: one error line and exit code 2,
-  before any load), creates the :class:`~stresskit.faults.log.FaultLog` and, at each test
+  does not allow faults, an admin token the target refuses, a scenario condition that cannot be
+  produced and was not skipped with ``--skip-condition``: one error line and exit code 2,
+  before any load; see :mod:`stresskit.faults.conditions`), creates the :class:`~stresskit.faults.log.FaultLog` and, at each test
   start, sends the resolved config to the workers (:data:`CONFIG_MESSAGE`) and starts the
   scenario's conditions;
 * where users run (a worker or a local runner): the :class:`FaultInjector`.
@@ -23,6 +24,7 @@ from typing import Any
 from locust.runners import MasterRunner, WorkerRunner
 
 from stresskit.errors import ConfigError, FaultError
+from stresskit.faults import conditions as conditions_part
 from stresskit.faults.config import FaultConfig, add_arguments, load_config
 from stresskit.faults.injector import FaultInjector
 from stresskit.faults.kinds import KINDS
@@ -46,10 +48,14 @@ def use_faults(events: Any, conditions: bool = True) -> None:
     ``conditions=False`` leaves the scenario's conditions (memory pressure, network
     instability, resource exhaustion) off and only draws per-user faults.
     """
-    register_options(events, add_arguments)
+    register_options(events, add_arguments, conditions_part.add_arguments)
     if id(events) in _REGISTERED:
         return
     _REGISTERED.add(id(events))
+    if conditions:
+        from stresskit.criteria import extend_criteria
+
+        extend_criteria(conditions_part.criteria_results, conditions_part.run_keys)  # the verdict shows them
     events.init.add_listener(lambda environment, **_: _on_init(environment, conditions))
 
 
@@ -72,6 +78,8 @@ def _on_init(environment: Any, conditions: bool) -> None:
         return
     try:
         config = load_config(environment, _scenario(environment))
+        if conditions:
+            _assess_conditions(environment, config, refuse=True)
         preflight(environment, config)
     except ConfigError as exc:
         from stresskit.exitcodes import quit_bad_configuration
@@ -103,9 +111,46 @@ def _on_init(environment: Any, conditions: bool) -> None:
         if conditions and state["config"].conditions:
             from stresskit.faults.recovery import start_conditions
 
-            start_conditions(environment, state["config"])
+            statuses = _assess_conditions(environment, state["config"], refuse=False)
+            produced = tuple(s.name for s in statuses if s.status == "produced")
+            try:
+                start_conditions(environment, dataclasses.replace(state["config"], conditions=produced))
+            except FaultError as exc:  # the proxy or an agent failed as the conditions began
+                conditions_part.harness_error(environment, f"could not start the scenario's conditions: {exc}")
 
     environment.events.test_start.add_listener(on_test_start)
+
+
+def _embedded(environment: Any) -> bool:
+    try:
+        from stresskit.embedded import will_start
+    except ImportError:
+        return False
+    return will_start(environment)
+
+
+def _assess_conditions(environment: Any, config: FaultConfig, refuse: bool) -> list[Any]:
+    """Decide, for each condition the scenario names, produced / not evaluated / not produced; keep it for the
+    verdict. ``refuse``: raise :class:`ConfigError` (exit 2 before any load) for one that cannot be produced."""
+    embedded = _embedded(environment)
+    have = {"agent": bool(config.agents) or embedded, "proxy": bool(config.proxy_api) or embedded}
+    statuses = conditions_part.assess(config.conditions, have, conditions_part.skipped_conditions(environment))
+    conditions_part.conditions_of(environment).statuses = statuses
+    problem = conditions_part.refusal(statuses, _scenario_name(environment))
+    if problem:
+        if refuse:
+            raise ConfigError(problem)
+        log.error("%s; this test runs without it and cannot pass", problem)
+    for status in statuses:
+        if status.status == "not evaluated":
+            log.warning("scenario condition %s NOT EVALUATED (--skip-condition): the verdict will say so",
+                        status.name)
+    return statuses
+
+
+def _scenario_name(environment: Any) -> str:
+    scenario = _scenario(environment)
+    return getattr(scenario, "name", "") if scenario is not None else ""
 
 
 def _scenario(environment: Any) -> Any | None:

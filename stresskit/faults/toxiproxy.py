@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from stresskit.errors import FaultError
+from stresskit.errors import HarnessError
 from stresskit.faults.jsonhttp import call_json
 
 __all__ = ["TOXIC_TYPES", "ToxiproxyClient"]
@@ -25,7 +25,11 @@ TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "s
 
 
 class ToxiproxyClient:
-    """Drive one Toxiproxy(-compatible) server at ``api`` (e.g. ``http://127.0.0.1:8474``)."""
+    """Drive one Toxiproxy(-compatible) server at ``api`` (e.g. ``http://127.0.0.1:8474``).
+
+    Every failure of the server's API raises :class:`~stresskit.errors.HarnessError` (a
+    :class:`~stresskit.errors.FaultError`): the proxy is the harness's, so its errors end a run
+    with exit code 1 and never count against the target."""
 
     def __init__(self, api: str, token: str | None = None, timeout: float = 5.0) -> None:
         self.api = api.rstrip("/")
@@ -41,9 +45,9 @@ class ToxiproxyClient:
                 detail = json.loads(detail).get("error", detail)
             except (ValueError, AttributeError):
                 pass
-            raise FaultError(f"fault proxy {self.api}: {method} {path} → HTTP {exc.code}: {detail}") from None
+            raise HarnessError(f"fault proxy {self.api}: {method} {path} → HTTP {exc.code}: {detail}") from None
         except (OSError, ValueError) as exc:
-            raise FaultError(f"fault proxy {self.api} unreachable ({method} {path}): {exc}") from None
+            raise HarnessError(f"fault proxy {self.api} unreachable ({method} {path}): {exc}") from None
 
     # -- server ------------------------------------------------------------------------------
 
@@ -56,9 +60,9 @@ class ToxiproxyClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 text = response.read().decode().strip()
         except urllib.error.HTTPError as exc:
-            raise FaultError(f"fault proxy {self.api}: GET /version → HTTP {exc.code}") from None
+            raise HarnessError(f"fault proxy {self.api}: GET /version → HTTP {exc.code}") from None
         except OSError as exc:
-            raise FaultError(f"fault proxy {self.api} unreachable: {exc}") from None
+            raise HarnessError(f"fault proxy {self.api} unreachable: {exc}") from None
         try:
             value = json.loads(text)
             return value.get("version", text) if isinstance(value, dict) else str(value)
@@ -92,7 +96,7 @@ class ToxiproxyClient:
         """The name of the server's only proxy; raises when there are none or several."""
         names = sorted(self.proxies())
         if len(names) != 1:
-            raise FaultError(f"fault proxy {self.api} has {len(names)} proxies ({', '.join(names) or 'none'}); "
+            raise HarnessError(f"fault proxy {self.api} has {len(names)} proxies ({', '.join(names) or 'none'}); "
                              "name one with --fault-proxy-name")
         return names[0]
 

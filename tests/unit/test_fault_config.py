@@ -68,11 +68,15 @@ def test_explicit_kind_needing_an_agent_without_one_is_an_error_at_start():
     assert config.agents == ("http://127.0.0.1:9105",)
 
 
-def test_explicit_admin_kind_without_token_against_an_explicit_host_is_an_error():
+def test_explicit_admin_kind_without_token_against_an_explicit_host_is_an_error(monkeypatch):
     with pytest.raises(ConfigError, match="network_timeout' needs the fault proxy or the target's admin token"):
         load_config(env(failure_rate=0.05, faults="network_timeout"))
-    # with no --host the embedded demo target is started and its token is known
+    # when the embedded demo system is started (a local run with no --host) its proxy and token are known
+    import stresskit.embedded
+
+    monkeypatch.setattr(stresskit.embedded, "will_start", lambda environment: True)
     assert load_config(env(host="", failure_rate=0.05, faults="network_timeout")).kinds == ("network_timeout",)
+    assert load_config(env(host="", failure_rate=0.05, faults="memory_pressure")).kinds == ("memory_pressure",)
 
 
 def test_default_kinds_leave_out_what_cannot_work_and_say_why():

@@ -23,11 +23,13 @@ def test_importing_stresskit_imports_neither_locust_nor_gevent():
 def test_error_tree_is_pinned():
     assert sorted(errors.__all__) == sorted(
         ["StressKitError", "ConfigError", "ScenarioError", "ThresholdError", "DependencyMissing", "TargetError",
-         "TargetUnreachable", "AgentError", "AgentAuthError", "FaultError", "BrowserError", "ReportError"]
+         "TargetUnreachable", "AgentError", "AgentAuthError", "FaultError", "HarnessError",
+         "FaultUnavailable", "BrowserError", "ReportError"]
     )
     for name in errors.__all__:
         assert issubclass(getattr(errors, name), errors.StressKitError)
     assert issubclass(errors.ScenarioError, errors.ConfigError)
+    assert issubclass(errors.HarnessError, errors.FaultError) and issubclass(errors.FaultUnavailable, errors.FaultError)
 
 
 def stresskit(*args: str) -> subprocess.CompletedProcess:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from stresskit.errors import AgentError, FaultError
+from stresskit.errors import AgentError, FaultError, HarnessError
 from stresskit.faults.effects import Injected
 
 __all__ = ["agent_clients", "burn_cpu", "hold_memory"]
@@ -45,7 +45,7 @@ def _on_every_agent(urls: Sequence[str], token: str | None, act, refused: str, d
             act(client)
         except AgentError as exc:
             _release_all(done)
-            raise FaultError(f"agent {getattr(client, 'url', '?')} refused to {refused}: {exc}") from None
+            raise HarnessError(f"agent {getattr(client, 'url', '?')} refused to {refused}: {exc}") from None
         done.append(client)
     return Injected(f"{done_text} for {seconds:g}s on {len(clients)} target host(s) via the agent",
                     release=lambda: _release_all(clients), release_after=seconds)
