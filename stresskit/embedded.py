@@ -116,6 +116,8 @@ def _start_proxy(target: Any, started: list[Any], options: Any) -> Any:
 
     proxy = start_fault_proxy(f"127.0.0.1:{target.port}")
     started.append(proxy)
+    if options is not None and hasattr(options, "target_admin_url"):
+        options.target_admin_url = target.url  # admin faults go straight to the target, never through the proxy
     if options is not None and hasattr(options, "fault_proxy"):
         options.fault_proxy = proxy.api
         if hasattr(options, "fault_proxy_name"):

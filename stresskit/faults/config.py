@@ -49,6 +49,9 @@ def add_arguments(parser: Any) -> None:
                             "e.g. http://127.0.0.1:8474; the users' --host must point at the proxy")
     group.add_argument("--fault-proxy-name", default="", env_var="STRESSKIT_FAULT_PROXY_NAME",
                        help="name of the proxy on that server (default: the only one)")
+    group.add_argument("--target-admin-url", default="", env_var="STRESSKIT_TARGET_ADMIN_URL",
+                       help="base URL of the target's own admin API when --host is a proxy in front of it, so "
+                            "admin faults never go through the fault proxy (default: --host; the demo sets it)")
     # is_secret works on Locust's parser itself, not on argument groups
     parser.add_argument("--target-admin-token", default=None, env_var="STRESSKIT_ADMIN_TOKEN", is_secret=True,
                          help="bearer token of the target's /admin endpoints (needed by backend_crash, "
@@ -66,6 +69,7 @@ class FaultConfig:
     duration: float = DEFAULT_DURATION
     memory_mb: int = DEFAULT_MEMORY_MB
     admin_token: str | None = None
+    admin_url: str = ""
     proxy_api: str = ""
     proxy_name: str = ""
     agents: tuple[str, ...] = ()
@@ -158,6 +162,7 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
     config = FaultConfig(
         rate=rate, seed=seed, kinds=kinds, recovery_limit=limit, duration=duration, memory_mb=memory_mb,
         admin_token=option(environment, "target_admin_token") or None,
+        admin_url=(option(environment, "target_admin_url", "") or "").rstrip("/"),
         proxy_api=(option(environment, "fault_proxy", "") or "").rstrip("/"),
         proxy_name=option(environment, "fault_proxy_name", "") or "",
         agents=tuple(agents), agent_token=option(environment, "agent_token") or None,

@@ -322,7 +322,9 @@ class FaultInjector:
             return ratelimit.burst(self._base_url(user), getattr(user, "client_id", None), hold=RATE_LIMIT_HOLD,
                                    on_request=self.environment.events.request.fire)
         if kind == "network_timeout":
-            if config.proxy_api:
+            # the target's own admin knob (API responses only: the kind hits API users) when it can be
+            # reached without the proxy; else a blackhole on the proxy (every connection through it)
+            if config.proxy_api and not (config.admin_url and config.admin_token):
                 client, proxy = self._proxy()
                 return network.timeout_via_proxy(client, proxy, config.duration)
             return network.timeout_via_admin(self._admin(user), config.duration)
@@ -339,7 +341,8 @@ class FaultInjector:
     def _admin(self, user: User | None = None):
         from stresskit.faults.admin import TargetAdmin
 
-        base = (getattr(user, "host", None) if user is not None else None) or self.environment.host
+        base = (self.config.admin_url if self.config else "") or \
+            (getattr(user, "host", None) if user is not None else None) or self.environment.host
         token = (self.config.admin_token if self.config else None) or _option(self.environment, "target_admin_token")
         if not base:
             raise FaultError("no target host for the admin API")

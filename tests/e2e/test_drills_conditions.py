@@ -168,13 +168,14 @@ def test_a_healthy_production_soak_with_run_wide_conditions_passes_without_bookk
 
 
 def test_a_burst_against_a_backend_without_a_limiter_is_all_in_the_stats_and_reported_once(tmp_path, counting):
-    run = locust(tmp_path, BURST, "--host", counting.url, "-u", "2", "-r", "2", "-t", "6s", "--stop-timeout", "5",
+    run = locust(tmp_path, BURST, "--host", counting.url, "-u", "2", "-r", "2", "-t", "6s", "--stop-timeout", "10",
                  "--failure-rate", "0.5", "--faults", "rate_limiting", "--fault-seed", "3", timeout=90)
     received = counting.count()
     stats = run.rows("_stats.csv")
     total = next(int(r["Request Count"]) for r in stats if r["Name"] == "Aggregated")
     burst = sum(int(r["Request Count"]) for r in stats if r["Type"] == BURST_REQUEST_TYPE)
     assert received == total, (received, total, run.explain())  # every request the backend got is in the stats
+    assert counting.count("/api/healthz") == burst  # the burst's own, under a name of its own
     assert 0 < burst <= 2 * BURST_BUDGET, burst  # one bounded burst per user at most, then never again
     assert {r["Name"] for r in stats if r["Type"] == BURST_REQUEST_TYPE} == {BURST_NAME}
     unavailable = [r for r in run.rows("_faults.csv") if r["event"] == "unavailable"]

@@ -23,14 +23,16 @@ COUNT_PATH = "/__count"
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     counter = 0
+    paths: dict[str, int] = {}  # noqa: RUF012 - the one server's tally
     lock = threading.Lock()
 
     def _answer(self) -> None:
         if self.path == COUNT_PATH:
-            body = json.dumps({"requests": _Handler.counter}).encode()
+            body = json.dumps({"requests": _Handler.counter, "paths": _Handler.paths}).encode()
         else:
             with _Handler.lock:
                 _Handler.counter += 1
+                _Handler.paths[self.path] = _Handler.paths.get(self.path, 0) + 1
             body = b'{"ok": true, "items": []}'
         length = int(self.headers.get("Content-Length") or 0)
         if length:
@@ -53,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    Path(args.ready_file).write_text(json.dumps({"port": server.server_address[1]}))
+    ready = Path(args.ready_file)
+    ready.with_suffix(".tmp").write_text(json.dumps({"port": server.server_address[1]}))
+    ready.with_suffix(".tmp").replace(ready)  # atomic: the starter never reads half a file
     server.serve_forever()
     return 0
 
@@ -78,10 +82,11 @@ class CountingServer:
         self.port = json.loads(ready.read_text())["port"]
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def count(self) -> int:
-        """Requests received so far (the count request itself excluded)."""
+    def count(self, path: str | None = None) -> int:
+        """Requests received so far (the count request itself excluded), all or those for ``path``."""
         with urllib.request.urlopen(self.url + COUNT_PATH, timeout=5) as response:
-            return int(json.loads(response.read())["requests"])
+            tally = json.loads(response.read())
+        return int(tally["requests"] if path is None else tally["paths"].get(path, 0))
 
     def stop(self) -> None:
         self.process.stop()

@@ -89,7 +89,11 @@ def burst(base_url: str, client_id: str | None, hold: float = 1.0, path: str = "
     finished = Event()
     watcher = gevent.spawn(lambda: (gevent.joinall(workers), finished.set()))
     # the same connections keep hammering through the hold, so no token is left for the user
-    gevent.wait([tripped, finished], timeout=max_seconds, count=1)
+    try:
+        gevent.wait([tripped, finished], timeout=max_seconds, count=1)
+    except BaseException:  # the user was stopped mid-burst: the hammers end after their request in flight
+        done.set()
+        raise
     elapsed = time.monotonic() - start
 
     def release() -> None:

@@ -8,9 +8,11 @@ from locust import HttpUser, constant, events, task
 
 from stresskit.criteria import use_criteria
 from stresskit.faults import use_faults
+from stresskit.finalcsv import use_final_csv
 
 use_criteria(events)
 use_faults(events)
+use_final_csv(events)  # the _stats.csv holds every request, to the last one
 
 
 class Plain(HttpUser):
