@@ -17,7 +17,7 @@ import secrets
 from typing import Any
 
 from stresskit.errors import DependencyMissing
-from stresskit.redact import redact_url
+from stresskit.redact import redact_url, register_secret
 
 log = logging.getLogger("stresskit.embedded")
 
@@ -90,6 +90,7 @@ def _maybe_start(environment: Any, pages: int | None) -> None:
         except DependencyMissing as exc:
             log.warning("no Redis for the demo target (%s); cache users will record failures", exc)
     token = getattr(options, "target_admin_token", None) or secrets.token_urlsafe(16)
+    register_secret(token)
     if options is not None and hasattr(options, "target_admin_token"):
         options.target_admin_token = token
     args = ["--pages", str(pages)] if pages else []
@@ -141,6 +142,7 @@ def _start_agent(environment: Any, started: list[Any], options: Any) -> Any | No
     from stresskit.agent.launcher import start_agent
 
     token = secrets.token_urlsafe(24)
+    register_secret(token)  # never in a log line, a file or the web UI
     agent = start_agent(["--allow-faults", "--max-memory-mb", str(EMBEDDED_AGENT_MAX_MB), "--max-cpu-cores", "1",
                          "--log-level", "WARNING"], token=token)
     started.append(agent)
