@@ -19,6 +19,8 @@ from typing import Any
 log = logging.getLogger("stresskit.finalcsv")
 
 _REGISTERED: set[int] = set()
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def use_final_csv(events: Any) -> None:
@@ -50,6 +52,7 @@ def write_final_csv(environment: Any) -> None:
             fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", dir=os.path.dirname(path) or ".")
             with os.fdopen(fd, "w", newline="") as handle:
                 method(csv.writer(handle))
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; keep the mode Locust's files have
             os.replace(tmp, path)
         except OSError as exc:
             from stresskit.lifecycle import note_write_error

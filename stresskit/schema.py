@@ -66,6 +66,12 @@ not finished when the run ended.
 "kinds": {KIND: {"availability": float|null, "requests": int, "failures": int, "error_ratio": float|null,
 "windows": int, "windows_up": int, "outages": [{"kind": KIND, "start": float, "end": float,
 "seconds": float}]}}}``, KIND one of api, websocket, cache, browser (definitions in that module).
+
+``interrupted``: null, or the signal that stopped the run ("SIGTERM", "SIGINT"; ``stop_reason`` is
+then "interrupted by SIGTERM" and ``exit_code`` 10). ``truncated_files``: ``[{"file": str, "error":
+str, "at": float}]``, files that stopped being written (disk full) at ``at`` (epoch seconds).
+``lost_workers``: ``[{"worker": str, "lost_at": float, "pages_reclaimed": [int, ...]}]``, workers
+lost mid-run and the pages handed out again. (``stresskit.lifecycle``.)
 """
 
 LATENCY_SUFFIX = "_latency.jsonl"

@@ -286,3 +286,28 @@ def test_suite_distributed_without_host_is_bad_configuration_before_load(tmp_pat
     errors = [line for line in log.splitlines() if "bad configuration" in line]
     assert len(errors) == 1 and "needs --host" in errors[0], log
     assert "started the demo target" not in log and not (out / "light_run.json").exists()
+
+
+def test_a_run_ending_on_its_quota_amid_browser_restarts_leaves_no_browser(tmp_path):
+    """The issue's normal-end leak: a run that ends on its page quota while browsers restart after
+    every page (so one is starting when the run stops). Every process seen during the run is gone."""
+    prefix = tmp_path / "run"
+    command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+               "--scenario", "light", "--time-scale", "0.1", "--end-on-quota", "--pages", "6",
+               "--browser-restart-every", "1", "--csv", str(prefix)]
+    process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    seen: dict[int, tuple[float, str]] = {}
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        seen.update(_tree(process.pid))
+        time.sleep(0.1)
+    if process.poll() is None:
+        process.kill()
+    output, _ = process.communicate(timeout=30)
+    doc = json.loads(Path(f"{prefix}_run.json").read_text())
+    assert doc["stop_reason"] == "page quota complete" and doc["interrupted"] is None, output[-3000:]
+    assert doc["session_restarts"] >= 3, doc["run_state"]
+    drivers = [pid for pid, (_, name) in seen.items() if "chromedriver" in name]
+    assert len(drivers) >= 3, "the drill must see several browser sessions"
+    assert _poll(lambda: not _still_running(seen), 15, "every process of the run to be gone")
