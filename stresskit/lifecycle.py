@@ -397,7 +397,15 @@ def _on_signal(environment: Any, signum: int) -> None:
                 "exit)", name, grace)
     gevent.spawn_later(grace, _force_exit, f"shutdown took longer than --shutdown-grace {grace:g}s")
     if option(environment, "headless", False) and environment.runner is not None:
-        gevent.spawn(environment.runner.quit)
+        runner = environment.runner
+        gevent.spawn(runner.quit)
+        # a signal before the test started (during init, or while a master waits for its workers):
+        # Locust starts the shape afterwards anyway, so quit again as soon as it does
+        def quit_on_start(**_: Any) -> None:
+            run_state(environment).stop_reason = reason  # the run state is reset at test start
+            gevent.spawn(runner.quit)
+
+        environment.events.test_start.add_listener(quit_on_start)
 
 
 def _force_exit(why: str) -> None:

@@ -311,3 +311,35 @@ def test_a_run_ending_on_its_quota_amid_browser_restarts_leaves_no_browser(tmp_p
     drivers = [pid for pid, (_, name) in seen.items() if "chromedriver" in name]
     assert len(drivers) >= 3, "the drill must see several browser sessions"
     assert _poll(lambda: not _still_running(seen), 15, "every process of the run to be gone")
+
+
+def test_sigterm_while_the_run_is_still_starting(tmp_path):
+    """A signal during init (the demo target and Redis are being started) must not let the shape
+    start afterwards and run on: the run ends at once, interrupted, and stops what init started."""
+    prefix = tmp_path / "run"
+    log = tmp_path / "locust.log"
+    command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+               "--scenario", "light", "--time-scale", "0.1", "--csv", str(prefix)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
+    seen: dict[int, tuple[float, str]] = {}
+    try:
+        def in_init():  # the fault injector's line comes just before the demo target is started
+            seen.update(_tree(process.pid))
+            return "stresskit.faults" in log.read_text()
+
+        _poll(in_init, 60, "the run's init")
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        while process.poll() is None and time.monotonic() - started < EXIT_TIMEOUT:
+            seen.update(_tree(process.pid))
+            time.sleep(0.05)
+        code = _finish(process, log)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == ExitCode.INTERRUPTED, log.read_text()[-3000:]
+    assert time.monotonic() - started < 20  # not the 30 s grace: it ended by itself
+    doc = json.loads(Path(f"{prefix}_run.json").read_text())
+    assert doc["stop_reason"] == "interrupted by SIGTERM" and doc["interrupted"] == "SIGTERM", doc
+    assert _poll(lambda: not _still_running(seen), 15, "the run's processes to be gone")
