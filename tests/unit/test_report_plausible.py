@@ -170,3 +170,19 @@ def test_more_recoveries_than_injections_do_not_pass_as_recovered(tmp_path):
     text, doc, html = _documents(report, tmp_path)
     assert "more recoveries than injections" in text and "more recoveries than injections" in html
     assert doc["data_checks"][0]["reasons"] == {"recovery without an injection": 50}
+
+
+def test_a_process_and_its_children_are_not_duplicates(tmp_path):
+    """Rows of one process name with different pids at one timestamp are a process tree (summed later);
+    the same pid twice, or a second system row of the host at that time, is a duplicate."""
+    path = tmp_path / "x_resources.csv"
+    path.write_text("timestamp,host,kind,name,pid,memory_percent,rss_bytes\n"
+                    f"{START},h,system,system,,20,1000\n"
+                    f"{START},h,process,app,10,1,100\n"
+                    f"{START},h,process,app,11,1,50\n"       # a child: kept
+                    f"{START},h,process,app,10,1,100\n"      # the same pid again: duplicate
+                    f"{START},h,system,system,,20,1000\n"    # the same system sample again: duplicate
+                    f"{START + 1},h,system,system,,20,1000\n")
+    read = read_resources(str(path), time_bounds((START, START + 1)))
+    assert read.note.implausible == {"duplicate": 2}
+    assert list(read.frame["pid"].fillna(0).astype(int)) == [0, 10, 11, 0]
