@@ -13,12 +13,16 @@ SIGKILLs by pid once the run is under way (seen in its ``_live.json``, never a f
   the master and the verdict is the same;
 * the cache users' redis-server SIGKILLed mid-run → FAIL, a cache outage, API and WebSocket fine;
 * cache users without a Redis URL drop out at start → FAIL: a kind the scenario runs sent nothing;
+* a backend that is not the reference target (Python's own http.server, started by the test)
+  SIGKILLed and started again on its port: the outage is shown, started and ended in the log,
+  and the run passes under a limit the outage fits in (``--availability-max-unavailable 40%``);
 * web UI: a second test on the same master, stopped with STOP, reports no stop reason of the first.
 """
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,22 +43,25 @@ pages = 0
 duration = "{duration}s"
 failure_rate = 0
 conditions = ["basic_validation"]
-users = {{ api = 2, websocket = 2, cache = 2 }}
+users = {{ {users} }}
 spawn_rate = 20
 stages = [{{ name = "steady", duration = "{duration}s", load = 1.0 }}]
 """
 RUN_TIMEOUT = 120
+ALL_KINDS = "api = 2, websocket = 2, cache = 2"
 
 
 class Drill:
     """One locust process of the drill, started in the background."""
 
-    def __init__(self, tmp_path: Path, host: str, redis_url: str, *args: str, duration: int = DURATION) -> None:
+    def __init__(self, tmp_path: Path, host: str, redis_url: str, *args: str, duration: int = DURATION,
+                 users: str = ALL_KINDS, extra_env: dict | None = None) -> None:
         scenario_file = tmp_path / "drill.toml"
-        scenario_file.write_text(SCENARIO.format(duration=duration))
+        scenario_file.write_text(SCENARIO.format(duration=duration, users=users))
         self.prefix = tmp_path / "drill"
         env = {k: v for k, v in os.environ.items() if not k.startswith("STRESSKIT_")}
         env["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+        env.update(extra_env or {})
         self.log = open(tmp_path / "locust.log", "w+")  # noqa: SIM115  closed in finish()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
@@ -178,7 +185,7 @@ def test_a_second_test_on_the_same_master_starts_clean(tmp_path, servers):
 
     target, cache = servers
     scenario_file = tmp_path / "drill.toml"
-    scenario_file.write_text(SCENARIO.format(duration=4))
+    scenario_file.write_text(SCENARIO.format(duration=4, users=ALL_KINDS))
     port = free_port()
     prefix = tmp_path / "ui"
     log = open(tmp_path / "locust.log", "w+")  # noqa: SIM115  closed below
@@ -235,3 +242,58 @@ def test_a_second_test_on_the_same_master_starts_clean(tmp_path, servers):
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+def start_http_server(directory: Path, port: int) -> subprocess.Popen:
+    """Python's http.server on loopback, serving ``directory``; returns once it answers."""
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "--directory", str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def answers():
+        assert proc.poll() is None, "http.server exited"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_for(answers, timeout=20, what="http.server", interval=0.1)
+    return proc
+
+
+def test_own_http_backend_killed_and_restarted_shows_the_outage(tmp_path):
+    from stresskit.target.launcher import free_port
+
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "ok.txt").write_text("ok")
+    port = free_port()
+    backend = start_http_server(tmp_path / "www", port)
+    restarted = None
+    try:
+        drill = Drill(tmp_path, f"http://127.0.0.1:{port}", "", "--availability-max-unavailable", "40%",
+                      users="api = 2", extra_env={"DRILL_API_PATH": "/ok.txt"})
+        drill.wait_until_loaded(5)
+        killed_at = time.time()
+        backend.kill()  # SIGKILL, by its pid
+        backend.wait(10)
+        wait_for(lambda: drill.live().get("failures", 0) > 0 or drill.process.poll() is not None, timeout=20,
+                 what="failed requests while the backend is down", interval=0.2)
+        restarted = start_http_server(tmp_path / "www", port)
+        restarted_at = time.time()
+        code, doc, output = drill.finish()
+    finally:
+        for proc in (backend, restarted):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+    assert code == ExitCode.PASS, output[-3000:]
+    api = doc["availability"]["kinds"]["api"]
+    assert set(doc["availability"]["kinds"]) == {"api"}
+    assert len(api["outages"]) == 1 and api["failures"] > 0, api
+    outage = api["outages"][0]
+    assert killed_at - 2 <= outage["start"] <= killed_at + 3, (outage, killed_at)
+    # the users back off (up to 10 s between tries), so the outage ends at their first try after the restart
+    assert restarted_at - 1 <= outage["end"] <= restarted_at + 12, (outage, restarted_at)
+    assert "availability: api outage started" in output and "availability: api outage ended" in output
+    assert criteria(doc)["availability"]["passed"] is True

@@ -10,18 +10,24 @@ wired with ``use_stresskit``, as a team's own locustfile would do. Users are sho
 each one-second window holds requests of every kind.
 """
 
+import os
+
 from locust import constant, events, task
 
 from stresskit.compose import use_stresskit
 from stresskit.users import ApiUser, CacheUser, WebSocketUser
 from stresskit.users import api as api_users
+from stresskit.users.api import Endpoint
 
 use_stresskit(events, faults=False, collector=False, latency=False, web_login=False, embedded_target=False)
 
 
 class Api(ApiUser):
     wait_time = constant(0.1)
-    endpoints = api_users.REFERENCE_ENDPOINTS
+    # DRILL_API_PATH: a plain GET of that path instead of the reference target's endpoint mix
+    # (for a backend that is not the reference target, e.g. Python's http.server)
+    endpoints = (Endpoint("GET", os.environ["DRILL_API_PATH"]),) if os.environ.get("DRILL_API_PATH") \
+        else api_users.REFERENCE_ENDPOINTS
 
 
 class Chat(WebSocketUser):
