@@ -127,3 +127,25 @@ def test_sigkilled_master_takes_its_workers_and_their_browsers(tmp_path, target,
         _poll(lambda: not _still_running(whole_run), 30, "the workers and their browsers to be gone")
     finally:
         _reap(master, whole_run)
+
+
+def test_sigterm_to_a_worker_quits_it_cleanly_with_its_browsers(tmp_path, target, redis_server):
+    """A worker stopped by SIGTERM (a node drained) quits through Locust's path: its users stop,
+    their browsers are quit, the run goes on with the other worker."""
+    master, workers, prefix, log = _start(tmp_path, target, redis_server)
+    whole_run = _tree(master.pid)
+    try:
+        victim = next(w for w in workers if _has_driver(w))
+        victim_tree = _tree(victim)
+        psutil.Process(victim).send_signal(signal.SIGTERM)
+        _poll(lambda: not _still_running(victim_tree), 30, "the worker and its browsers to be gone")
+        assert master.poll() is None, "the run must go on with the other worker"
+        whole_run.update(_tree(master.pid))
+        master.send_signal(signal.SIGTERM)
+        code = _finish(master, log)
+    finally:
+        _reap(master, whole_run)
+    assert code == ExitCode.INTERRUPTED, log.read_text()[-3000:]
+    doc = json.loads(Path(f"{prefix}_run.json").read_text())
+    assert doc["lost_workers"] == []  # it quit, it was not lost
+    assert _poll(lambda: not _still_running(whole_run), 20, "every process of the run to be gone")

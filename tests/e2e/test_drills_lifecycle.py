@@ -343,3 +343,22 @@ def test_sigterm_while_the_run_is_still_starting(tmp_path):
     doc = json.loads(Path(f"{prefix}_run.json").read_text())
     assert doc["stop_reason"] == "interrupted by SIGTERM" and doc["interrupted"] == "SIGTERM", doc
     assert _poll(lambda: not _still_running(seen), 15, "the run's processes to be gone")
+
+
+def test_a_bug_in_an_init_listener_still_stops_what_init_started(tmp_path):
+    """Not a configuration error (Locust's traceback and exit 1 stay), but the demo target and Redis
+    started by earlier init listeners do not outlive the process."""
+    command = [sys.executable, "-m", "locust", "-f", "tests/e2e/locustfiles/init_crash.py", "--headless",
+               "--only-summary", "--csv", str(tmp_path / "run")]
+    process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    seen: dict[int, tuple[float, str]] = {}
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        seen.update(_tree(process.pid))
+        time.sleep(0.05)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == ExitCode.ERROR, output[-3000:]
+    assert "a bug in a team's own init listener" in output and "started the demo target" in output
+    assert {"redis", "python"} <= _kinds(seen), seen
+    assert _poll(lambda: not _still_running(seen), 15, "the demo target and Redis to be gone")
