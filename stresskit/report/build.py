@@ -228,12 +228,12 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     traffic: tuple[list[Any], list[Any]] | None = None
     if charts and background is not None and hint is not None and hint[0] is not None:
         progress.step("charts of requests and latency")  # while the child works on the resources
-        from stresskit.report.charts import traffic_charts
+        from stresskit.report.charts import all_outages, traffic_charts
 
         span_hint = (hint[0], hint[1]) if hint[1] is not None else None
         pre_tp = throughput(stats_read.frame, hwin, window_s, (hint[1] - hint[0]) if hint[1] else None, span_hint)
         traffic = traffic_charts(hint[0], hint[1], pre_tp, latency, fault_summary(faults_read.frame, window_s),
-                                 latency.window_s if latency else window_s)
+                                 latency.window_s if latency else window_s, all_outages(run_extras(run)))
     progress.step("resources and leak regression")
     t2 = time.perf_counter()
     resources: ResourcesResult | None

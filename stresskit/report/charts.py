@@ -118,7 +118,7 @@ def _legend(ax, n: int) -> None:
                   frameon=False, borderaxespad=0.2)
 
 
-def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
+def chart_throughput(plt, clock: _Clock, tp: Any, outages: list[dict[str, Any]] | None = None) -> Chart | None:
     tl = tp.timeline
     if tl is None or tl.empty:
         return None
@@ -135,11 +135,19 @@ def chart_throughput(plt, clock: _Clock, tp: Any) -> Chart | None:
     if tl["fail_per_s"].max() > 0:
         ax.plot(x, fails, color=PALETTE[1], lw=1.0, ls="--", label="failures")
         lines += 1
+    for i, outage in enumerate(outages or []):  # each client kind's outage, from _run.json availability
+        ax.axvspan(*clock([outage["start"], outage["end"]]), color=PALETTE[1], alpha=0.12, lw=0,
+                   label="outage (a client kind down)" if i == 0 else None)
+    lines += bool(outages)
     ax.set_ylabel("requests / s")
     ax.set_xlabel(clock.label)
     ax.set_ylim(bottom=0)
     _legend(ax, lines)
-    return _finish(plt, fig, "rps", "Requests per second", clock.per("mean rate") + "; dashed: failures per second")
+    caption = clock.per("mean rate") + "; dashed: failures per second"
+    if outages:
+        kinds = sorted({o["kind"] for o in outages})
+        caption += f"; shaded: {len(outages)} outage(s) of {', '.join(kinds)}"
+    return _finish(plt, fig, "rps", "Requests per second", caption)
 
 
 def chart_users(plt, clock: _Clock, tp: Any) -> Chart | None:
@@ -332,13 +340,14 @@ def _clock(origin: float | None, end: float | None, window_s: float | None = Non
 
 
 def traffic_charts(origin: float | None, end: float | None, throughput: Any, latency: Any,
-                   faults: Any, window_s: float | None = None) -> tuple[list[Chart], list[Chart]]:
+                   faults: Any, window_s: float | None = None,
+                   outages: list[dict[str, Any]] | None = None) -> tuple[list[Chart], list[Chart]]:
     """(main charts: requests/s, users, latency; extra charts: cache, WebSocket, faults)."""
     clock = _clock(origin, end, window_s)
     if clock is None:
         return [], []
     plt = _plt()
-    main = [c for c in (chart_throughput(plt, clock, throughput), chart_users(plt, clock, throughput),
+    main = [c for c in (chart_throughput(plt, clock, throughput, outages), chart_users(plt, clock, throughput),
                         chart_latency(plt, clock, latency), chart_latency_names(plt, clock, latency)) if c is not None]
     return main, chart_extras(plt, clock, throughput, faults)
 
@@ -377,6 +386,12 @@ def chart_connections(plt, clock: _Clock, resources: Any) -> Chart | None:
                    "inet connections counted by the agent (WebSocket clients included), bucket means")
 
 
+def all_outages(extras: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every client kind's outage windows recorded in ``_run.json`` (see stresskit.report.runinfo)."""
+    kinds = ((extras or {}).get("availability") or {}).get("kinds") or {}
+    return sorted((o for item in kinds.values() for o in item["outages"]), key=lambda o: o["start"])
+
+
 def all_charts(report: Any) -> list[Chart]:
     """Every chart the report's data allows, in reading order (pre-rendered parts are reused)."""
     origin, end = report.started, report.ended
@@ -387,7 +402,7 @@ def all_charts(report: Any) -> list[Chart]:
         main, extras = cached
     else:
         main, extras = traffic_charts(origin, end, report.throughput, report.latency, report.faults,
-                                      report.window_s)
+                                      report.window_s, all_outages(report.extras))
     res = report.resources
     if res is not None and res.charts is not None:
         middle = res.charts

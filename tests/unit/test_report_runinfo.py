@@ -53,6 +53,7 @@ def test_availability_and_outages_are_shown_everywhere(tmp_path):
     assert doc["run"]["availability"]["kinds"]["cache"]["availability"] == 1.0
     assert "Availability per client kind" in html and "<td>api</td>" in html and "90.00%" in html
     assert "Outages" in html and ">40 s<" in html
+    assert "shaded: 1 outage(s) of api" in html  # drawn on the requests-per-second chart
 
 
 def test_opted_out_condition_is_never_a_plain_pass(tmp_path):
