@@ -40,6 +40,7 @@ from typing import Any
 
 from stresskit.errors import ConfigError
 from stresskit.exitcodes import ExitCode, describe, worst
+from stresskit.process import die_with_parent
 from stresskit.redact import redact_argv
 from stresskit.scenarios import format_duration, load_scenarios
 from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
@@ -242,7 +243,8 @@ def _run_one(item: ScenarioRun, command: list[str], duration: float, args: argpa
     deadline = started + duration + args.grace + 30.0
     with open(item.log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True)
+                                   env=env, start_new_session=True,
+                                   preexec_fn=_die_with_suite)  # noqa: PLW1509  (the suite runs no threads)
         _INTERRUPT.child = process
         try:
             while True:
@@ -274,6 +276,12 @@ def _run_one(item: ScenarioRun, command: list[str], duration: float, args: argpa
             item.exit_code = int(ExitCode.ERROR)
         item.note = item.note or f"no {Path(item.prefix).name}{RUN_SUFFIX}: see {item.log_path}"
         _say(f"[{label}] no run results; last lines of {item.log_path}:\n{_tail(item.log_path)}")
+
+
+def _die_with_suite() -> None:
+    """In the scenario's process, before exec: SIGTERM when the suite dies (even by SIGKILL), so a
+    killed suite leaves no run behind; the run then ends as interrupted and writes its files."""
+    die_with_parent(signal.SIGTERM)
 
 
 SHUTDOWN_WAIT = 60.0

@@ -362,3 +362,23 @@ def test_a_bug_in_an_init_listener_still_stops_what_init_started(tmp_path):
     assert "a bug in a team's own init listener" in output and "started the demo target" in output
     assert {"redis", "python"} <= _kinds(seen), seen
     assert _poll(lambda: not _still_running(seen), 15, "the demo target and Redis to be gone")
+
+
+def test_a_sigkilled_suite_leaves_no_run_behind(tmp_path):
+    """The suite's scenario runs in a session of its own (a terminal's Ctrl-C goes through the
+    suite); when the suite itself is SIGKILLed, its run gets SIGTERM and ends interrupted."""
+    out = tmp_path / "suite"
+    command = [sys.executable, "-m", "stresskit", "suite", "-f", PRODUCTION, "--out", str(out), "--time-scale", "0.1",
+               "light"]
+    process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        snapshot = _wait_and_snapshot(process, {"browser", "driver", "redis"})
+        process.kill()
+        process.wait(10)
+        _poll(lambda: not _still_running(snapshot), 60, "the suite's run and its processes to be gone")
+    finally:
+        if process.poll() is None:
+            process.kill()
+    run = json.loads((out / "light_run.json").read_text())
+    assert run["interrupted"] == "SIGTERM" and run["exit_code"] == ExitCode.INTERRUPTED
