@@ -1,7 +1,7 @@
 """``stresskit suite``: run scenarios in order (light → medium → heavy) and decide go / no-go.
 
     stresskit suite --host http://backend:8080 light medium heavy
-    stresskit suite --time-scale 0.01 light medium heavy -- --processes 4   # distributed, 4 local workers
+    stresskit suite --host URL --time-scale 0.01 light medium heavy -- --processes 4   # 4 local workers
 
 Each scenario is one ``locust --headless`` process (the locustfile of ``-f``, default
 ``locustfiles/production.py``) with ``--scenario NAME --csv OUT/NAME``; anything after ``--`` goes
