@@ -109,6 +109,8 @@ LIVE_LAG_DISTRIBUTED = 5.0
 REPORT_KEY = "stresskit_availability"
 MAX_SKEW = 3600
 """Counts of a window more than this many seconds from the master's clock are dropped."""
+_KIND_MEMO_LIMIT = 10_000
+"""Most (request type, name) pairs whose kind is memoised; beyond it (ungrouped URLs) kinds are computed."""
 
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 KIND_OF_REQUEST_TYPE: dict[str, str] = {
@@ -296,6 +298,12 @@ class _Counts:
         self.failed = array("I")
 
     def add(self, window: int, ok: int, failed: int) -> None:
+        base = self.base
+        if base is not None and 0 <= window - base < len(self.ok):  # the usual case: a window seen before
+            index = window - base
+            self.ok[index] += ok
+            self.failed[index] += failed
+            return
         if self.base is None:
             self.base = window
         if window < self.base:  # a late or skewed report: grow to the left
@@ -342,6 +350,7 @@ class Availability:
         self._loop: gevent.Greenlet | None = None
         self._run_faults: dict[str, int] = {}
         self._worker: bool | None = None
+        self._kind_memo: dict[tuple[str, str], str | None] = {}  # (type, name) -> kind or None (not evidence)
         self._excuses_changed = 0
         self._excused_cache: dict[str, tuple[tuple[str, int, int], Callable[[int], bool]]] = {}
         events = environment.events
@@ -393,18 +402,34 @@ class Availability:
     # -- counting ----------------------------------------------------------------------------
 
     def _on_request(self, request_type: str = "", name: str = "", exception: Any = None, **_: Any) -> None:
-        kind = kind_of(request_type)
-        if kind is None or not is_evidence(request_type, name or ""):
+        # The hot path (every request of the run): the kind of a (type, name) pair is looked up once
+        # and memoised (bounded), and a local count skips record()'s clock check (its window is now).
+        try:
+            kind = self._kind_memo[(request_type, name)]
+        except (KeyError, TypeError):
+            kind = kind_of(request_type)
+            if kind is not None and not is_evidence(request_type, name or ""):
+                kind = None
+            if len(self._kind_memo) < _KIND_MEMO_LIMIT:
+                try:
+                    self._kind_memo[(request_type, name)] = kind
+                except TypeError:
+                    pass
+        if kind is None:
             return
         kind = _declared_kind() or kind
         window = int(time.time() // RESOLUTION)
-        ok, failed = (0, 1) if exception else (1, 0)
         if self._is_worker():
             slot = self._pending.setdefault(kind, {}).setdefault(window, [0, 0])
-            slot[0] += ok
-            slot[1] += failed
+            slot[1 if exception else 0] += 1
+            return
+        counts = self.counts.get(kind)
+        if counts is None:
+            counts = self.counts[kind] = _Counts()
+        if exception:
+            counts.add(window, 0, 1)
         else:
-            self.record(kind, window, ok, failed)
+            counts.add(window, 1, 0)
 
     def record(self, kind: str, window: int, ok: int, failed: int) -> None:
         """Add counts of one window (master / local runner). A window more than

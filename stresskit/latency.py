@@ -42,7 +42,7 @@ from stresskit.report.sketch import (
     merge_encoded,
     new_sketch,
 )
-from stresskit.report.windows import grain_for
+from stresskit.report.windows import grain_for, next_grain_change
 from stresskit.schema import LATENCY_SUFFIX
 
 __all__ = ["DEFAULT_WINDOW_S", "MESSAGE_KEY", "LatencyRecorder", "record_latency"]
@@ -90,6 +90,8 @@ class LatencyRecorder:
         self._handle = None
         self._last_close_check = 0.0
         self._started: float | None = None
+        self._role_memo: str | None = None
+        self._win_lo = self._win_hi = self._win_start = -math.inf  # the window of the last request
         self._finished = False
         self.lines_written = 0
         self._write_failed = False
@@ -107,13 +109,20 @@ class LatencyRecorder:
     # -- roles -------------------------------------------------------------------------------
 
     def _role(self) -> str:
+        role = self._role_memo
+        if role is not None:
+            return role
         runner = getattr(self.environment, "runner", None)
         name = type(runner).__name__ if runner is not None else ""
         if name.startswith("Worker"):
-            return "worker"
-        if name.startswith("Master"):
-            return "master"
-        return "local"
+            role = "worker"
+        elif name.startswith("Master"):
+            role = "master"
+        else:
+            role = "local"
+        if runner is not None:  # an environment's runner is created once: remember its role
+            self._role_memo = role
+        return role
 
     def _grain(self, at: float) -> float:
         """The recording grain at ``at``: 1 s early in a run, coarser as it goes on, at most ``window_s``
@@ -121,8 +130,19 @@ class LatencyRecorder:
         return grain_for(at - (self._started if self._started is not None else at), self.window_s)
 
     def _window_start(self, now: float) -> float:
+        # Hot path: the window found last is reused while ``now`` is inside it and before the grain
+        # can change (the grain depends on the elapsed time; see grain_for), so grain_for runs about
+        # once per window instead of once per request.
+        if self._win_lo <= now < self._win_hi:
+            return self._win_start
         grain = self._grain(now)
-        return math.floor(now / grain) * grain
+        start = math.floor(now / grain) * grain
+        self._win_lo, self._win_start = start, start
+        started = self._started if self._started is not None else now
+        self._win_hi = min(start + grain, started + next_grain_change(now - started, self.window_s))
+        if self._started is None:  # the first request starts the clock (see _add): reuse nothing yet
+            self._win_hi = self._win_lo
+        return start
 
     def remove(self) -> None:
         """Unsubscribe from every event (the file is flushed and closed first)."""
@@ -161,11 +181,14 @@ class LatencyRecorder:
             return
         if self._started is None:
             self._started = now
-        for store, skey in ((self._open, key), (self._run, key[1:])):
-            sketch = store.get(skey)
-            if sketch is None:
-                sketch = store[skey] = self._sketch()
-            sketch.add(value)
+        sketch = self._open.get(key)
+        if sketch is None:
+            sketch = self._open[key] = self._sketch()
+        sketch.add(value)
+        sketch = self._run.get(key[1:])
+        if sketch is None:
+            sketch = self._run[key[1:]] = self._sketch()
+        sketch.add(value)
         if now - self._last_close_check >= 1.0:
             self._last_close_check = now
             self._close_due(now)
@@ -213,10 +236,12 @@ class LatencyRecorder:
         if self._role() == "worker":
             self._pending = {}
             self._started = time.time()
+            self._win_hi = -math.inf
             return
         if self._run or self._open:  # a second test in the same process (web UI): finish the first
             self.flush()
         self._started = time.time()
+        self._win_hi = -math.inf
         self._finished = False
 
     def _on_quitting(self, **_: Any) -> None:

@@ -11,7 +11,9 @@ Standard library only (the Locust side imports it).
 
 from __future__ import annotations
 
-__all__ = ["GRAINS", "POINTS", "grain_for", "window_for"]
+import math
+
+__all__ = ["GRAINS", "POINTS", "grain_for", "next_grain_change", "window_for"]
 
 GRAINS = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0)
 """Window lengths in seconds; each divides the next."""
@@ -39,3 +41,11 @@ def grain_for(elapsed_s: float, coarsest: float) -> float:
         if g * POINTS <= elapsed_s:
             grain = g
     return grain
+
+
+def next_grain_change(elapsed_s: float, coarsest: float) -> float:
+    """The elapsed time after ``elapsed_s`` at which :func:`grain_for` may next return another grain
+    (``inf`` once the coarsest is reached): a recorder can reuse a window until then."""
+    usable = [g for g in GRAINS if g <= coarsest and (coarsest / g).is_integer()] or [coarsest]
+    later = [g * POINTS for g in usable[1:] if g * POINTS > elapsed_s]
+    return min(later) if later else math.inf

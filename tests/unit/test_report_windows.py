@@ -41,3 +41,18 @@ def test_count_notes_are_plain_statements():
     assert "-65" not in fewer
     more = _count_note(1270, 1265, 1)
     assert "5 more requests than Locust's counts" in more and "1 request name)" in more
+
+
+def test_next_grain_change_bounds_the_span_a_grain_holds() -> None:
+    """The latency recorder reuses a window until next_grain_change: grain_for must not change before."""
+    from stresskit.report.windows import grain_for, next_grain_change
+
+    for coarsest in (60.0, 300.0, 7.0):
+        for elapsed in (0.0, 0.5, 299.9, 300.0, 1499.0, 1500.0, 2999.0, 9000.0, 17999.0, 18000.0, 1e6):
+            change = next_grain_change(elapsed, coarsest)
+            assert change > elapsed
+            grain = grain_for(elapsed, coarsest)
+            probe = [elapsed + f * (min(change, elapsed + 1e5) - elapsed) for f in (0.25, 0.5, 0.999)]
+            assert all(grain_for(e, coarsest) == grain for e in probe)
+            if change != float("inf"):
+                assert grain_for(change, coarsest) != grain
