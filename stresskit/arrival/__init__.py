@@ -111,8 +111,8 @@ def _on_init(environment: Any, **_: Any) -> None:
 
 def _on_plan(environment: Any, data: dict[str, Any]) -> None:
     schedules = {kind: RateSchedule.from_data(segs) for kind, segs in data["kinds"].items()}
-    ensure_dispatcher(environment).apply(schedules, float(data["share"]), float(data["phase"]),
-                                         float(data["origin"]), float(data["elapsed"]))
+    shares = {kind: (float(share), float(phase)) for kind, (share, phase) in data["shares"].items()}
+    ensure_dispatcher(environment).apply(schedules, shares, float(data["origin"]), float(data["elapsed"]))
 
 
 def _report(environment: Any, data: dict[str, Any]) -> None:

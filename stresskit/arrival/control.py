@@ -3,10 +3,12 @@
 On the master (or a local runner) :class:`ArrivalControl`:
 
 - at test start, turns the scenario's rated kinds into :class:`~stresskit.arrival.pacer.RateSchedule`
-  s and gives each worker an equal share (and a phase, so their tickets interleave) with a custom
+  s and gives each worker a share of each kind's rate — in proportion to its users of the kind
+  (equal while none are spawned yet), with a phase so their tickets interleave — by a custom
   message (:data:`MSG_PLAN`); a local runner applies it to its own dispatcher;
-- once a second, compares the workers that are up with the ones it planned for and, when one
-  joined or was lost, sends every worker its new share from that moment on (rebalance);
+- once a second, compares the workers that are up (and their users per kind) with the ones it
+  planned for and, when a worker joined or was lost or users moved, sends every worker its new
+  shares from that moment on (rebalance);
 - sums the workers' ticket counts (sent with ``report_to_master``) and their start-lag sketches;
   every :data:`WARN_INTERVAL` seconds it warns when a kind dropped iterations, naming the kind,
   how many of how many were due, its ceiling and its rate;
@@ -23,7 +25,7 @@ from typing import Any
 import gevent
 
 from stresskit.arrival.dispatch import ensure_dispatcher
-from stresskit.arrival.pacer import RateSchedule, schedules
+from stresskit.arrival.pacer import RateSchedule, schedules, split_shares
 from stresskit.report.sketch import decode_hist, encode, merge_encoded, new_sketch
 from stresskit.scenarios import RATE_UNITS
 
@@ -56,6 +58,7 @@ class ArrivalControl:
         self._loop: gevent.Greenlet | None = None
         self._last_warn: dict[str, list[int]] = {}
         self._started_at = 0.0
+        self._plan_key: Any = None
 
     # -- test lifecycle --------------------------------------------------------------------------
 
@@ -71,7 +74,7 @@ class ArrivalControl:
                          for kind in self.schedules}
         self.shape = shape
         self._started_at = time.time()
-        self.workers = ()
+        self.workers, self._plan_key = (), None
         self._rebalance(origin=0.0)
         self._loop = gevent.spawn(self._run)
         log.info("open model: %s", "; ".join(
@@ -101,22 +104,42 @@ class ArrivalControl:
         nodes = list(runner.clients.ready) + list(runner.clients.spawning) + list(runner.clients.running)
         return tuple(sorted(node.id for node in nodes))
 
+    def _users_per_worker(self, workers: tuple[str, ...]) -> dict[str, dict[str, int]]:
+        """Users of each rated kind on each worker, from the counts the workers report to the master."""
+        kind_of = {cls.__name__: getattr(cls, "kind", None) for cls in self.environment.user_classes}
+        out: dict[str, dict[str, int]] = {}
+        for worker in workers:
+            node = self.environment.runner.clients.get(worker)
+            per: dict[str, int] = {}
+            for name, count in (getattr(node, "user_classes_count", None) or {}).items():
+                kind = kind_of.get(name)
+                if kind in self.schedules:
+                    per[kind] = per.get(kind, 0) + int(count)
+            out[worker] = per
+        return out
+
     def _rebalance(self, origin: float) -> None:
+        """Give every worker its share of each kind's rate (in proportion to its users of the kind)
+        when the workers that are up, or their users, changed since the last plan."""
         workers = self._up_workers()
-        if workers == self.workers:
+        if not workers:
             return
-        if self.workers:
+        users = {"local": {}} if self._is_local() else self._users_per_worker(workers)
+        shares = split_shares(workers, users, list(self.schedules))
+        key = (workers, tuple((w, k, round(s, 3)) for w, per in shares.items() for k, (s, _) in per.items()))
+        if key == self._plan_key:
+            return
+        if self.workers and workers != self.workers:
             log.info("open model: %d worker(s) up (was %d); rate rebalanced from %.1f s on",
                      len(workers), len(self.workers), origin)
-        self.workers = workers
+        self.workers, self._plan_key = workers, key
         data = {"kinds": {k: s.as_data() for k, s in self.schedules.items()}, "origin": origin}
-        for index, worker in enumerate(workers):
-            share, phase = 1.0 / len(workers), index / len(workers)
+        for worker in workers:
             if worker == "local":
-                ensure_dispatcher(self.environment).apply(self.schedules, share, phase, origin, self.elapsed())
+                ensure_dispatcher(self.environment).apply(self.schedules, shares[worker], origin, self.elapsed())
             else:
                 self.environment.runner.send_message(
-                    MSG_PLAN, {**data, "share": share, "phase": phase, "elapsed": self.elapsed()}, client_id=worker)
+                    MSG_PLAN, {**data, "shares": shares[worker], "elapsed": self.elapsed()}, client_id=worker)
 
     def _run(self) -> None:
         last_warn = time.monotonic()
@@ -173,7 +196,8 @@ class ArrivalControl:
             self._last_warn[kind] = [row["due"], row["dropped"]]
             if dropped > 0:
                 unit, factor = RATE_UNITS[kind]
-                rate = self.schedules[kind].rate_at(self.elapsed()) / factor
+                schedule = self.schedules[kind]
+                rate = schedule.rate_at(min(self.elapsed(), schedule.end - 1e-6)) / factor
                 log.warning("open model: %s dropped %d of %d iterations due since the last check (%.1f%%): "
                             "%d busy users (max_users.%s) cannot sustain %.4g %s; raise max_users.%s or lower "
                             "the rate", kind, dropped, due, 100.0 * dropped / max(due, 1), self.ceilings[kind],

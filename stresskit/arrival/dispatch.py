@@ -78,9 +78,9 @@ class TicketDispatcher:
         """Seconds since the run's elapsed 0 (as the master's shape counts it)."""
         return time.perf_counter() - self._t0 if self._t0 is not None else 0.0
 
-    def apply(self, schedules: Mapping[str, RateSchedule], share: float, phase: float, origin: float,
+    def apply(self, schedules: Mapping[str, RateSchedule], shares: Mapping[str, tuple[float, float]], origin: float,
               elapsed_now: float) -> None:
-        """Run ``share`` of each kind's schedule from ``origin`` (elapsed seconds) on.
+        """Run each kind's ``(share, phase)`` of its schedule from ``origin`` (elapsed seconds) on.
 
         ``elapsed_now`` is the sender's elapsed time when it sent the plan; the first plan of a test
         fixes this process's clock origin, later ones only correct drift above 50 ms.
@@ -93,7 +93,11 @@ class TicketDispatcher:
         for kind in list(self.kinds):
             if kind not in schedules:
                 self._stop_kind(kind)
+        # a new share takes effect when it arrives: what the old one asked for until now is booked
+        # (:meth:`_credit`), so no ticket is asked for twice or not at all around a rebalance
+        origin = max(origin, self.elapsed())
         for kind, schedule in schedules.items():
+            share, phase = shares.get(kind, (0.0, 0.0))
             pacer = Pacer(schedule, share=share, origin=origin, phase=phase)
             pace = self.kinds.get(kind)
             self.counts.setdefault(kind, [0, 0])
@@ -104,7 +108,7 @@ class TicketDispatcher:
                 self._credit(pace)
                 pace.pacer, pace.issued = pacer, 0
                 pace.changed.set()
-        log.debug("arrival plan: share %.3f phase %.3f from %.2f s for %s", share, phase, origin, ", ".join(schedules))
+        log.debug("arrival plan from %.2f s: %s", origin, shares)
 
     def stop(self) -> None:
         """End all pacing: waiting users are released (they fall back to their own wait time)."""

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from stresskit.scenarios import RATE_UNITS, Scenario
 
-__all__ = ["Pacer", "RateSchedule", "Segment", "schedules"]
+__all__ = ["Pacer", "RateSchedule", "Segment", "schedules", "split_shares"]
 
 
 @dataclass(frozen=True)
@@ -170,3 +170,21 @@ class Pacer:
     def rate_at(self, t: float) -> float:
         """This process's rate at ``t`` (per second)."""
         return self.share * self.schedule.rate_at(t) if t >= self.origin else 0.0
+
+
+def split_shares(workers: Sequence[str], users: Mapping[str, Mapping[str, int]],
+                 kinds: Sequence[str]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each worker's ``(share, phase)`` of each kind's rate: in proportion to its users of the kind
+    (``users[worker][kind]``), so a worker with no user of a kind gets none of its arrivals; equal
+    shares while no worker has users of the kind yet. Phases are the cumulative shares before the
+    worker (in ``workers`` order), so the workers' tickets interleave. Pure."""
+    out: dict[str, dict[str, tuple[float, float]]] = {w: {} for w in workers}
+    for kind in kinds:
+        counts = [max(int(users.get(w, {}).get(kind, 0)), 0) for w in workers]
+        total = sum(counts)
+        weights = [c / total for c in counts] if total else [1.0 / len(workers)] * len(workers)
+        before = 0.0
+        for worker, share in zip(workers, weights, strict=True):
+            out[worker][kind] = (share, before % 1.0)
+            before += share
+    return out

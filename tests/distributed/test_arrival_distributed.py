@@ -33,7 +33,7 @@ SCENARIO = textwrap.dedent(f"""
     duration = "{DURATION}s"
     failure_rate = 0
     users = {{ api = 0 }}
-    stages = [ {{ name = "steady", duration = "{DURATION}s", rate = {{ api = {RATE} }}, max_users = {{ api = 40 }} }} ]
+    stages = [ {{ name = "steady", duration = "{DURATION}s", rate = {{ api = {RATE} }}, max_users = {{ api = 100 }} }} ]
 """)
 
 

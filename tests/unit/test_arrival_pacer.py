@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from stresskit.arrival.pacer import Pacer, RateSchedule, Segment, schedules
+from stresskit.arrival.pacer import Pacer, RateSchedule, Segment, schedules, split_shares
 from stresskit.scenarios import parse_scenarios
 
 STEADY = RateSchedule([Segment(0, 10, 100, 100)])
@@ -95,3 +95,22 @@ def test_schedules_from_a_scenario_ramp_and_convert_pages_per_hour():
 ])
 def test_expected_is_the_share_of_the_schedule_since_the_origin(share, origin, t, expected):
     assert Pacer(STEADY, share=share, origin=origin).expected(t) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("users", "expected"), [
+    ({}, {"a": (0.5, 0.0), "b": (0.5, 0.5)}),                                  # nothing spawned yet: equal
+    ({"a": {"api": 3}, "b": {"api": 1}}, {"a": (0.75, 0.0), "b": (0.25, 0.75)}),  # by users of the kind
+    ({"a": {"api": 1}, "b": {}}, {"a": (1.0, 0.0), "b": (0.0, 0.0)}),           # no users: no arrivals
+])
+def test_split_shares_follows_the_users_of_each_kind(users, expected):
+    shares = split_shares(("a", "b"), users, ["api"])
+    for worker, (share, phase) in expected.items():
+        assert shares[worker]["api"] == (pytest.approx(share), pytest.approx(phase))
+
+
+def test_split_shares_sum_to_one_per_kind():
+    shares = split_shares(("a", "b", "c"), {"a": {"api": 2, "cache": 1}, "b": {"api": 5}, "c": {"cache": 4}},
+                          ["api", "cache"])
+    for kind in ("api", "cache"):
+        assert sum(per[kind][0] for per in shares.values()) == pytest.approx(1.0)
+    assert shares["c"]["api"][0] == 0 and shares["b"]["cache"][0] == 0
