@@ -318,3 +318,16 @@ def test_a_users_declared_kind_wins_over_its_request_type():
     finally:
         runner.quit()
         tracker.remove()
+
+
+def test_websocket_attempts_without_a_connection_are_failures_in_the_stats():
+    """Between a drop and the reconnect, a send or a subscribe is an attempt that failed: it must be
+    in the stats (Locust's own request hook and stats), not silently skipped."""
+    from stresskit.clients.websocket import WebSocketConnection
+
+    env = env_with()  # Locust's own runner: its request listener keeps the stats
+    conn = WebSocketConnection("ws://127.0.0.1:9/ws", env.events.request, reply_timeout=0.01)
+    assert conn.send({"op": "echo"}) is False
+    assert conn.subscribe() is False
+    assert env.runner.stats.get("messages out", "WS").num_failures == 1
+    assert env.runner.stats.get("rtt subscribe", "WS").num_failures == 1
