@@ -3,7 +3,7 @@
 A :class:`TicketDispatcher` runs one greenlet per rated kind. At each ticket's due time (from the
 kind's :class:`~stresskit.arrival.pacer.Pacer`) it hands the ticket to a user of that kind that is
 waiting for one; when none is waiting, the ticket is **dropped**: counted, and recorded as its own
-Locust stats entry (request type ``DROPPED``, name = the kind). A ticket is never held back for a
+Locust stats entry (request type ``DROPPED``, name = the kind, no response time). A ticket is never held back for a
 user to become free — that would be the coordinated omission this module exists to avoid.
 
 Users take tickets in their wait: :func:`pace_user_class` wraps a User class's ``wait_time`` (and
@@ -168,7 +168,8 @@ class TicketDispatcher:
                 pace.idle.popleft().set(self._t0 + due)
             else:
                 counts[1] += 1
-                self.environment.events.request.fire(request_type=DROPPED, name=pace.kind, response_time=0,
+                # response_time None: counted, but no latency (Locust leaves it out of every percentile)
+                self.environment.events.request.fire(request_type=DROPPED, name=pace.kind, response_time=None,
                                                      response_length=0, exception=None, context={})
             due = pace.pacer.due_time(pace.issued)
 
