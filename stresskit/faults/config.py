@@ -50,8 +50,9 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--fault-proxy-name", default="", env_var="STRESSKIT_FAULT_PROXY_NAME",
                        help="name of the proxy on that server (default: the only one)")
     group.add_argument("--target-admin-url", default="", env_var="STRESSKIT_TARGET_ADMIN_URL",
-                       help="base URL of the target's own admin API when --host is a proxy in front of it, so "
-                            "admin faults never go through the fault proxy (default: --host; the demo sets it)")
+                       help="the target's own base URL when --host is a proxy in front of it: admin faults and "
+                            "the rate_limiting burst go there, never through the fault proxy (default: --host; "
+                            "the demo sets it)")
     # is_secret works on Locust's parser itself, not on argument groups
     parser.add_argument("--target-admin-token", default=None, env_var="STRESSKIT_ADMIN_TOKEN", is_secret=True,
                          help="bearer token of the target's /admin endpoints (needed by backend_crash, "

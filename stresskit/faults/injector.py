@@ -333,7 +333,9 @@ class FaultInjector:
         raise FaultError(f"{kind} is not a per-user fault")
 
     def _base_url(self, user: User) -> str:
-        base = getattr(user, "host", None) or self.environment.host
+        # the target's own address when --host is a proxy: the limiter counts the client id, and a burst must
+        # neither crawl through the proxy's latency nor be counted against the proxy
+        base = (self.config.admin_url if self.config else "") or getattr(user, "host", None) or self.environment.host
         if not base:
             raise FaultError("no target host to burst against")
         return base

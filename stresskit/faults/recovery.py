@@ -349,6 +349,10 @@ class RecoveryDriver:
         repair_started = time.time()
         restored = self._end(episode)
         if self.at_lift:
+            # the condition is over: one run-level row (it ends the run-wide episode for the report and the
+            # availability excuses), then the users it hit owe their recovery from now
+            report(self.environment, "recovered", kind, user="", timestamp=repair_started,
+                   detail=f"condition lifted after {repair_started - since:.3f}s")
             announce_recovery(self.environment, kind, repair_started, f"{detail}; lifted", affected_since=since)
         if self.track_health:
             self._await_health(episode, restored, repair_started)

@@ -160,6 +160,17 @@ def test_a_healthy_production_soak_with_run_wide_conditions_passes_without_bookk
     # every condition really happened: memory held and a core burnt by the agent, latency + blackholes on the proxy
     assert {"memory_pressure", "cpu_exhaustion", "network_instability"} <= injected, faults
     assert not [r for r in faults if r["event"] == "critical"], faults
+    # a condition's users owe their recovery from its lift: each user recovery comes after a run-level "lifted" row
+    for kind in ("memory_pressure", "cpu_exhaustion", "network_instability"):
+        lifts = sorted(float(r["timestamp"]) for r in faults if r["kind"] == kind and r["event"] == "recovered"
+                       and not r["user"])
+        assert lifts, (kind, faults)
+        for row in faults:
+            if row["kind"] == kind and row["event"] == "recovered" and row["user"]:
+                assert float(row["timestamp"]) >= lifts[0], row
+    # the conditions' episodes end, so every client kind is still judged for availability (not excused all run)
+    kinds = (doc.get("availability") or {}).get("kinds", {})
+    assert all(k["availability"] is not None for k in kinds.values()), kinds
     # the page users had no page to process (pages = 0) and owed nothing; the run's pages are not judged
     assert "started the demo target" in run.output and "behind the fault proxy" in run.output
 

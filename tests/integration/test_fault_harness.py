@@ -166,3 +166,26 @@ def test_a_user_with_nothing_to_do_owes_no_recovery(target):
         runner.quit()
         injector.remove()
     assert run_state(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
+
+
+def test_an_agent_refusing_a_condition_mid_run_is_a_harness_error_not_a_critical_failure(tmp_path):
+    from stresskit.agent.launcher import start_agent
+
+    # the agent allows faults but only 16 MB: the condition's 64 MB hold is refused when the episode begins
+    agent = start_agent(["--allow-faults", "--max-memory-mb", "16", "--max-fault-seconds", "10"], token="tok",
+                        workdir=tmp_path)
+    env = Environment(user_classes=[])
+    env.create_local_runner()
+    log = attach_log(env)
+    try:
+        start_conditions(env, FaultConfig(memory_mb=64, agents=(agent.url,), agent_token="tok",
+                                          conditions=("memory_pressure",)), period=2.0)
+        wait_for(lambda: conditions_of(env).harness_errors, timeout=15, what="the refusal")
+    finally:
+        for driver in getattr(env, "_stresskit_conditions", []):
+            driver.remove()
+        agent.stop()
+    [error] = conditions_of(env).harness_errors
+    assert error.startswith("could not begin memory_pressure: agent ") and "refused to hold 64 MB" in error
+    assert run_state(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
+    assert conditions_of(env).adjust(0) == 1
