@@ -82,6 +82,8 @@ class Endpoint:
             object.__setattr__(self, "name", group_name(self.path))
         object.__setattr__(self, "_parts", tuple(_PLACEHOLDER.split(self.path)))
         object.__setattr__(self, "_checker", shape_checker(self.shape))
+        # the hot path: True when a value passes, no message (check() walks a failing one again)
+        object.__setattr__(self, "_fast_check", _compile(self.shape))
 
     def url(self, user: Any) -> str:
         """The concrete path for ``user`` (placeholders filled and quoted)."""
