@@ -213,14 +213,15 @@ class RunCriteria:
                 self.peak_users[name] = n
         state = run_state(env)
         total = runner.stats.total
-        self._window.append((now, total.num_requests, total.num_failures))
+        judged_requests, judged_failures = _judged(runner.stats)
+        self._window.append((now, judged_requests, judged_failures))
         while len(self._window) > 1 and now - self._window[0][0] > ERROR_RATIO_WINDOW:
             self._window.popleft()
         _, first_requests, first_failures = self._window[0]
-        if len(self._window) == 1 or first_requests > total.num_requests:
+        if len(self._window) == 1 or first_requests > judged_requests:
             first_requests = first_failures = 0
-        requests = total.num_requests - first_requests
-        failures = total.num_failures - first_failures
+        requests = judged_requests - first_requests
+        failures = judged_failures - first_failures
         ratio = failures / requests if requests else None
         thresholds = [evaluate(t, env) for t in self.thresholds]
         self.live = {"error_ratio": ratio, "window_requests": requests, "critical_failures": state.critical_failures,
@@ -320,10 +321,10 @@ class RunCriteria:
         first = f"; first: {state.critical_details[0]}" if state.critical_details else ""
         results.append(CriterionResult("critical_failures", critical == 0, float(critical), 0.0,
                                        f"{critical} critical failure(s){first}"))
-        total = env.runner.stats.total
-        if total.num_requests:
-            ratio = total.fail_ratio
-            text = f"{total.num_failures} of {total.num_requests} requests failed ({ratio:.1%})"
+        requests, failures = _judged(env.runner.stats)
+        if requests:
+            ratio = failures / requests
+            text = f"{failures} of {requests} requests failed ({ratio:.1%})" + _burst_note(env.runner.stats)
             if self.stopped_early and self.stop_reason.startswith("error ratio"):
                 results.append(CriterionResult("error_ratio", False, ratio, MAX_ERROR_RATIO,
                                                f"{text}; stopped early: {self.stop_reason}"))
@@ -424,6 +425,21 @@ class RunCriteria:
         for _, keys in _EXTRA:
             document.update(keys(env))
         return document
+
+
+def _judged(stats: Any) -> tuple[int, int]:
+    """(requests, failures) the error ratio judges: every request but the harness's own fault bursts."""
+    from stresskit.faults.effects.ratelimit import burst_counts
+
+    burst_requests, burst_failures = burst_counts(stats)
+    return stats.total.num_requests - burst_requests, stats.total.num_failures - burst_failures
+
+
+def _burst_note(stats: Any) -> str:
+    from stresskit.faults.effects.ratelimit import burst_counts
+
+    burst_requests, _ = burst_counts(stats)
+    return f"; {burst_requests} rate_limiting burst requests not counted" if burst_requests else ""
 
 
 def _write_json(path: str, document: dict[str, Any]) -> None:

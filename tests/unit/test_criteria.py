@@ -233,3 +233,16 @@ def test_malformed_threshold_quits_in_init_with_the_bad_config_code():
     assert info.value.code == ExitCode.BAD_CONFIG == env.process_exit_code
     assert quitting, "quitting fired so parts started earlier in init can stop their processes"
     assert criteria_module.criteria_of(env) is None
+
+
+def test_the_harness_s_own_fault_bursts_do_not_dilute_the_error_ratio():
+    """A rate_limiting burst is in the stats (type BURST) but the error ratio judges the users' requests."""
+    env, crit = make()
+    requests(env, 10, fail=6)
+    for _ in range(2000):
+        env.events.request.fire(request_type="BURST", name="rate_limiting burst", response_time=1,
+                                response_length=1, exception=None, context={})
+    assert env.runner.stats.total.num_requests == 2010  # every request sent is in the stats
+    [ratio] = [c for c in crit.criteria_results() if c.name == "error_ratio"]
+    assert not ratio.passed and ratio.value == pytest.approx(0.6)
+    assert ratio.detail == "6 of 10 requests failed (60.0%); 2000 rate_limiting burst requests not counted"

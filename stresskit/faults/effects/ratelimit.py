@@ -27,7 +27,7 @@ from gevent.event import Event
 from stresskit.errors import FaultError, FaultUnavailable
 from stresskit.faults.effects import Injected
 
-__all__ = ["BURST_BUDGET", "BURST_NAME", "BURST_REQUEST_TYPE", "BURST_SECONDS", "burst"]
+__all__ = ["BURST_BUDGET", "BURST_NAME", "BURST_REQUEST_TYPE", "BURST_SECONDS", "burst", "burst_counts"]
 
 BURST_REQUEST_TYPE = "BURST"
 BURST_NAME = "rate_limiting burst"
@@ -115,6 +115,18 @@ def burst(base_url: str, client_id: str | None, hold: float = 1.0, path: str = "
         release()
         return Injected(detail)
     return Injected(detail, release=release, release_after=hold)
+
+
+def burst_counts(stats: Any) -> tuple[int, int]:
+    """(requests, failures) of the bursts in Locust's ``stats``: the harness's own load, in the stats but left
+    out of the run's error ratio, which judges the target by the users' requests (a burst of 2,000 successes
+    must not dilute the users' failures)."""
+    requests = failures = 0
+    for (_name, method), entry in list(stats.entries.items()):
+        if method == BURST_REQUEST_TYPE:
+            requests += entry.num_requests
+            failures += entry.num_failures
+    return requests, failures
 
 
 def _record(on_request: Callable[..., Any] | None, name: str, began: float, length: int,
