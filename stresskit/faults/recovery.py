@@ -612,7 +612,8 @@ def start_conditions(environment: Any, config: FaultConfig, period: float | None
       ``--fault-duration`` blackhole once every period (needs ``--fault-proxy``).
 
     The period is a tenth of the scenario's (scaled) duration, at least 10 s, unless ``period``
-    is given. A condition whose means are not configured is left out with one warning line.
+    is given. Only conditions that can be produced reach here (``use_faults`` refuses the run, or the
+    user skipped them); one whose means are missing anyway is left out with one warning line.
     """
     for driver in getattr(environment, _CONDITIONS_ATTR, []):
         driver.remove()
