@@ -88,9 +88,12 @@ def describe(code: int) -> str:
 
 
 def verdict_word(code: int, not_evaluated: list[str] | tuple[str, ...] = ()) -> str:
-    """The verdict's first words: ``PASS``, ``PASS, not evaluated: network_instability`` or ``FAIL``."""
+    """The verdict's first words: ``PASS``, ``PASS, not evaluated: network_instability``, ``NO VERDICT`` (a
+    harness error: nothing to say about the target) or ``FAIL``."""
     if code == ExitCode.PASS:
         return "PASS"
+    if code == ExitCode.ERROR:
+        return "NO VERDICT"
     if code == ExitCode.NOT_EVALUATED:
         return f"PASS, not evaluated: {', '.join(not_evaluated) or '?'}"
     return "FAIL"

@@ -192,3 +192,41 @@ def test_a_burst_against_a_backend_without_a_limiter_is_all_in_the_stats_and_rep
     unavailable = [r for r in run.rows("_faults.csv") if r["event"] == "unavailable"]
     assert 1 <= len(unavailable) <= 2 and "did not trip a rate limiter" in unavailable[0]["detail"]
     assert run.doc["critical_failures"] == 0 and run.code == ExitCode.PASS, run.explain()
+
+
+# -- the harness's own proxy dies mid-run ------------------------------------------------------------
+
+
+def test_the_fault_proxy_dying_mid_run_is_a_harness_error_exit_1_never_a_critical_failure(tmp_path, drill_target,
+                                                                                          redis_server):
+    import time
+
+    from stresskit.faults.proxy import start_fault_proxy
+
+    proxy = start_fault_proxy(f"127.0.0.1:{drill_target.port}", workdir=tmp_path)
+    prefix = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRESSKIT_")}
+    env.update(E2E_REDIS_URL=redis_server.url, E2E_PAGE_WAIT="0.05")
+    # heavy at 0.003: 21.6 s, the first instability window at 5 s; the users talk to the target directly
+    command = [sys.executable, "-m", "locust", "-f", MIX, "--headless", "--only-summary", "--csv", str(prefix),
+               "--host", drill_target.url, "--redis-url", redis_server.url, "--scenario", "heavy",
+               "--time-scale", "0.003", "--failure-rate", "0", "--fault-proxy", proxy.api]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not proxy.client().toxics("target"):  # the test started: its latency toxic is on
+            assert process.poll() is None and time.monotonic() < deadline, "the run never added its latency toxic"
+            time.sleep(0.1)
+        proxy.stop()  # the harness's own proxy dies; the target is fine
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        proxy.stop()
+    doc = json.loads(Path(f"{prefix}_run.json").read_text())
+    assert process.returncode == ExitCode.ERROR, output[-3000:]
+    assert doc["exit_code"] == ExitCode.ERROR and doc["critical_failures"] == 0, doc
+    assert len(doc["harness_errors"]) == 1 and "fault proxy" in doc["harness_errors"][0]
+    assert len([line for line in output.splitlines() if "harness error, stopping the run" in line]) == 1
+    assert "NO VERDICT (exit 1: harness error" in output
+    assert not [c for c in doc["criteria"] if c["name"] == "critical_failures" and not c["passed"]]

@@ -72,3 +72,4 @@ def test_a_condition_not_produced_fails_and_a_harness_error_is_exit_1_whatever_e
     for code in (ExitCode.PASS, ExitCode.CRITICAL_FAILURE, ExitCode.CRITERIA_FAILED, ExitCode.STOPPED_EARLY):
         assert state.adjust(code) == ExitCode.ERROR
     assert state.adjust(ExitCode.BAD_CONFIG) == ExitCode.BAD_CONFIG
+    assert verdict_word(ExitCode.ERROR) == "NO VERDICT" and verdict_word(ExitCode.CRITERIA_FAILED) == "FAIL"
