@@ -210,7 +210,8 @@ class Scenario:
         mix = ", ".join(f"{n} {kind}" for kind, n in self.users.items() if n)
         return (f"scenario {self.name}: {self.pages} pages, {format_duration(self.duration)}{scale}, "
                 f"failure rate {self.failure_rate:.0%}, conditions {', '.join(self.conditions) or 'none'}, "
-                f"users {mix}, {len(self.stages)} stages")
+                f"users {mix}, {len(self.stages)} stages"
+                + (f", open model (rates) for {', '.join(self.rated_kinds())}" if self.rated_kinds() else ""))
 
 
 @dataclass(frozen=True)

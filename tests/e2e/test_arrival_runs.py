@@ -160,6 +160,13 @@ def test_a_ceiling_that_cannot_sustain_the_rate_drops_warns_and_fails(tmp_path, 
     assert "open model: api dropped" in output and "max_users.api" in output
 
 
+def test_the_dropped_limit_is_configurable(tmp_path, stalling, scenario_file):
+    done, doc, _ = run(tmp_path, stalling.url, scenario_file, "starved", "--max-dropped-ratio", "60%")
+    criterion = next(c for c in doc["criteria"] if c["name"] == "dropped_iterations")
+    assert criterion["limit"] == 0.6 and criterion["passed"] is True, criterion
+    assert done.returncode == ExitCode.PASS, explain(done)
+
+
 @pytest.mark.parametrize(("stage", "field"), [
     ('rate = { api = -1 }, max_users = { api = 2 }', "rate.api"),
     ('rate = { api = 10 }', "rate.api"),
