@@ -1,7 +1,8 @@
 """Browsers die with the process that started them, however that process ends.
 
-Every chromedriver is started as the leader of a process group of its own; Chromium and all
-its helpers stay in that group. Two things kill the groups a process still holds:
+Every chromedriver is started as the leader of a process group of its own (and with
+``PR_SET_PDEATHSIG``: it dies with the process that started it); Chromium and all its helpers
+stay in that group. Two things kill the groups a process still holds:
 
 * :func:`kill_all` — called when the run quits (normally, on a signal, on a forced exit) and at
   interpreter exit: a browser a user could not quit (a restart cut short, a stop timeout) is
@@ -26,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["kill_all", "register", "start_time", "unregister"]
+__all__ = ["ensure_started", "kill_all", "register", "start_time", "unregister"]
 
 _lock = threading.Lock()
 _groups: dict[int, tuple[int, str]] = {}
@@ -79,6 +80,13 @@ def kill_group(pgid: int, leader_start: int, profile: str) -> bool:
     return ours
 
 
+def ensure_started() -> None:
+    """Start this process's guard now (before a browser exists), so no browser outlives a process
+    that dies while its first browser is starting."""
+    with _lock:
+        _send("")
+
+
 def register(pgid: int, profile: str) -> None:
     """Record a new browser group (``pgid`` = the chromedriver pid) for this process and its guard."""
     leader_start = start_time(pgid)
@@ -113,6 +121,8 @@ def _send(line: str) -> None:
             [sys.executable, "-I", "-S", str(Path(__file__).resolve())], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
+    if not line:
+        return
     try:
         _guard.stdin.write(line.encode())
         _guard.stdin.flush()

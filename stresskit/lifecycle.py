@@ -348,9 +348,10 @@ def _on_init(environment: Any, **_: Any) -> None:
     if environment.runner is not None and not _is_worker(environment):
         _install_signal_handlers(environment)
     elif _is_worker(environment) and option(environment, "processes", None) \
-            and not process.die_with_parent(signal.SIGTERM):
-        # a worker forked by `--processes` goes when its parent goes (SIGTERM: Locust's worker
-        # handler quits, its browsers with it), even when the parent was SIGKILLed or exited in init
+            and not process.die_with_parent(signal.SIGKILL):
+        # a worker forked by `--processes` goes at once when its parent goes, even when the parent
+        # was SIGKILLed or exited in init: it has no master to report to; the browser guard then
+        # kills its browsers
         log.error("the process that forked this worker is gone; exiting")
         os._exit(int(ExitCode.ERROR))
 

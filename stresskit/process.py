@@ -11,14 +11,28 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stresskit.errors import TargetUnreachable
 
-__all__ = ["ManagedProcess", "die_with_parent", "running_processes", "stop_all"]
+__all__ = ["ManagedProcess", "die_with_parent", "pdeathsig_preexec", "running_processes", "stop_all"]
 
 _PR_SET_PDEATHSIG = 1
+
+
+def pdeathsig_preexec(signum: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get ``signum`` when this process dies, or None where
+    unsupported. ``prctl`` is looked up here, in the parent, so the child only calls it."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+
+    return preexec
 
 
 def die_with_parent(signum: int = signal.SIGTERM) -> bool:

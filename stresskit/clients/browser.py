@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from stresskit import browser_guard
 from stresskit.binaries import find_chrome, find_chromedriver
 from stresskit.browser_memory import kill_processes, session_processes, tree_rss_bytes
 from stresskit.errors import BrowserError
+from stresskit.process import pdeathsig_preexec
 
 log = logging.getLogger("stresskit.browser")
 
@@ -201,11 +203,16 @@ def _guarded_service(service_class: type, chromedriver: str, profile: str) -> An
     browser guard as soon as it is started (before Chromium exists)."""
 
     class GuardedService(service_class):
-        def start(self) -> None:
-            super().start()
+        def _start_process(self, path: str) -> None:
+            browser_guard.ensure_started()  # the guard exists before the browser does
+            super()._start_process(path)  # Popen only: registered before Selenium waits for the port
             browser_guard.register(self.process.pid, profile)
 
-    return GuardedService(executable_path=chromedriver, popen_kw={"start_new_session": True})
+    popen_kw: dict[str, Any] = {"start_new_session": True}
+    preexec = pdeathsig_preexec(signal.SIGKILL)  # chromedriver dies with us (before Chromium exists too)
+    if preexec is not None:
+        popen_kw["preexec_fn"] = preexec
+    return GuardedService(executable_path=chromedriver, popen_kw=popen_kw)
 
 
 def _stop_service(service: Any) -> None:

@@ -124,7 +124,10 @@ def test_sigkilled_master_takes_its_workers_and_their_browsers(tmp_path, target,
         assert sum("chromedriver" in n for _, n in whole_run.values()) >= 1
         master.send_signal(signal.SIGKILL)
         master.wait(10)
-        _poll(lambda: not _still_running(whole_run), 30, "the workers and their browsers to be gone")
+        try:
+            _poll(lambda: not _still_running(whole_run), 30, "the workers and their browsers to be gone")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: still running {_still_running(whole_run)}") from None
     finally:
         _reap(master, whole_run)
 
