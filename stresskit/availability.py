@@ -20,7 +20,7 @@ more users, one user's fault cannot make the kind unavailable). The harness neve
 target for its own faults.
 
 A request's kind comes from its Locust request type through the one table
-:data:`KIND_OF_REQUEST_TYPE` (types not in it, like ``RECOVERY``, are no client traffic); when
+:data:`stresskit.kinds.KIND_OF_REQUEST_TYPE` (types not in it, like ``RECOVERY``, are no client traffic); when
 the request is fired by a user's own greenlet and that User class declares a ``kind`` (the
 attribute the scenario shapes use), that kind wins — a page processor fetching pages over HTTP
 is ``browser``.
@@ -61,7 +61,9 @@ from typing import Any
 import gevent
 
 from stresskit.events import stresskit_events
+from stresskit.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, kind_of_request_type
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 
 __all__ = [
     "DEFAULT_MAX_OUTAGE",
@@ -88,8 +90,8 @@ __all__ = [
 
 log = logging.getLogger("stresskit.availability")
 
-KINDS: tuple[str, ...] = ("api", "websocket", "cache", "browser")
-"""The client kinds, in the order they are reported."""
+KINDS: tuple[str, ...] = KIND_NAMES
+"""The client kinds, in the order they are reported (:mod:`stresskit.kinds`)."""
 
 RESOLUTION = 1.0
 """Seconds per availability window."""
@@ -112,17 +114,6 @@ MAX_SKEW = 3600
 _KIND_MEMO_LIMIT = 10_000
 """Most (request type, name) pairs whose kind is memoised; beyond it (ungrouped URLs) kinds are computed."""
 
-_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-KIND_OF_REQUEST_TYPE: dict[str, str] = {
-    "WS": "websocket",
-    "WSS": "websocket",
-    "REDIS": "cache",
-    "PAGE": "browser",
-    "BROWSER": "browser",
-    **{method: "api" for method in _HTTP_METHODS},
-}
-"""The one table from a Locust request type to a client kind. Types not listed (``RECOVERY``,
-a fault burst's own type ...) belong to no kind and are not judged here."""
 
 NOT_EVIDENCE: dict[str, tuple[str, ...]] = {
     "PAGE": ("browser memory", "session start", "restart:", "recovered:"),
@@ -131,9 +122,7 @@ NOT_EVIDENCE: dict[str, tuple[str, ...]] = {
 """Per request type, stats-name prefixes whose outcome says nothing about the backend."""
 
 
-def kind_of(request_type: str) -> str | None:
-    """The client kind of a Locust request type (``"WS"`` → ``"websocket"``), or ``None``."""
-    return KIND_OF_REQUEST_TYPE.get(request_type.upper()) if request_type else None
+kind_of = kind_of_request_type
 
 
 def is_evidence(request_type: str, name: str) -> bool:
@@ -683,7 +672,7 @@ def _clock(epoch: float) -> str:
 # -- wiring -----------------------------------------------------------------------------------------
 
 _ATTR = "_stresskit_availability"
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def availability_of(environment: Any) -> Availability | None:
@@ -713,9 +702,8 @@ def use_availability(events: Any) -> None:
     """Opt a locustfile into per-kind availability (idempotent per ``events``): options, counting on
     every process, judging on the master or local runner."""
     register_options(events, add_arguments)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     events.init.add_listener(_on_init)
 
 

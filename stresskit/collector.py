@@ -47,6 +47,7 @@ from stresskit.agent.schema import SampleError, gap_row, generator_row, sample_r
 from stresskit.errors import AgentAuthError, AgentError, ConfigError
 from stresskit.events import stresskit_events
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 from stresskit.runstate import run_state
 from stresskit.schema import RESOURCE_COLUMNS, RESOURCES_SUFFIX
 
@@ -604,7 +605,7 @@ def _on_init(environment: Any, want_web_ui: bool, runner: Any = None, web_ui: An
         install_resources_view(environment, collector)
 
 
-_wired: set[int] = set()
+_wired = Once()
 
 
 def use_collector(events: Any, *, web_ui: bool = True) -> None:
@@ -616,9 +617,8 @@ def use_collector(events: Any, *, web_ui: bool = True) -> None:
     added when Locust's web UI runs. Calling it again is harmless.
     """
     register_options(events, add_arguments)
-    if id(events) in _wired:
+    if not _wired.first(events):
         return
-    _wired.add(id(events))
 
     def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
         _on_init(environment, want_web_ui, runner=runner, web_ui=web_ui)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_WIRED: set[int] = set()
+from stresskit.perrun import Once
+
+_WIRED = Once()
 
 
 def use_stresskit(
@@ -30,9 +32,8 @@ def use_stresskit(
 
     Idempotent: each part registers its options and listeners once per ``events`` object.
     """
-    if id(events) in _WIRED:
+    if not _WIRED.first(events):
         return
-    _WIRED.add(id(events))
     from stresskit import quota
     from stresskit.finalcsv import use_final_csv
     from stresskit.lifecycle import use_lifecycle

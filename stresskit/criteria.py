@@ -48,6 +48,7 @@ from stresskit.exitcodes import (
 )
 from stresskit.faults.conditions import conditions_of
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 from stresskit.runstate import run_state
 from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
 from stresskit.thresholds import Threshold, ThresholdResult, evaluate, parse_thresholds
@@ -506,7 +507,7 @@ def criteria_of(environment: Any) -> RunCriteria | None:
     return getattr(environment, _ATTR, None)
 
 
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def use_criteria(events: Any) -> None:
@@ -517,9 +518,8 @@ def use_criteria(events: Any) -> None:
     """
     register_options(events, add_arguments)
     availability.use_availability(events)  # every client kind judged on its own (DESIGN.md)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     events.init.add_listener(_on_init)
 
 

@@ -17,18 +17,18 @@ import secrets
 from typing import Any
 
 from stresskit.errors import DependencyMissing
+from stresskit.perrun import Once
 from stresskit.redact import redact_url, register_secret
 
 log = logging.getLogger("stresskit.embedded")
 
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def use_embedded_target(events: Any, pages: int | None = None) -> None:
     """Opt a locustfile into the embedded demo target (idempotent per ``events`` object)."""
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     events.init.add_listener(lambda environment, **_: _maybe_start(environment, pages))
 
 
@@ -38,7 +38,7 @@ def will_start(environment: Any) -> bool:
     this, since the system itself is started after them."""
     from locust.runners import LocalRunner
 
-    if id(getattr(environment, "events", None)) not in _REGISTERED or \
+    if not _REGISTERED.done(getattr(environment, "events", None)) or \
             not isinstance(getattr(environment, "runner", None), LocalRunner):
         return False
     if environment.host or getattr(getattr(environment, "parsed_options", None), "host", None):

@@ -16,18 +16,19 @@ import os
 import tempfile
 from typing import Any
 
+from stresskit.perrun import Once
+
 log = logging.getLogger("stresskit.finalcsv")
 
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
 def use_final_csv(events: Any) -> None:
     """Opt a locustfile into the final rewrite of the ``--csv`` files (idempotent per ``events``)."""
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
 
     def on_init(environment: Any, **_: Any) -> None:
         environment.events.quit.add_listener(lambda **__: write_final_csv(environment))

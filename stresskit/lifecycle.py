@@ -43,6 +43,7 @@ from stresskit import browser_guard, process
 from stresskit.errors import ConfigError
 from stresskit.exitcodes import ExitCode, quit_bad_configuration, worst
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 from stresskit.runstate import run_state
 
 __all__ = [
@@ -286,15 +287,14 @@ def _stop_started(environment: Any) -> None:
         process.stop_all()
 
 
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def use_lifecycle(events: Any) -> None:
     """Opt a locustfile into signal handling, init guarding and the checks before load (idempotent)."""
     register_options(events, add_arguments)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     if type(events.init) is EventHook:
         events.init.__class__ = _GuardedInitHook
     _guard_locust_csv_writer()

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 from stresskit.runstate import run_state
 
 __all__ = ["FAMILIES", "QUANTILES", "MetricsExporter", "add_arguments", "metric_names", "use_metrics"]
@@ -283,15 +284,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def use_metrics(events: Any) -> None:
     """Opt a locustfile into the Prometheus endpoint (served only with ``--metrics-port``). Idempotent."""
     register_options(events, add_arguments)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     events.init.add_listener(_on_init)
 
 

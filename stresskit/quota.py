@@ -56,6 +56,7 @@ from gevent.event import AsyncResult
 
 from stresskit.errors import ConfigError
 from stresskit.options import option
+from stresskit.perrun import Once
 from stresskit.runstate import run_state
 
 __all__ = [
@@ -528,7 +529,7 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-_INSTALLED: set[int] = set()
+_INSTALLED = Once()
 
 
 def install(events: Any, stop_when_done: bool = False) -> None:
@@ -539,9 +540,8 @@ def install(events: Any, stop_when_done: bool = False) -> None:
     ``stop_when_done`` the master (or local runner) stops the run once every page is finished:
     ``quit()`` when headless, ``stop()`` with a web UI.
     """
-    if id(events) in _INSTALLED:
+    if not _INSTALLED.first(events):
         return
-    _INSTALLED.add(id(events))
 
     def on_init(environment: Any, **_: Any) -> None:
         quota = page_quota(environment)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from stresskit.errors import ScenarioError
+from stresskit.kinds import KIND_NAMES, USER_KINDS
 
 __all__ = [
     "BUILTIN_SCENARIO_FILE",
@@ -40,15 +41,10 @@ __all__ = [
     "scaled_count",
 ]
 
-KINDS: tuple[str, ...] = ("websocket", "api", "cache", "browser")
-"""The user kinds a mix may name; a User class says which it is with its ``kind`` attribute."""
+KINDS: tuple[str, ...] = KIND_NAMES
+"""The user kinds a mix may name (:mod:`stresskit.kinds`); a User class says which it is with its ``kind`` attribute."""
 
-RATE_UNITS: dict[str, tuple[str, float]] = {
-    "api": ("requests per second", 1.0),
-    "cache": ("iterations per second", 1.0),
-    "websocket": ("iterations per second", 1.0),
-    "browser": ("pages per hour", 1 / 3600),
-}
+RATE_UNITS: dict[str, tuple[str, float]] = {k.name: (k.rate_unit, k.rate_factor) for k in USER_KINDS.values()}
 """The unit a stage's ``rate`` is written in per kind, and its factor to iterations per second."""
 
 CONDITIONS: dict[str, str] = {

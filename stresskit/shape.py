@@ -41,6 +41,7 @@ from stresskit.exitcodes import quit_bad_configuration
 from stresskit.options import option, register_options
 from stresskit.pacing import add_arguments as add_pacing_arguments
 from stresskit.pacing import apply_pace, end_on_quota, freeze_pace, report_progress
+from stresskit.perrun import Once
 from stresskit.quota import page_quota
 from stresskit.runstate import run_state
 from stresskit.scenarios import KINDS, Scenario, ScenarioSet, format_duration, load_scenarios
@@ -404,7 +405,7 @@ def _install_dispatcher(environment: Any) -> None:
     environment.dispatcher_class = type("KindMixDispatcher", (KindMixDispatcher,), {"environment": environment})
 
 
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def use_scenarios(events: Any) -> None:
@@ -415,9 +416,8 @@ def use_scenarios(events: Any) -> None:
     Idempotent per ``events`` object.
     """
     register_options(events, add_arguments, add_pacing_arguments)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     events.init.add_listener(_on_init)
     events.test_start.add_listener(_on_test_start)
     events.test_stop.add_listener(_on_test_stop)

@@ -23,6 +23,8 @@ from typing import Any
 
 import gevent
 
+from stresskit.perrun import Once
+
 __all__ = ["HISTORY_MAX_POINTS", "KEEP_SECONDS", "TRIM_INTERVAL", "thin_history", "trim_per_second",
            "trim_stats", "use_bounded_stats"]
 
@@ -81,15 +83,14 @@ def _loop(environment: Any) -> None:
             log.exception("trimming Locust's per-second statistics failed")
 
 
-_INSTALLED: set[int] = set()
+_INSTALLED = Once()
 
 
 def use_bounded_stats(events: Any) -> None:
     """Opt a locustfile in (idempotent per ``events``): a trim every :data:`TRIM_INTERVAL` s on the
     master or local runner, stopped at ``quitting``."""
-    if id(events) in _INSTALLED:
+    if not _INSTALLED.first(events):
         return
-    _INSTALLED.add(id(events))
 
     def on_init(environment: Any, **_: Any) -> None:
         from locust.runners import WorkerRunner

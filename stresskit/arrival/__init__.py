@@ -31,6 +31,7 @@ from stresskit.arrival.dispatch import (
 )
 from stresskit.arrival.pacer import RateSchedule
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 from stresskit.scenarios import RATE_UNITS
 
 __all__ = ["DROPPED", "ArrivalControl", "add_arguments", "arrival_control", "current_lateness_ms", "use_arrival"]
@@ -38,7 +39,7 @@ __all__ = ["DROPPED", "ArrivalControl", "add_arguments", "arrival_control", "cur
 log = logging.getLogger("stresskit.arrival")
 
 _ATTR = "_stresskit_arrival_control"
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def _ratio(text: str) -> float:
@@ -74,9 +75,8 @@ def use_arrival(events: Any) -> None:
     """Opt a locustfile into arrival rates (idempotent per ``events``): user classes of a kind take
     tickets while a stage gives their kind a rate; master and workers exchange plans and counts."""
     register_options(events, add_arguments)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     events.init.add_listener(_on_init)
 
 

@@ -47,26 +47,26 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import WorkerRunner
 
 from stresskit.errors import ConfigError, FaultError, FaultUnavailable, HarnessError
+from stresskit.faults.admin import TargetAdmin
 from stresskit.faults.config import FaultConfig, load_config
 from stresskit.faults.effects import Injected
 from stresskit.faults.kinds import KINDS, RECOVERY_REQUEST_TYPE, kinds_for_user
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report, worker_id
 from stresskit.faults.schedule import UserSchedule, slot_name
+from stresskit.faults.toxiproxy import ToxiproxyClient
+from stresskit.kinds import KIND_NAMES
 
 __all__ = ["FaultInjector", "current_user", "user_kind"]
 
 log = logging.getLogger("stresskit.faults")
 
 THROTTLED_SUFFIX = "(throttled)"
-SINGLE_FLIGHT = {"network_timeout", "memory_pressure", "rate_limiting"}
-RATE_LIMIT_HOLD = 1.0
-"""Seconds a rate_limiting burst keeps the user's bucket empty after tripping the limiter."""
 
 
 def user_kind(user: Any) -> str | None:
     """``websocket``/``api``/``cache``/``browser`` from ``User.kind``; plain Locust HTTP users are ``api``."""
     kind = getattr(user, "kind", None)
-    if kind in ("websocket", "api", "cache", "browser"):
+    if kind in KIND_NAMES:
         return kind
     from locust import HttpUser
 
@@ -262,7 +262,7 @@ class FaultInjector:
         state = self._state(user)
         if state is None:
             raise FaultError(f"{type(user).__name__} is not a user kind faults apply to")
-        if kind in SINGLE_FLIGHT and self._busy.get(kind, 0.0) > time.monotonic():
+        if _single_flight(kind) and self._busy.get(kind, 0.0) > time.monotonic():
             self.stats[f"skipped:{kind}"] += 1
             self.stats["skipped"] += 1
             return False
@@ -307,30 +307,10 @@ class FaultInjector:
         return True
 
     def _effect(self, user: User, kind: str) -> Injected:
-        from stresskit.faults.effects import browser, connections, host, network, ratelimit
-
-        config = self.config or FaultConfig()
-        if kind == "browser_crash":
-            return Injected(browser.crash_browser(user))
-        if kind in browser.PAGE_FAULTS:
-            handle, detail = browser.arm_page_fault(user, kind)
-            gate = (lambda: handle.struck_at) if hasattr(handle, "struck_at") else None
-            return Injected(detail, on_recovered=lambda: browser.disarm_page_fault(user, handle), gate=gate)
-        if kind == "websocket_drop":
-            return Injected(connections.cut_websocket(user))
-        if kind == "rate_limiting":
-            return ratelimit.burst(self._base_url(user), getattr(user, "client_id", None), hold=RATE_LIMIT_HOLD,
-                                   on_request=self.environment.events.request.fire)
-        if kind == "network_timeout":
-            # the target's own admin knob (API responses only: the kind hits API users) when it can be
-            # reached without the proxy; else a blackhole on the proxy (every connection through it)
-            if config.proxy_api and not (config.admin_url and config.admin_token):
-                client, proxy = self._proxy()
-                return network.timeout_via_proxy(client, proxy, config.duration)
-            return network.timeout_via_admin(self._admin(user), config.duration)
-        if kind == "memory_pressure":
-            return host.hold_memory(config.agents, config.agent_token, config.memory_mb, config.duration)
-        raise FaultError(f"{kind} is not a per-user fault")
+        fault = KINDS.get(kind)
+        if fault is None or fault.effect is None:
+            raise FaultError(f"{kind} is not a per-user fault")
+        return fault.effect(_UserContext(self, user, kind))
 
     def _base_url(self, user: User) -> str:
         # the target's own address when --host is a proxy: the limiter counts the client id, and a burst must
@@ -340,9 +320,7 @@ class FaultInjector:
             raise FaultError("no target host to burst against")
         return base
 
-    def _admin(self, user: User | None = None):
-        from stresskit.faults.admin import TargetAdmin
-
+    def _admin(self, user: User | None = None) -> TargetAdmin:
         base = (self.config.admin_url if self.config else "") or \
             (getattr(user, "host", None) if user is not None else None) or self.environment.host
         token = (self.config.admin_token if self.config else None) or _option(self.environment, "target_admin_token")
@@ -350,9 +328,7 @@ class FaultInjector:
             raise FaultError("no target host for the admin API")
         return TargetAdmin(base, token)
 
-    def _proxy(self):
-        from stresskit.faults.toxiproxy import ToxiproxyClient
-
+    def _proxy(self) -> tuple[ToxiproxyClient, str]:
         config = self.config or FaultConfig()
         client = ToxiproxyClient(config.proxy_api)
         if self._proxy_name is None:
@@ -361,7 +337,7 @@ class FaultInjector:
 
     def _schedule_release(self, kind: str, injected: Injected) -> None:
         after = injected.release_after or 0.0
-        if kind in SINGLE_FLIGHT:
+        if _single_flight(kind):
             self._busy[kind] = time.monotonic() + after
         key = id(injected)
 
@@ -452,7 +428,7 @@ class FaultInjector:
         With ``affected_since`` (a condition announced when it was lifted at ``since``) only the users
         that failed at or after ``affected_since`` owe one: a user the condition did not touch owes nothing.
         """
-        targets = KINDS[kind].targets if kind in KINDS else ("websocket", "api", "cache", "browser")
+        targets = KINDS[kind].targets if kind in KINDS else KIND_NAMES
         count = 0
         for user in self._running_users():
             state = self._state(user)
@@ -488,6 +464,33 @@ class FaultInjector:
     def slot_of(self, user: User) -> str | None:
         state = self._users.get(user)
         return state.slot if state is not None else None
+
+
+def _single_flight(kind: str) -> bool:
+    fault = KINDS.get(kind)
+    return fault is not None and fault.single_flight
+
+
+class _UserContext:
+    """What a per-user effect gets (:class:`stresskit.faults.effects.UserFaultContext`)."""
+
+    def __init__(self, injector: FaultInjector, user: User, kind: str) -> None:
+        self._injector = injector
+        self.user = user
+        self.kind = kind
+        self.config = injector.config or FaultConfig()
+
+    def base_url(self) -> str:
+        return self._injector._base_url(self.user)
+
+    def admin(self) -> TargetAdmin:
+        return self._injector._admin(self.user)
+
+    def proxy(self) -> tuple[ToxiproxyClient, str]:
+        return self._injector._proxy()
+
+    def fire_request(self, **kwargs: Any) -> None:
+        self._injector.environment.events.request.fire(**kwargs)
 
 
 def _main_success(user: User, state: UserState, name: str) -> bool:

@@ -1,7 +1,8 @@
-"""The catalogue of fault kinds: which users each one hits, what it needs, and how it is parsed.
+"""The catalogue of fault kinds: which users each one hits, what it needs, what produces it.
 
-Pure data and validation, no Locust: the injector, the option parser, the docs and the tests all
-read this one table, so a kind cannot be known in one place and unknown in another.
+One row per kind, no Locust: the injector, the recovery runs, the option parser, the docs and
+the tests all read this one table, so a kind cannot be known in one place and unknown in
+another. A new kind is one row here and one function in ``faults/effects/<family>.py``.
 
 Two scopes:
 
@@ -14,10 +15,23 @@ Two scopes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from stresskit.errors import ConfigError
+from stresskit.faults.effects import (
+    Injected,
+    RunFault,
+    RunFaultContext,
+    UserFaultContext,
+    backend,
+    browser,
+    connections,
+    host,
+    network,
+    ratelimit,
+)
+from stresskit.kinds import KIND_NAMES as USER_KINDS_ALL
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -34,52 +48,74 @@ RECOVERY_REQUEST_TYPE = "RECOVERY"
 """Request type of the stats entries that time a recovery (name = fault kind)."""
 
 
+UserEffect = Callable[[UserFaultContext], Injected]
+"""A per-user kind's effect: produces it for real on ``ctx.user`` (see :mod:`stresskit.faults.effects`)."""
+RunBuilder = Callable[[RunFaultContext], RunFault]
+"""A run-wide kind's builder: the :class:`~stresskit.faults.effects.RunFault` for this run's options."""
+
+
 @dataclass(frozen=True)
 class FaultKind:
-    """One fault kind.
+    """One fault kind: one row of the catalogue.
 
-    ``targets`` are the user kinds (``User.kind``: websocket, api, cache, browser; plain Locust
-    HTTP users count as ``api``) the fault can hit; ``needs`` names what must be configured
-    before the run starts (``agent``, ``admin``, ``proxy``, ``redis``).
+    ``targets`` are the user kinds (:data:`stresskit.kinds.USER_KINDS`; plain Locust HTTP users
+    count as ``api``) the fault can hit; ``needs`` names what must be configured before the run
+    starts (``agent``, ``admin``, ``proxy``, ``redis``). A ``user`` kind has an ``effect``, a
+    ``run`` kind a ``build``. ``single_flight``: a timed effect with one shared means (a toxic, a
+    latency knob, held memory, a burst): while one is on, another draw of the kind is skipped.
     """
 
     name: str
     scope: str
     targets: tuple[str, ...]
     needs: tuple[str, ...]
-    effect: str
+    description: str
+    effect: UserEffect | None = None
+    build: RunBuilder | None = None
+    single_flight: bool = False
 
-
-_ALL_USERS = ("websocket", "api", "cache", "browser")
 
 KINDS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind("browser_crash", "user", ("browser",), (),
-              "SIGKILL the user's own chromedriver and Chromium process tree"),
+              "SIGKILL the user's own chromedriver and Chromium process tree",
+              effect=browser.browser_crash),
     FaultKind("element_not_found", "user", ("browser",), (),
-              "remove the page's rows from the live DOM as soon as they render, before the user reads them"),
+              "remove the page's rows from the live DOM as soon as they render, before the user reads them",
+              effect=browser.page_fault),
     FaultKind("stale_element", "user", ("browser",), (),
-              "replace the page's rows with fresh copies after they render, so held references go stale"),
+              "replace the page's rows with fresh copies after they render, so held references go stale",
+              effect=browser.page_fault),
     FaultKind("javascript_error", "user", ("browser",), (),
-              "throw a real uncaught error in the page, visible in the browser console log"),
+              "throw a real uncaught error in the page, visible in the browser console log",
+              effect=browser.page_fault),
     FaultKind("websocket_drop", "user", ("websocket",), (),
-              "cut the user's socket without a close frame; the user must reconnect"),
+              "cut the user's socket without a close frame; the user must reconnect",
+              effect=connections.websocket_drop),
     FaultKind("rate_limiting", "user", ("api",), (),
-              "a real burst under the user's client identity until the target's limiter answers 429"),
+              "a real burst under the user's client identity until the target's limiter answers 429",
+              effect=ratelimit.rate_limiting, single_flight=True),
     FaultKind("network_timeout", "user", ("api",), ("admin|proxy",),
               "requests really time out: a blackhole on the fault proxy, or a delayed response "
-              "longer than the client timeout"),
-    FaultKind("memory_pressure", "user", _ALL_USERS, ("agent",),
-              "hold real memory on the target host through the agent's actuator, then release it"),
-    FaultKind("cpu_exhaustion", "run", _ALL_USERS, ("agent",),
-              "burn CPU cores on the target host through the agent's actuator"),
-    FaultKind("backend_crash", "run", _ALL_USERS, ("admin",),
-              "the target process dies (SIGKILL when stresskit started it, else POST /admin/exit)"),
-    FaultKind("cache_disconnect", "run", _ALL_USERS, ("redis",),
-              "Redis drops every client connection (CLIENT KILL TYPE normal) or restarts"),
+              "longer than the client timeout",
+              effect=network.network_timeout, single_flight=True),
+    FaultKind("memory_pressure", "user", USER_KINDS_ALL, ("agent",),
+              "hold real memory on the target host through the agent's actuator, then release it",
+              effect=host.memory_pressure, single_flight=True),
+    FaultKind("cpu_exhaustion", "run", USER_KINDS_ALL, ("agent",),
+              "burn CPU cores on the target host through the agent's actuator",
+              build=host.cpu_exhaustion),
+    FaultKind("backend_crash", "run", USER_KINDS_ALL, ("admin",),
+              "the target process dies (SIGKILL when stresskit started it, else POST /admin/exit)",
+              build=backend.backend_crash),
+    FaultKind("cache_disconnect", "run", USER_KINDS_ALL, ("redis",),
+              "Redis drops every client connection (CLIENT KILL TYPE normal) or restarts",
+              build=connections.cache_disconnect),
     FaultKind("websocket_drop_all", "run", ("websocket",), ("admin",),
-              "the target cuts every WebSocket without a close frame (POST /admin/ws/drop)"),
-    FaultKind("network_partition", "run", _ALL_USERS, ("proxy",),
-              "the fault proxy goes down (connections refused and cut) for a while"),
+              "the target cuts every WebSocket without a close frame (POST /admin/ws/drop)",
+              build=connections.websocket_drop_all),
+    FaultKind("network_partition", "run", USER_KINDS_ALL, ("proxy",),
+              "the fault proxy goes down (connections refused and cut) for a while",
+              build=network.network_partition),
 )}
 
 USER_KINDS: tuple[str, ...] = tuple(k for k, v in KINDS.items() if v.scope == "user")

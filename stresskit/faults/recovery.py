@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,12 @@ import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
 from stresskit.errors import ConfigError, DependencyMissing, FaultError
-from stresskit.faults.admin import TargetAdmin
 from stresskit.faults.config import FaultConfig
+from stresskit.faults.effects import RunFault
+from stresskit.faults.effects.backend import BackendCrash
+from stresskit.faults.effects.connections import CacheDisconnect, WebSocketDropAll
+from stresskit.faults.effects.host import HostPressure
+from stresskit.faults.effects.network import LinkPartition, ProxyPartition
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report
 from stresskit.options import option, register_options
 from stresskit.redact import redact_url
@@ -55,190 +58,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("stresskit.faults")
-
-# -- run-wide faults ---------------------------------------------------------------------------
-
-
-class RunFault:
-    """A run-wide fault: ``begin`` breaks, ``end`` repairs, ``healthy`` tells when it works again."""
-
-    kind = ""
-
-    def begin(self) -> str:
-        raise NotImplementedError
-
-    def end(self) -> str:
-        return ""
-
-    def healthy(self) -> bool:
-        return True
-
-
-class BackendCrash(RunFault):
-    """The target process dies: SIGKILL when stresskit started it (then a restart on the same
-    port), else ``POST /admin/exit`` and its supervisor restarts it."""
-
-    kind = "backend_crash"
-
-    def __init__(self, admin: TargetAdmin, system: ManagedSystem | None = None) -> None:
-        self.admin = admin
-        self.system = system if system is not None and system.target is not None else None
-        self._pid_before: int | None = None
-
-    def begin(self) -> str:
-        if self.system is not None:
-            pid = self.system.target.pid
-            self.system.target.kill()
-            return f"SIGKILL target pid {pid}"
-        health = self.admin.health()
-        self._pid_before = health.get("pid") if health else None
-        self.admin.exit(1)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and self.admin.health() is not None:
-            gevent.sleep(0.05)
-        return f"POST /admin/exit on {self.admin.base_url} (pid {self._pid_before})"
-
-    def end(self) -> str:
-        if self.system is not None:
-            target = self.system.restart_target()
-            return f"restarted as pid {target.pid} on port {target.port}"
-        return "waiting for the target's supervisor to restart it"
-
-    def healthy(self) -> bool:
-        health = self.admin.health()
-        return health is not None and (self._pid_before is None or health.get("pid") != self._pid_before)
-
-
-class CacheDisconnect(RunFault):
-    """Redis loses every client: ``CLIENT KILL TYPE normal``, or (``restart=True`` and a managed
-    Redis) SIGKILL of redis-server and a restart on the same port."""
-
-    kind = "cache_disconnect"
-
-    def __init__(self, redis_url: str, system: ManagedSystem | None = None, restart: bool = False) -> None:
-        self.redis_url = redis_url
-        self.system = system if restart and system is not None and system.redis is not None else None
-
-    def begin(self) -> str:
-        from stresskit.faults.effects.connections import kill_redis_clients
-
-        if self.system is not None:
-            pid = self.system.redis.pid
-            self.system.redis.kill()
-            return f"SIGKILL redis-server pid {pid}"
-        return kill_redis_clients(self.redis_url)
-
-    def end(self) -> str:
-        if self.system is not None:
-            redis = self.system.restart_redis()
-            return f"redis-server restarted as pid {redis.pid} on port {redis.port}"
-        return ""
-
-    def healthy(self) -> bool:
-        import redis
-
-        try:
-            client = redis.Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=1)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except redis.RedisError:
-            return False
-
-
-class WebSocketDropAll(RunFault):
-    """The target cuts every WebSocket without a close frame; every WebSocket user must reconnect."""
-
-    kind = "websocket_drop_all"
-
-    def __init__(self, admin: TargetAdmin) -> None:
-        self.admin = admin
-
-    def begin(self) -> str:
-        from stresskit.faults.effects.connections import drop_all_websockets
-
-        return drop_all_websockets(self.admin)
-
-    def healthy(self) -> bool:
-        return self.admin.health() is not None
-
-
-class ProxyPartition(RunFault):
-    """The fault proxy goes *down*: every connection through it is cut and new ones are refused."""
-
-    kind = "network_partition"
-
-    def __init__(self, client: Any, proxy: str) -> None:
-        self.client = client
-        self.proxy = proxy
-
-    def begin(self) -> str:
-        self.client.set_enabled(self.proxy, False)
-        return f"fault proxy {self.proxy} down (connections cut and refused)"
-
-    def end(self) -> str:
-        self.client.set_enabled(self.proxy, True)
-        return f"fault proxy {self.proxy} up"
-
-    def healthy(self) -> bool:
-        try:
-            return bool(self.client.proxy(self.proxy).get("enabled"))
-        except FaultError:
-            return False
-
-
-class LinkPartition(RunFault):
-    """A network link goes down (``ip -n NETNS link set DEV down``): a real partition between
-    hosts in network namespaces. Only the one link named by ``--partition-link`` is touched."""
-
-    kind = "network_partition"
-
-    def __init__(self, netns: str, dev: str) -> None:
-        self.netns = netns
-        self.dev = dev
-
-    def _ip(self, state: str) -> None:
-        result = subprocess.run(["ip", "-n", self.netns, "link", "set", self.dev, state], check=False,
-                                capture_output=True, text=True, timeout=10)
-        if result.returncode != 0:
-            raise FaultError(f"ip -n {self.netns} link set {self.dev} {state}: {result.stderr.strip()}")
-
-    def begin(self) -> str:
-        self._ip("down")
-        return f"link {self.dev} in netns {self.netns} down"
-
-    def end(self) -> str:
-        self._ip("up")
-        return f"link {self.dev} in netns {self.netns} up"
-
-
-class HostPressure(RunFault):
-    """Memory held or CPU burnt on the target host through its agents, for ``seconds``."""
-
-    def __init__(self, kind: str, config: FaultConfig, seconds: float, amount: float) -> None:
-        self.kind = kind
-        self.config = config
-        self.seconds = seconds
-        self.amount = amount
-        self._release = None
-
-    def begin(self) -> str:
-        from stresskit.faults.effects import host
-
-        if self.kind == "memory_pressure":
-            injected = host.hold_memory(self.config.agents, self.config.agent_token, int(self.amount), self.seconds)
-        else:
-            injected = host.burn_cpu(self.config.agents, self.config.agent_token, self.amount, self.seconds)
-        self._release = injected.release
-        return injected.detail
-
-    def end(self) -> str:
-        if self._release is not None:
-            self._release()
-            self._release = None
-        return "released"
-
 
 # -- announcing and driving ----------------------------------------------------------------------
 
@@ -553,48 +372,32 @@ def _positive(value: Any, name: str, zero_ok: bool = False) -> float:
     return number
 
 
-def _build_fault(environment: Any, kind: str) -> RunFault:
-    system = managed_system(environment)
-    host = environment.host or option(environment, "host")
-    token = option(environment, "target_admin_token")
-    if kind in ("backend_crash", "websocket_drop_all"):
-        if not host:
-            raise ConfigError(f"{kind} needs the target: pass --host")
-        if not token:
-            raise ConfigError(f"{kind} needs the target's admin token: pass --target-admin-token")
-        admin = TargetAdmin(system.target_url if system is not None else host, token)
-        return BackendCrash(admin, system) if kind == "backend_crash" else WebSocketDropAll(admin)
-    if kind == "cache_disconnect":
-        url = option(environment, "redis_url")
-        if not url:
-            raise ConfigError("cache_disconnect needs the Redis the target uses: pass --redis-url")
-        return CacheDisconnect(url, system, restart=bool(option(environment, "recovery_restart_redis", False)))
-    if kind == "network_partition":
-        link = option(environment, "partition_link", "")
-        if link:
-            netns, sep, dev = link.partition(":")
-            if not sep or not netns or not dev:
-                raise ConfigError(f"--partition-link must be NETNS:DEV, got {link!r}")
-            return LinkPartition(netns, dev)
-        api = option(environment, "fault_proxy", "")
-        if not api:
-            raise ConfigError("network_partition needs --fault-proxy URL (or --partition-link NETNS:DEV)")
-        from stresskit.faults.toxiproxy import ToxiproxyClient
+class _RunContext:
+    """What a run-wide builder gets (:class:`stresskit.faults.effects.RunFaultContext`)."""
 
-        client = ToxiproxyClient(api)
-        try:
-            name = option(environment, "fault_proxy_name", "") or client.only_proxy()
-        except FaultError as exc:
-            raise ConfigError(str(exc)) from None
-        return ProxyPartition(client, name)
-    if kind == "cpu_exhaustion":
+    def __init__(self, environment: Any, kind: str) -> None:
+        self.environment = environment
+        self.kind = kind
+        self.system = managed_system(environment)
+        self.host = environment.host or option(environment, "host")
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return option(self.environment, name, default)
+
+    def config(self) -> FaultConfig:
         from stresskit.faults.config import load_config
 
-        config = load_config(environment)
-        if not config.agents:
-            raise ConfigError("cpu_exhaustion needs an agent: pass --agent URL --agent-token TOKEN")
-        return HostPressure(kind, config, seconds=float(option(environment, "recovery_down", 2.0)), amount=1.0)
-    raise ConfigError(f"no recovery run for {kind}")
+        return load_config(self.environment)
+
+
+def _build_fault(environment: Any, kind: str) -> RunFault:
+    """The catalogue's builder for the run-wide ``kind`` (:data:`stresskit.faults.kinds.KINDS`)."""
+    from stresskit.faults.kinds import KINDS
+
+    fault = KINDS.get(kind)
+    if fault is None or fault.build is None:
+        raise ConfigError(f"no recovery run for {kind}")
+    return fault.build(_RunContext(environment, kind))
 
 
 # -- scenario conditions -------------------------------------------------------------------------------

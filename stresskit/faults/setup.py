@@ -30,6 +30,7 @@ from stresskit.faults.injector import FaultInjector
 from stresskit.faults.kinds import KINDS
 from stresskit.faults.log import attach_log
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 
 __all__ = ["CONFIG_MESSAGE", "fault_injector", "preflight", "use_faults"]
 
@@ -39,7 +40,7 @@ CONFIG_MESSAGE = "stresskit_fault_config"
 """master → workers: the resolved :class:`FaultConfig` of the test that is starting."""
 
 _INJECTOR_ATTR = "_stresskit_fault_injector"
-_REGISTERED: set[int] = set()
+_REGISTERED = Once()
 
 
 def use_faults(events: Any, conditions: bool = True) -> None:
@@ -49,9 +50,8 @@ def use_faults(events: Any, conditions: bool = True) -> None:
     instability, resource exhaustion) off and only draws per-user faults.
     """
     register_options(events, add_arguments, conditions_part.add_arguments)
-    if id(events) in _REGISTERED:
+    if not _REGISTERED.first(events):
         return
-    _REGISTERED.add(id(events))
     if conditions:
         from stresskit.criteria import extend_criteria
 

@@ -35,6 +35,7 @@ from locust import FastHttpUser, task
 from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
 from stresskit.errors import ConfigError
 from stresskit.options import non_negative_float, non_negative_int, setting
+from stresskit.perrun import log_once
 
 __all__ = ["REFERENCE_ENDPOINTS", "ApiUser", "Endpoint", "add_arguments"]
 
@@ -122,7 +123,7 @@ class ApiUser(FastHttpUser):
     def endpoint_mix(self) -> None:
         """Call one endpoint of the mix, chosen by weight."""
         if self._mix is None:
-            _log_once(self.environment, f"{type(self).__name__} has no endpoints: set its 'endpoints' attribute")
+            log_once(self.environment, log, f"{type(self).__name__} has no endpoints: set its 'endpoints' attribute")
             self.stop()
             return
         self.call(self._mix.pick(self.random))
@@ -162,7 +163,7 @@ class ApiUser(FastHttpUser):
     def _connection_failed(self, resp: Any) -> None:
         """Back off after a connection error (capped exponential), logging the first one."""
         error = getattr(resp, "error", None) or resp.request_meta.get("exception")
-        _log_once(self.environment, f"API requests to {self.host} fail: {error!r} (is --host right and the server up?)")
+        log_once(self.environment, log, f"API requests to {self.host} fail: {error!r} (is --host right and the server up?)")
         delay = min(self.backoff_max, self.backoff_base * (2 ** self._errors_in_row))
         self._errors_in_row += 1
         gevent.sleep(delay * self.random.uniform(0.8, 1.2))
@@ -189,11 +190,6 @@ def _statuses(expect: tuple[int, ...]) -> str:
     return " or ".join(str(s) for s in expect)
 
 
-def _log_once(environment: Any, message: str) -> None:
-    seen = environment.__dict__.setdefault("_stresskit_api_logged", set())
-    if message not in seen:
-        seen.add(message)
-        log.error(message)
 
 
 # -- the reference target's API, as data ------------------------------------------------------

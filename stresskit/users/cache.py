@@ -41,6 +41,7 @@ from locust import User, task
 
 from stresskit.clients.cache import KeySpace, RedisCacheClient
 from stresskit.options import positive_int, setting
+from stresskit.perrun import log_once
 from stresskit.runstate import run_state
 
 __all__ = ["EXIT_CACHE_HIT_RATE", "CacheHitRate", "CacheUser", "add_arguments", "init_cache_hit_rate"]
@@ -289,11 +290,6 @@ def init_cache_hit_rate(environment: Any, **_: Any) -> None:
 
 # -- the user --------------------------------------------------------------------------------------
 
-def _log_once(environment: Any, message: str, level: int = logging.ERROR) -> None:
-    seen = environment.__dict__.setdefault("_stresskit_cache_logged", set())
-    if message not in seen:
-        seen.add(message)
-        log.log(level, message)
 
 
 class CacheUser(User):
@@ -373,7 +369,7 @@ class CacheUser(User):
                 self.give_up(f"Redis at {self.cache.safe_url} refused the connection: {exc}")
                 return
             except redis.RedisError as exc:
-                _log_once(env, f"cannot reach Redis at {self.cache.safe_url}: {exc} (retrying with backoff)",
+                log_once(env, log, f"cannot reach Redis at {self.cache.safe_url}: {exc} (retrying with backoff)",
                           logging.WARNING)
                 if attempt + 1 < self.connect_attempts:
                     gevent.sleep(self._backoff(attempt))
@@ -382,7 +378,7 @@ class CacheUser(User):
 
     def give_up(self, message: str) -> None:
         """Log ``message`` once per run and let this user stop before its next task (no traceback)."""
-        _log_once(self.environment, message)
+        log_once(self.environment, log, message)
         self.stop()
 
     def on_stop(self) -> None:
@@ -412,7 +408,7 @@ class CacheUser(User):
         except redis.RedisError as exc:
             # already a failure entry; back off so a dead server gives a slow trickle, not a busy loop
             if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-                _log_once(self.environment, f"Redis at {self.cache.safe_url} failing: {exc!r} (backing off)",
+                log_once(self.environment, log, f"Redis at {self.cache.safe_url} failing: {exc!r} (backing off)",
                           logging.WARNING)
                 gevent.sleep(self._backoff(self._errors_in_row))
                 self._errors_in_row += 1

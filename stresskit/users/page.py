@@ -41,6 +41,7 @@ from stresskit.clients.page import PageProcessor, PageResult
 from stresskit.errors import ConfigError, StressKitError
 from stresskit.events import stresskit_events
 from stresskit.options import non_negative_int, positive_float, setting
+from stresskit.perrun import log_once
 from stresskit.quota import PageGrant, PageQuota, page_quota
 
 __all__ = ["PageProcessorUser", "add_arguments"]
@@ -66,11 +67,6 @@ def add_arguments(parser: Any) -> None:
                             "(default 0)")
 
 
-def _log_once(environment: Any, message: str) -> None:
-    seen = environment.__dict__.setdefault("_stresskit_page_logged", set())
-    if message not in seen:
-        seen.add(message)
-        log.error(message)
 
 
 class PageProcessorUser(User):
@@ -160,13 +156,13 @@ class PageProcessorUser(User):
         if not first.startswith(("http://", "https://")):
             self._start_error = ConfigError(f"page URL {first!r} is not http(s): give the target with --host "
                                             "(or set host on the user class)")
-            _log_once(self.environment, f"page processor cannot start: {self._start_error}")
+            log_once(self.environment, log, f"page processor cannot start: {self._start_error}")
             return
         try:
             self.processor.start()
         except Exception as exc:  # noqa: BLE001  start_chrome raises one-line DependencyMissing / BrowserError
             self._start_error = exc
-            _log_once(self.environment, f"page processor cannot start a browser: {exc}")
+            log_once(self.environment, log, f"page processor cannot start a browser: {exc}")
         self._next_memory_sample = 0.0  # a baseline right after the first page, then every interval
 
     def on_stop(self) -> None:
@@ -206,7 +202,7 @@ class PageProcessorUser(User):
             self.quota.release(grant)
             stresskit_events(self.environment).critical_failure.fire(
                 kind="browser_restart", detail=f"page {grant.page}: {exc}")
-            _log_once(self.environment, f"page processor stopped: {exc}")
+            log_once(self.environment, log, f"page processor stopped: {exc}")
             raise StopUser() from None
         self._held = None
         if result.ok:
@@ -239,5 +235,5 @@ class PageProcessorUser(User):
             self.processor.restart(reason)
         except StressKitError as exc:
             stresskit_events(self.environment).critical_failure.fire(kind="browser_restart", detail=str(exc))
-            _log_once(self.environment, f"page processor stopped: {exc}")
+            log_once(self.environment, log, f"page processor stopped: {exc}")
             raise StopUser() from None

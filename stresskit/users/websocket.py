@@ -35,6 +35,7 @@ from locust.exception import StopUser
 
 from stresskit.clients.websocket import REFUSAL_CODES, WebSocketConnection, websocket_url
 from stresskit.options import positive_float, positive_int, setting
+from stresskit.perrun import log_once
 
 __all__ = ["WebSocketUser", "add_arguments"]
 
@@ -56,11 +57,6 @@ def add_arguments(parser: Any) -> None:
                         help="cap of the exponential reconnect backoff in seconds (default 10)")
 
 
-def _log_once(environment: Any, message: str) -> None:
-    seen = environment.__dict__.setdefault("_stresskit_ws_logged", set())
-    if message not in seen:
-        seen.add(message)
-        log.error(message)
 
 
 class WebSocketUser(User):
@@ -151,7 +147,7 @@ class WebSocketUser(User):
 
     def give_up(self, message: str) -> None:
         """Log ``message`` once per run and let this user stop before its next task (no traceback)."""
-        _log_once(self.environment, message)
+        log_once(self.environment, log, message)
         self.stop()
 
     def on_stop(self) -> None:
@@ -187,7 +183,7 @@ class WebSocketUser(User):
         conn = self.ws
         if conn is None or conn.gave_up:
             if conn is not None:
-                _log_once(self.environment, f"WebSocket user stops: {conn.last_error}")
+                log_once(self.environment, log, f"WebSocket user stops: {conn.last_error}")
             raise StopUser()
         return conn
 

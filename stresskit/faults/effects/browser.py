@@ -32,6 +32,7 @@ from typing import Any
 import psutil
 
 from stresskit.errors import FaultError
+from stresskit.faults.effects import Injected, UserFaultContext
 
 log = logging.getLogger("stresskit.faults")
 
@@ -39,10 +40,12 @@ __all__ = [
     "DEFAULT_ELEMENT_SELECTOR",
     "PAGE_FAULTS",
     "arm_page_fault",
+    "browser_crash",
     "browser_processes",
     "crash_browser",
     "disarm_page_fault",
     "driver_of",
+    "page_fault",
 ]
 
 PAGE_FAULTS = ("element_not_found", "stale_element", "javascript_error")
@@ -231,3 +234,19 @@ def disarm_page_fault(user: Any, handle: Any) -> str | None:
     except Exception as exc:  # noqa: BLE001 - the session may be gone; nothing left to undo then
         log.debug("could not remove the armed script: %s", exc)
     return None
+
+
+# -- the catalogue's per-user effects (stresskit.faults.kinds) -------------------------------------
+
+def browser_crash(ctx: UserFaultContext) -> Injected:
+    """``browser_crash``: SIGKILL the user's own browser tree."""
+    return Injected(crash_browser(ctx.user))
+
+
+def page_fault(ctx: UserFaultContext) -> Injected:
+    """``element_not_found`` / ``stale_element`` / ``javascript_error``: armed for the next page,
+    the recovery timed from the strike."""
+    user = ctx.user
+    handle, detail = arm_page_fault(user, ctx.kind)
+    gate = (lambda: handle.struck_at) if hasattr(handle, "struck_at") else None
+    return Injected(detail, on_recovered=lambda: disarm_page_fault(user, handle), gate=gate)

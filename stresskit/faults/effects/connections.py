@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from stresskit.errors import FaultError
+from stresskit.errors import ConfigError, FaultError
 from stresskit.faults.admin import TargetAdmin
+from stresskit.faults.effects import Injected, RunFault, RunFaultContext, UserFaultContext, run_admin
 from stresskit.redact import redact_url
 
-__all__ = ["cut_websocket", "drop_all_websockets", "kill_redis_clients"]
+__all__ = [
+    "CacheDisconnect",
+    "WebSocketDropAll",
+    "cache_disconnect",
+    "cut_websocket",
+    "drop_all_websockets",
+    "kill_redis_clients",
+    "websocket_drop",
+    "websocket_drop_all",
+]
 
 
 def cut_websocket(user: Any) -> str:
@@ -44,3 +54,74 @@ def kill_redis_clients(redis_url: str) -> str:
     finally:
         client.close()
     return f"CLIENT KILL TYPE normal on {redact_url(redis_url)}: {count} connection(s) dropped"
+
+
+# -- the catalogue's effects (stresskit.faults.kinds) -----------------------------------------------
+
+def websocket_drop(ctx: UserFaultContext) -> Injected:
+    """``websocket_drop``: the user's own sockets cut without a close frame."""
+    return Injected(cut_websocket(ctx.user))
+
+
+class WebSocketDropAll(RunFault):
+    """The target cuts every WebSocket without a close frame; every WebSocket user must reconnect."""
+
+    kind = "websocket_drop_all"
+
+    def __init__(self, admin: TargetAdmin) -> None:
+        self.admin = admin
+
+    def begin(self) -> str:
+        return drop_all_websockets(self.admin)
+
+    def healthy(self) -> bool:
+        return self.admin.health() is not None
+
+
+def websocket_drop_all(ctx: RunFaultContext) -> RunFault:
+    """The catalogue's builder for ``websocket_drop_all``."""
+    return WebSocketDropAll(run_admin(ctx))
+
+
+class CacheDisconnect(RunFault):
+    """Redis loses every client: ``CLIENT KILL TYPE normal``, or (``restart=True`` and a managed
+    Redis) SIGKILL of redis-server and a restart on the same port."""
+
+    kind = "cache_disconnect"
+
+    def __init__(self, redis_url: str, system: Any = None, restart: bool = False) -> None:
+        self.redis_url = redis_url
+        self.system = system if restart and system is not None and system.redis is not None else None
+
+    def begin(self) -> str:
+        if self.system is not None:
+            pid = self.system.redis.pid
+            self.system.redis.kill()
+            return f"SIGKILL redis-server pid {pid}"
+        return kill_redis_clients(self.redis_url)
+
+    def end(self) -> str:
+        if self.system is not None:
+            redis = self.system.restart_redis()
+            return f"redis-server restarted as pid {redis.pid} on port {redis.port}"
+        return ""
+
+    def healthy(self) -> bool:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.redis_url, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except redis.RedisError:
+            return False
+
+
+def cache_disconnect(ctx: RunFaultContext) -> RunFault:
+    """The catalogue's builder for ``cache_disconnect`` (``--recovery-restart-redis``: kill and restart)."""
+    url = ctx.option("redis_url")
+    if not url:
+        raise ConfigError("cache_disconnect needs the Redis the target uses: pass --redis-url")
+    return CacheDisconnect(url, ctx.system, restart=bool(ctx.option("recovery_restart_redis", False)))

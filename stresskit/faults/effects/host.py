@@ -9,11 +9,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from stresskit.errors import AgentError, FaultError, HarnessError
-from stresskit.faults.effects import Injected
+from stresskit.errors import AgentError, ConfigError, FaultError, HarnessError
+from stresskit.faults.effects import Injected, RunFault, RunFaultContext, UserFaultContext
 
-__all__ = ["agent_clients", "burn_cpu", "hold_memory"]
+if TYPE_CHECKING:
+    from stresskit.faults.config import FaultConfig
+
+__all__ = [
+    "HostPressure",
+    "agent_clients",
+    "burn_cpu",
+    "cpu_exhaustion",
+    "hold_memory",
+    "memory_pressure",
+]
 
 log = logging.getLogger("stresskit.faults")
 
@@ -61,3 +72,44 @@ def burn_cpu(urls: Sequence[str], token: str | None, cores: float, seconds: floa
     """Burn ``cores`` CPU cores on every agent's host for ``seconds``."""
     return _on_every_agent(urls, token, lambda client: client.burn_cpu(cores, seconds),
                            f"burn {cores:g} cores", f"{cores:g} CPU cores burnt", seconds)
+
+
+# -- the catalogue's effects (stresskit.faults.kinds) -----------------------------------------------
+
+def memory_pressure(ctx: UserFaultContext) -> Injected:
+    """``memory_pressure``: ``--fault-memory-mb`` held on the target host for ``--fault-duration``."""
+    config = ctx.config
+    return hold_memory(config.agents, config.agent_token, config.memory_mb, config.duration)
+
+
+class HostPressure(RunFault):
+    """Memory held or CPU burnt on the target host through its agents, for ``seconds``."""
+
+    def __init__(self, kind: str, config: FaultConfig, seconds: float, amount: float) -> None:
+        self.kind = kind
+        self.config = config
+        self.seconds = seconds
+        self.amount = amount
+        self._release: Any = None
+
+    def begin(self) -> str:
+        if self.kind == "memory_pressure":
+            injected = hold_memory(self.config.agents, self.config.agent_token, int(self.amount), self.seconds)
+        else:
+            injected = burn_cpu(self.config.agents, self.config.agent_token, self.amount, self.seconds)
+        self._release = injected.release
+        return injected.detail
+
+    def end(self) -> str:
+        if self._release is not None:
+            self._release()
+            self._release = None
+        return "released"
+
+
+def cpu_exhaustion(ctx: RunFaultContext) -> RunFault:
+    """The catalogue's builder for ``cpu_exhaustion``: one core burnt for ``--recovery-down`` seconds."""
+    config = ctx.config()
+    if not config.agents:
+        raise ConfigError("cpu_exhaustion needs an agent: pass --agent URL --agent-token TOKEN")
+    return HostPressure("cpu_exhaustion", config, seconds=float(ctx.option("recovery_down", 2.0)), amount=1.0)

@@ -25,9 +25,18 @@ import gevent
 from gevent.event import Event
 
 from stresskit.errors import FaultError, FaultUnavailable
-from stresskit.faults.effects import Injected
+from stresskit.faults.effects import Injected, UserFaultContext
 
-__all__ = ["BURST_BUDGET", "BURST_NAME", "BURST_REQUEST_TYPE", "BURST_SECONDS", "burst", "burst_counts"]
+__all__ = [
+    "BURST_BUDGET",
+    "BURST_NAME",
+    "BURST_REQUEST_TYPE",
+    "BURST_SECONDS",
+    "RATE_LIMIT_HOLD",
+    "burst",
+    "burst_counts",
+    "rate_limiting",
+]
 
 BURST_REQUEST_TYPE = "BURST"
 BURST_NAME = "rate_limiting burst"
@@ -35,6 +44,8 @@ BURST_BUDGET = 2000
 """Requests one burst may send at most (hold included)."""
 BURST_SECONDS = 5.0
 """Seconds one burst may take to trip the limiter (the hold comes on top)."""
+RATE_LIMIT_HOLD = 1.0
+"""Seconds a rate_limiting burst keeps the user's bucket empty after tripping the limiter."""
 
 
 def burst(base_url: str, client_id: str | None, hold: float = 1.0, path: str = "/api/healthz",
@@ -136,3 +147,9 @@ def _record(on_request: Callable[..., Any] | None, name: str, began: float, leng
         return
     on_request(request_type=BURST_REQUEST_TYPE, name=name, response_time=(time.perf_counter() - began) * 1000.0,
                response_length=length, exception=exception, context={})
+
+
+def rate_limiting(ctx: UserFaultContext) -> Injected:
+    """``rate_limiting``: the catalogue's per-user effect (a burst as the user's client identity)."""
+    return burst(ctx.base_url(), getattr(ctx.user, "client_id", None), hold=RATE_LIMIT_HOLD,
+                 on_request=ctx.fire_request)
