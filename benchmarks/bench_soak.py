@@ -18,6 +18,8 @@ the target, and the size of every file the run writes. At the end it reports:
 
 ``--probe`` also loads benchmarks/soak_probe.py into the locust process: tracemalloc snapshots
 after the warm-up and at the end, and the allocation sites that grew most (slows the run down).
+Production's conditions (memory pressure, network instability, resource exhaustion) are skipped
+with ``--skip-condition``: they would hold memory on purpose. Failure injection stays on.
 Load goes to loopback only; every process started here is stopped by its pid at the end.
 """
 
@@ -41,6 +43,9 @@ sys.path.insert(0, str(ROOT))
 from stresskit.target.launcher import free_port, start_redis, start_target
 
 MB = 1024 * 1024
+SKIPPED_CONDITIONS = ("memory_pressure", "network_instability", "resource_exhaustion")
+"""Production's conditions are opted out: held memory and a network proxy would be what the
+benchmark measures, not the generator's and the target's own growth (failure injection stays on)."""
 
 
 def slope_mb_per_hour(times: list[float], values: list[float]) -> float | None:
@@ -70,7 +75,8 @@ def locust_command(args: argparse.Namespace, prefix: Path, host: str, redis_url:
     files = "locustfiles/production.py" + (",benchmarks/soak_probe.py" if args.probe else "")
     return [sys.executable, "-m", "locust", "-f", files, "--headless", "--only-summary", "--host", host,
             "--redis-url", redis_url, "--scenario", "production", "--time-scale", str(args.time_scale),
-            "--run-time", f"{int(args.minutes * 60)}s", "--csv", str(prefix), "--csv-full-history", *role]
+            "--run-time", f"{int(args.minutes * 60)}s", "--csv", str(prefix), "--csv-full-history",
+            *[a for c in SKIPPED_CONDITIONS for a in ("--skip-condition", c)], *role]
 
 
 def main() -> int:
