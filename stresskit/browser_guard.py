@@ -27,7 +27,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["ensure_started", "kill_all", "register", "start_time", "unregister"]
+__all__ = ["ensure_started", "held", "kill_all", "register", "start_time", "unregister"]
 
 _lock = threading.Lock()
 _groups: dict[int, tuple[int, str]] = {}
@@ -102,12 +102,19 @@ def unregister(pgid: int) -> None:
             _send(f"-{pgid}\n")
 
 
-def kill_all() -> int:
-    """Kill every browser group this process still holds; returns how many were killed."""
+def held() -> set[int]:
+    """The browser groups this process holds now."""
     with _lock:
-        groups = list(_groups.items())
-        _groups.clear()
+        return set(_groups)
+
+
+def kill_all(keep: set[int] | frozenset[int] = frozenset()) -> int:
+    """Kill every browser group this process still holds but those in ``keep`` (held before a run
+    began); returns how many were killed."""
+    with _lock:
+        groups = [(pgid, entry) for pgid, entry in _groups.items() if pgid not in keep]
         for pgid, _ in groups:
+            del _groups[pgid]
             _send(f"-{pgid}\n")
     return sum(kill_group(pgid, start, profile) for pgid, (start, profile) in groups)
 

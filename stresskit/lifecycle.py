@@ -82,6 +82,8 @@ class Lifecycle:
     truncated_files: list[dict[str, Any]] = field(default_factory=list)
     lost_workers: list[dict[str, Any]] = field(default_factory=list)
     reserve: str | None = None
+    kept_processes: set[int] = field(default_factory=set)
+    kept_browsers: set[int] = field(default_factory=set)
 
     def fields(self) -> dict[str, Any]:
         """The ``_run.json`` keys of the shared contract."""
@@ -283,8 +285,7 @@ def _stop_started(environment: Any) -> None:
     try:
         environment.events.quitting.fire(environment=environment, reverse=True)
     finally:
-        browser_guard.kill_all()
-        process.stop_all()
+        _clean_up(environment)
 
 
 _REGISTERED = Once()
@@ -343,8 +344,11 @@ def _on_init(environment: Any, **_: Any) -> None:
     for check in INIT_CHECKS:
         check(environment)
     environment.events.quitting.add_listener(lambda **__: _interrupted_code(environment))
-    environment.events.quit.add_listener(lambda **__: _clean_up())
-    atexit.register(_clean_up)
+    state = lifecycle_of(environment)
+    state.kept_processes = {proc.pid for proc in process.running_processes()}
+    state.kept_browsers = browser_guard.held()
+    environment.events.quit.add_listener(lambda **__: _clean_up(environment))
+    atexit.register(_clean_up, environment)
     if environment.runner is not None and not _is_worker(environment):
         _install_signal_handlers(environment)
     elif _is_worker(environment) and option(environment, "processes", None) \
@@ -364,13 +368,14 @@ def _interrupted_code(environment: Any) -> None:
         environment.process_exit_code = int(worst(current if current is not None else 0, ExitCode.INTERRUPTED))
 
 
-def _clean_up() -> None:
+def _clean_up(environment: Any) -> None:
     """After the runner quit (users stopped, sessions quit): kill any browser group still held and
-    stop any child process still registered."""
-    killed = browser_guard.kill_all()
+    stop any child process still registered — those this run started, not what ran before it."""
+    state = lifecycle_of(environment)
+    killed = browser_guard.kill_all(keep=state.kept_browsers)
     if killed:
         log.warning("killed %d browser(s) whose session was not quit", killed)
-    process.stop_all()
+    process.stop_all(keep=state.kept_processes)
 
 
 def _install_signal_handlers(environment: Any) -> None:
@@ -388,7 +393,7 @@ def _on_signal(environment: Any, signum: int) -> None:
     name = signal.Signals(signum).name
     state.signals += 1
     if state.signals > 1:
-        _force_exit(f"second signal ({name})")
+        _force_exit(environment, f"second signal ({name})")
         return
     state.interrupted = name
     reason = f"interrupted by {name}"
@@ -396,7 +401,7 @@ def _on_signal(environment: Any, signum: int) -> None:
     grace = float(option(environment, "shutdown_grace", DEFAULT_GRACE))
     log.warning("%s received: stopping the run and writing its files (at most %gs; send it again to force the "
                 "exit)", name, grace)
-    gevent.spawn_later(grace, _force_exit, f"shutdown took longer than --shutdown-grace {grace:g}s")
+    gevent.spawn_later(grace, _force_exit, environment, f"shutdown took longer than --shutdown-grace {grace:g}s")
     if option(environment, "headless", False) and environment.runner is not None:
         runner = environment.runner
         gevent.spawn(runner.quit)
@@ -409,11 +414,12 @@ def _on_signal(environment: Any, signum: int) -> None:
         environment.events.test_start.add_listener(quit_on_start)
 
 
-def _force_exit(why: str) -> None:
+def _force_exit(environment: Any, why: str) -> None:
     log.error("forcing the exit: %s; stopping what this run started", why)
     try:
-        browser_guard.kill_all()
-        process.stop_all(timeout=2.0)
+        state = lifecycle_of(environment)
+        browser_guard.kill_all(keep=state.kept_browsers)
+        process.stop_all(timeout=2.0, keep=state.kept_processes)
     finally:
         logging.shutdown()
         os._exit(int(ExitCode.INTERRUPTED))

@@ -60,13 +60,16 @@ def running_processes() -> list[ManagedProcess]:
     return [proc for proc in _RUNNING.values() if proc.owner == os.getpid()]
 
 
-def stop_all(timeout: float = 5.0) -> list[str]:
-    """Stop every ManagedProcess this process started (newest first); returns their names.
+def stop_all(timeout: float = 5.0, keep: frozenset[int] | set[int] = frozenset()) -> list[str]:
+    """Stop every ManagedProcess this process started (newest first), except the pids in ``keep``
+    (those running before a run began); returns their names.
 
     The last resort of a forced exit or a failed start: nothing this process started stays running.
     """
     stopped = []
     for proc in reversed(running_processes()):
+        if proc.pid in keep:
+            continue
         proc.stop(timeout)
         stopped.append(proc.name)
     return stopped
