@@ -382,3 +382,25 @@ def test_a_sigkilled_suite_leaves_no_run_behind(tmp_path):
             process.kill()
     run = json.loads((out / "light_run.json").read_text())
     assert run["interrupted"] == "SIGTERM" and run["exit_code"] == ExitCode.INTERRUPTED
+
+
+def test_a_shutdown_that_hangs_is_forced_after_the_grace_period(tmp_path):
+    log = tmp_path / "locust.log"
+    command = [sys.executable, "-m", "locust", "-f", "tests/e2e/locustfiles/slow_quit.py", "--headless",
+               "--only-summary", "--scenario", "light", "--time-scale", "0.1", "--shutdown-grace", "3",
+               "--csv", str(tmp_path / "run")]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        snapshot = _wait_and_snapshot(process, {"browser", "driver", "redis"})
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = _finish(process, log)
+        took = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == ExitCode.INTERRUPTED, log.read_text()[-3000:]
+    assert 2.5 < took < 25, took
+    assert "forcing the exit: shutdown took longer than --shutdown-grace 3s" in log.read_text()
+    assert _poll(lambda: not _still_running(snapshot), 15, "the run's processes to be gone")
