@@ -389,11 +389,11 @@ class RunCriteria:
 
     def document(self, criteria: list[CriterionResult], thresholds: list[ThresholdResult], code: int) -> dict[str, Any]:
         """The ``<prefix>_run.json`` document (see ``stresskit.schema.RUN_SUFFIX``)."""
-        from stresskit.shape import active_scenario
+        from stresskit.shape import running_scenario
 
         env = self.environment
         state = run_state(env)
-        scenario = active_scenario(env)
+        scenario = running_scenario(env)
         pages_total, pages_completed = _pages(env) or (0, state.pages_completed)
         total = env.runner.stats.total
         document = {

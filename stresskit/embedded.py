@@ -56,12 +56,9 @@ def _wants_agent(environment: Any) -> bool:
     kinds = str(option(environment, "faults", "") or "")
     if "memory_pressure" in kinds or kinds.strip() == "all":
         return True
-    try:
-        from stresskit.faults.config import scenario_of
+    from stresskit.shape import running_scenario
 
-        scenario = scenario_of(environment)
-    except ImportError:
-        return False
+    scenario = running_scenario(environment)
     return scenario is not None and bool({"memory_pressure", "resource_exhaustion"} & set(scenario.conditions))
 
 

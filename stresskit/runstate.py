@@ -37,6 +37,9 @@ class RunState:
     cache_misses: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str = ""
+    scenario: Any = field(default=None, repr=False, compare=False, metadata={"internal": True})
+    """The resolved (time-scaled) scenario this run runs: set by the shape when it resolves its plan;
+    read through :func:`stresskit.shape.running_scenario`, the one accessor."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **increments: int) -> None:
@@ -58,7 +61,7 @@ class RunState:
         fresh = RunState()
         with self._lock:
             for f in fields(self):
-                if not f.name.startswith(("_", "pages_")):
+                if not f.name.startswith(("_", "pages_")) and not f.metadata.get("internal"):
                     setattr(self, f.name, getattr(fresh, f.name))
 
     @property
@@ -69,7 +72,8 @@ class RunState:
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy of the figures."""
         with self._lock:
-            data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if not f.name.startswith("_")}
+            data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                    if not f.name.startswith("_") and not f.metadata.get("internal")}
         data["cache_hit_rate"] = self.cache_hit_rate
         return data
 

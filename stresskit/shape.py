@@ -54,8 +54,8 @@ __all__ = [
     "SelectedScenario",
     "Step",
     "active_plan",
-    "active_scenario",
     "add_arguments",
+    "running_scenario",
     "scenario_settings",
     "use_scenarios",
 ]
@@ -218,6 +218,7 @@ class ScenarioShape(LoadTestShape):
                 log.info("scenario %s: no User class of kind %r in the locustfile; skipping those users",
                          scenario.name, kind)
             self.plan, self._plan_key = plan, key
+        run_state(environment).scenario = self.plan.scenario
         return self.plan
 
     def begin(self, environment: Any) -> None:
@@ -319,13 +320,27 @@ def active_plan(environment: Any) -> Plan | None:
     return shape.plan
 
 
-def active_scenario(environment: Any) -> Scenario | None:
-    """The scenario the environment's shape runs (time-scaled), or ``None`` without a ScenarioShape.
+def running_scenario(environment: Any) -> Scenario | None:
+    """The scenario this run runs (time-scaled), or ``None`` when the locustfile has no scenarios.
 
-    For the fault injector (failure rate, conditions) and the criteria (pages, name, scale).
+    The one answer to "which scenario is running" for every part (faults, criteria, the embedded
+    target): the scenario the environment's :class:`ScenarioShape` resolved, kept on the run state
+    (:attr:`stresskit.runstate.RunState.scenario`); without a ScenarioShape, the one the scenario
+    options name. Bad scenario options give ``None`` here: the scenario part reports them, once.
     """
+    state = run_state(environment)
+    if state.scenario is not None:
+        return state.scenario
     plan = active_plan(environment)
-    return plan.scenario if plan is not None else None
+    if plan is not None:
+        return plan.scenario
+    if not option(environment, "scenario", None):
+        return None
+    try:
+        state.scenario = scenario_settings(environment).resolve(None)
+    except (ConfigError, ScenarioError):
+        return None
+    return state.scenario
 
 
 class KindMixDispatcher(UsersDispatcher):

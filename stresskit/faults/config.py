@@ -14,11 +14,11 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from stresskit.errors import ConfigError, ScenarioError
+from stresskit.errors import ConfigError
 from stresskit.faults.kinds import KINDS, USER_KINDS, parse_kinds
 from stresskit.options import option
 
-__all__ = ["FaultConfig", "add_arguments", "check_needs", "load_config", "missing_need", "scenario_of"]
+__all__ = ["FaultConfig", "add_arguments", "check_needs", "load_config", "missing_need"]
 
 DEFAULT_RECOVERY_LIMIT = 30.0
 DEFAULT_DURATION = 3.0
@@ -92,22 +92,6 @@ class FaultConfig:
                 f"kinds {', '.join(self.kinds)}, recovery limit {self.recovery_limit:g}s")
 
 
-def scenario_of(environment: Any) -> Any | None:
-    """The scenario this run uses (``--scenario`` and ``--scenario-file``, scaled by ``--time-scale``),
-    or ``None`` when the locustfile has no scenario options."""
-    name = option(environment, "scenario")
-    if not name:
-        return None
-    from stresskit.scenarios import load_scenarios
-
-    try:
-        scenario = load_scenarios(option(environment, "scenario_file")).get(name)
-    except ScenarioError:
-        return None  # the scenario part reports its own errors, once
-    scale = option(environment, "time_scale", 1.0)
-    return scenario.scaled(scale) if scale and scale != 1 else scenario
-
-
 def _urls(value: Any) -> tuple[str, ...]:
     """``--agent`` values (repeatable, each possibly comma separated) as a flat tuple of URLs."""
     items = [value] if isinstance(value, str) else list(value)
@@ -141,7 +125,9 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
     ``notes`` says why. Raises :class:`ConfigError` for bad input.
     """
     if scenario is None:
-        scenario = scenario_of(environment)
+        from stresskit.shape import running_scenario
+
+        scenario = running_scenario(environment)
     explicit = option(environment, "failure_rate")
     if explicit is not None:
         rate, source = _number(explicit, "--failure-rate", 0.0, 1.0), "--failure-rate"

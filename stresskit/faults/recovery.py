@@ -492,15 +492,7 @@ def _network_instability(environment: Any, config: FaultConfig, period: float) -
 
 
 def _scenario_duration(environment: Any) -> float:
-    try:
-        from stresskit.shape import active_scenario
+    from stresskit.shape import running_scenario
 
-        scenario = active_scenario(environment)
-    except ImportError:
-        scenario = None
-    if scenario is None:
-        from stresskit.faults.config import scenario_of
-
-        scenario = scenario_of(environment)
+    scenario = running_scenario(environment)
     return float(scenario.duration) if scenario is not None else 600.0
-

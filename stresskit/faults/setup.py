@@ -31,6 +31,7 @@ from stresskit.faults.kinds import KINDS
 from stresskit.faults.log import attach_log
 from stresskit.options import option, register_options
 from stresskit.perrun import Once
+from stresskit.shape import running_scenario
 
 __all__ = ["CONFIG_MESSAGE", "fault_injector", "preflight", "use_faults"]
 
@@ -77,7 +78,7 @@ def _on_init(environment: Any, conditions: bool) -> None:
         runner.register_message(CONFIG_MESSAGE, on_config)
         return
     try:
-        config = load_config(environment, _scenario(environment))
+        config = load_config(environment, running_scenario(environment))
         if conditions:
             _assess_conditions(environment, config, refuse=True)
         preflight(environment, config)
@@ -99,7 +100,7 @@ def _on_init(environment: Any, conditions: bool) -> None:
 
     def on_test_start(**_: Any) -> None:
         try:
-            state["config"] = load_config(environment, _scenario(environment))
+            state["config"] = load_config(environment, running_scenario(environment))
         except ConfigError as exc:  # changed in the web UI's form: no restart possible, so turn faults off
             log.error("fault injection off for this test: %s", exc)
             state["config"] = FaultConfig()
@@ -149,21 +150,8 @@ def _assess_conditions(environment: Any, config: FaultConfig, refuse: bool) -> l
 
 
 def _scenario_name(environment: Any) -> str:
-    scenario = _scenario(environment)
+    scenario = running_scenario(environment)
     return getattr(scenario, "name", "") if scenario is not None else ""
-
-
-def _scenario(environment: Any) -> Any | None:
-    try:
-        from stresskit.shape import active_scenario
-    except ImportError:
-        return None
-    scenario = active_scenario(environment)
-    if scenario is not None:
-        return scenario
-    from stresskit.faults.config import scenario_of
-
-    return scenario_of(environment)
 
 
 def _config_from_dict(data: dict[str, Any]) -> FaultConfig:

@@ -24,7 +24,7 @@ from stresskit.shape import (
     ScenarioShape,
     _install_dispatcher,
     _split,
-    active_scenario,
+    running_scenario,
 )
 
 
@@ -180,12 +180,12 @@ def test_each_concrete_shape_pins_its_scenario_and_ignores_the_option():
         env, shape = make(shape=cls(), scenario="heavy")
         shape.build_plan(env)
         assert shape.scenario.name == name
-        assert active_scenario(env).name == name
+        assert running_scenario(env).name == name
 
 
 def test_selected_scenario_follows_the_option_and_scale():
     env, _shape = make(scenario="endurance", time_scale=0.5)
-    scenario = active_scenario(env)
+    scenario = running_scenario(env)
     assert scenario.name == "endurance" and scenario.duration == 4 * 3600 and scenario.time_scale == 0.5
 
 
