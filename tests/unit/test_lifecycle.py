@@ -67,12 +67,13 @@ def test_the_guard_kills_only_a_group_that_is_still_the_registered_session():
 
 
 def test_stop_all_spares_what_ran_before_the_run(tmp_path):
-    from stresskit.process import ManagedProcess, stop_all
+    from stresskit.process import ManagedProcess, running_processes, stop_all
 
     before = ManagedProcess("before", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "a.log")
+    kept = {proc.pid for proc in running_processes()}  # also the session's fixtures (target, Redis)
     during = ManagedProcess("during", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "b.log")
     try:
-        assert stop_all(timeout=5, keep={before.pid}) == ["during"]
+        assert stop_all(timeout=5, keep=kept) == ["during"]
         assert before.alive() and not during.alive()
     finally:
         before.stop()
