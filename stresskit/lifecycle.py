@@ -386,6 +386,10 @@ def _install_signal_handlers(environment: Any) -> None:
         gevent.signal_handler(signum, _on_signal, environment, signum)
 
 
+_IDLE_STATES = ("ready", "stopped")
+"""Locust runner states in which no test runs (the web UI waits for the next one)."""
+
+
 def _on_signal(environment: Any, signum: int) -> None:
     """First signal: stop the run through Locust's quit path; a second one (or the grace
     period running out) forces the exit."""
@@ -394,6 +398,13 @@ def _on_signal(environment: Any, signum: int) -> None:
     state.signals += 1
     if state.signals > 1:
         _force_exit(environment, f"second signal ({name})")
+        return
+    runner = environment.runner
+    if not option(environment, "headless", False) and runner is not None \
+            and getattr(runner, "state", None) in _IDLE_STATES:
+        # web UI between tests: nothing is running, so nothing is interrupted; Locust's own SIGTERM
+        # handler quits, and the last test's verdict stays the process's exit code
+        log.info("%s received while no test runs: quitting with the last test's verdict", name)
         return
     state.interrupted = name
     reason = f"interrupted by {name}"

@@ -234,6 +234,14 @@ def test_a_second_test_on_the_same_master_starts_clean(tmp_path, servers):
         assert second["started"] >= second_start - 1
         for figures in second["availability"]["kinds"].values():
             assert figures["windows"] <= time.time() - second_start + 1, figures
+
+        # SIGTERM to the idle master (what `docker stop` sends after an ad-hoc session): nothing runs,
+        # so nothing is interrupted — the last test's verdict is the exit code and run.json keeps it
+        wait_for(lambda: state() == "stopped", timeout=30, what="the second test to stop", interval=0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == second["exit_code"], (tmp_path / "locust.log").read_text()[-3000:]
+        last = json.loads(run_json.read_text())
+        assert last["interrupted"] is None and last["exit_code"] == second["exit_code"], last["stop_reason"]
     finally:
         proc.terminate()
         try:

@@ -110,5 +110,5 @@ def test_unknown_scenario_starts_nothing(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         ("stresskit suite: error: unknown scenario 'gigantic' in stresskit/data/scenarios.toml; known scenarios: light, "
-         "medium, heavy, production, endurance")]
+         "medium, heavy, production, endurance, open_api")]
     assert summary is None and not out.exists()
