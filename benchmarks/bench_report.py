@@ -205,6 +205,34 @@ def generate(directory: Path, hours: float = 20.0, processes: int = 50, names: i
     return str(prefix)
 
 
+def side_file(prefix: str) -> None:
+    """Write the collector's columnar side file of the resources CSV (once), as a real run has it:
+    the CSV's cells, read back as text, go through the collector's own writer."""
+    from stresskit.report.columnar import SIDE_SUFFIX, ColumnarWriter
+
+    path = f"{prefix}_resources.csv"
+    if os.path.isdir(path + SIDE_SUFFIX) and os.path.exists(f"{prefix}.side-complete"):
+        return
+    t0 = time.perf_counter()
+    writer = ColumnarWriter(path)
+    size = os.path.getsize(path)
+    for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=200_000):
+        writer.append(chunk.to_dict("records"), size)
+    writer.close()
+    Path(f"{prefix}.side-complete").write_text(f"side file of {writer.rows} rows, {time.perf_counter() - t0:.0f}s\n")
+
+
+def _swap_side_file(prefix: str, away: bool) -> None:
+    """Move the side file aside (the report then parses the CSV) or back."""
+    from stresskit.report.columnar import SIDE_SUFFIX
+
+    here, there = f"{prefix}_resources.csv{SIDE_SUFFIX}", f"{prefix}_resources.csv{SIDE_SUFFIX}.away"
+    if away and os.path.exists(here):
+        os.replace(here, there)
+    elif not away and os.path.exists(there):
+        os.replace(there, here)
+
+
 def _tree_rss(pid: int) -> int:
     import psutil
 
@@ -283,6 +311,23 @@ def phases(prefix: str) -> None:
         print(out.stdout.strip() or out.stderr.strip()[-500:])
 
 
+def compare_csv(prefix: str, repeats: int) -> None:
+    """The side-file lever, measured: report runs alternating with and without it."""
+    runs: dict[str, list[dict[str, float]]] = {"side file": [], "CSV parsed": []}
+    try:
+        for _ in range(repeats):
+            for variant, results in runs.items():
+                _swap_side_file(prefix, away=variant == "CSV parsed")
+                results.extend(measure(prefix, 1))
+    finally:
+        _swap_side_file(prefix, away=False)
+    for variant, results in runs.items():
+        print(f"{variant:10}: median wall {statistics.median(r['wall'] for r in results):.2f} s, median CPU "
+              f"{statistics.median(r['cpu'] for r in results):.2f} s, peak RSS "
+              f"{max(r['peak_mib'] for r in results):.0f} MiB (runs: "
+              + ", ".join(f"{r['wall']:.2f}" for r in results) + f"); load average now {os.getloadavg()[0]:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=20.0)
@@ -291,8 +336,14 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", default="/tmp/stresskit-bench-report")
     parser.add_argument("--phases", action="store_true", help="also measure each process's CPU share")
+    parser.add_argument("--compare-csv", action="store_true",
+                        help="interleave runs with the collector's side file and with the CSV parsed (the lever)")
     args = parser.parse_args()
     prefix = generate(Path(args.dir), args.hours, args.processes, args.names)
+    side_file(prefix)
+    if args.compare_csv:
+        compare_csv(prefix, args.repeats)
+        return 0
     sizes = {s: os.path.getsize(f"{prefix}{s}") / 2**20 for s in ("_resources.csv", "_stats_history.csv")}
     print(f"data: {Path(prefix + '.complete').read_text().strip()}; "
           + ", ".join(f"{k} {v:.0f} MiB" for k, v in sizes.items()))

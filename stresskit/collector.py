@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -48,6 +49,7 @@ from stresskit.errors import AgentAuthError, AgentError, ConfigError
 from stresskit.events import stresskit_events
 from stresskit.options import option, register_options
 from stresskit.perrun import Once
+from stresskit.report.columnar import ColumnarWriter
 from stresskit.runstate import run_state
 from stresskit.schema import RESOURCE_COLUMNS, RESOURCES_SUFFIX
 
@@ -316,6 +318,7 @@ class Collector:
         self._write_failed = False
         self._file: TextIO | None = None
         self._writer: csv.DictWriter | None = None
+        self._columnar: ColumnarWriter | bool | None = None  # None: not opened yet; False: given up
         self._stop = gevent.event.Event()
         self._probe = GeneratorProbe()
         self._probe_greenlet: gevent.Greenlet | None = None
@@ -381,6 +384,9 @@ class Collector:
             self._file.close()
             self._file = None
             self._writer = None
+        if self._columnar:
+            self._columnar.close()
+        self._columnar = None
 
     # -- per agent ---------------------------------------------------------------------------------
 
@@ -526,6 +532,23 @@ class Collector:
         self._writer.writerows(rows)
         self._file.flush()
         self.rows_written += len(rows)
+        self._side_file(rows)
+
+    def _side_file(self, rows: list[dict[str, Any]]) -> None:
+        """The columnar copy the report reads instead of parsing the CSV (stresskit.report.columnar);
+        it can never cost the CSV: on any error it stops, and the report then parses the CSV."""
+        if self._columnar is False or self._file is None:
+            return
+        try:
+            if self._columnar is None:
+                self._columnar = ColumnarWriter(self.csv_path)
+            self._columnar.append(rows, os.fstat(self._file.fileno()).st_size)
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("resources: the columnar side file of %s stopped (%s); the report will parse the CSV",
+                        self.csv_path, exc)
+            if self._columnar:
+                self._columnar.close()
+            self._columnar = False
 
     def snapshot(self, after: int = 0) -> dict[str, Any]:
         """JSON-ready state for the web UI: agents, points added after revision ``after``, alerts, gaps."""

@@ -299,8 +299,8 @@ def read_resources(path: str, bounds: tuple[float, float] | None = None) -> _Rea
     parse but cannot be true (duplicates, timestamps outside ``bounds``, infinite or impossible
     values) are left out and counted apart (:func:`stresskit.report.plausible.check_resources`).
     """
-    read = read_csv_robust(path, required=("timestamp", "kind"), numeric=_RESOURCE_NUMERIC,
-                           usecols=_RESOURCE_USED, categories=("host", "kind", "name"))
+    read = _read_side_file(path) or read_csv_robust(path, required=("timestamp", "kind"), numeric=_RESOURCE_NUMERIC,
+                                                    usecols=_RESOURCE_USED, categories=("host", "kind", "name"))
     frame = read.frame
     if frame is None:
         return read
@@ -324,6 +324,24 @@ def read_resources(path: str, bounds: tuple[float, float] | None = None) -> _Rea
     if not len(frame):
         read.note.detail = "no usable rows"
     return read
+
+
+def _read_side_file(path: str) -> _Read | None:
+    """The collector's columnar copy of ``path`` when it matches the CSV (:mod:`stresskit.report.columnar`),
+    with rows lacking a timestamp or kind skipped and counted as the CSV reader does; else None."""
+    from stresskit.report.columnar import read_columnar
+
+    frame = read_columnar(path)
+    if frame is None:
+        return None
+    ok = frame["timestamp"].notna().to_numpy() & (frame["kind"] != "").to_numpy()
+    dropped = int((~ok).sum())
+    if dropped:
+        frame = frame.loc[ok].reset_index(drop=True)
+    note = InputNote(file=path, status="ok", rows=len(frame), skipped_rows=dropped)
+    if not len(frame):
+        note.detail = "no rows" if not dropped else "no usable rows"
+    return _Read(frame, note)
 
 
 def _note_implausible(note: InputNote, counts: Plausible) -> None:

@@ -1,0 +1,157 @@
+"""A columnar side file of ``_resources.csv``, so a report of a long run does not parse 3.8 M CSV rows.
+
+The collector writes every resource row twice: to ``<prefix>_resources.csv`` (the file people
+and tools read; it stays the source of truth) and, column by column, to the directory
+``<prefix>_resources.csv.cols/``: one file of raw little-endian values per column (float64 for
+numbers, int32 codes for text) and ``index.jsonl`` (the text of each host/kind/name code, and
+after every write a checkpoint: rows written and the CSV's size in bytes at that moment). ``stresskit report`` reads the side file instead of the CSV only when the
+last checkpoint matches the CSV as it is now (same size, enough records); a run killed mid-way,
+a CSV edited or truncated afterwards, a missing or damaged side file: the CSV is parsed as before.
+
+Measured on the 20-hour benchmark data (3.8 M rows, ``benchmarks/bench_report.py``): reading the
+CSV and checking it takes ~2.0-2.5 CPU-s; see BENCHMARKS.md for the side file. numpy and the standard
+library only: the collector (Locust side) imports the writer, the report the reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INDEX_NAME", "NUMERIC", "SIDE_SUFFIX", "TEXT", "ColumnarWriter", "read_columnar"]
+
+SIDE_SUFFIX = ".cols"
+"""The side directory is ``<csv path>.cols``."""
+INDEX_NAME = "index.jsonl"
+NUMERIC = ("timestamp", "pid", "cpu_percent", "memory_percent", "rss_bytes", "available_bytes", "connections",
+           "count")
+"""Resource columns the report uses that hold numbers (float64 in the side file; empty is NaN)."""
+TEXT = ("host", "kind", "name")
+"""Resource columns the report uses that hold text (int32 codes into the index's texts)."""
+DTYPES = {**{c: np.dtype("<f8") for c in NUMERIC}, **{c: np.dtype("<i4") for c in TEXT}}
+
+
+def _number(value: Any) -> tuple[float, bool]:
+    """A cell as the CSV reader sees it: (its number or NaN for empty/unreadable, whether its text
+    is an integer — the CSV parser makes a column int64 only when every cell is one)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return math.nan, False
+    if isinstance(value, int):
+        return float(value), True
+    if isinstance(value, float):
+        return value, False
+    text = str(value).strip()
+    try:
+        return float(int(text)), True
+    except ValueError:
+        pass
+    try:
+        return float(text), False
+    except ValueError:
+        return math.nan, False
+
+
+class ColumnarWriter:
+    """Appends resource rows to the side file of ``csv_path`` (see the module docstring)."""
+
+    def __init__(self, csv_path: str | os.PathLike[str]) -> None:
+        directory = os.fspath(csv_path) + SIDE_SUFFIX
+        os.makedirs(directory, exist_ok=True)
+        self._columns = {c: open(os.path.join(directory, c + ".bin"), "wb") for c in DTYPES}  # noqa: SIM115
+        self._index = open(os.path.join(directory, INDEX_NAME), "w", encoding="utf-8")  # noqa: SIM115
+        self._codes: dict[str, int] = {}
+        self._floats: set[str] = set()  # numeric columns the CSV parser reads as float64 (not int64)
+        self.rows = 0
+
+    def _code(self, value: Any) -> int:
+        text = "" if value is None else str(value)
+        code = self._codes.get(text)
+        if code is None:
+            code = self._codes[text] = len(self._codes)
+            self._index.write(json.dumps({"code": code, "text": text}) + "\n")
+        return code
+
+    def append(self, rows: list[dict[str, Any]], csv_bytes: int) -> None:
+        """Write ``rows`` (the dicts just written to the CSV) and a checkpoint: the CSV now has ``csv_bytes``."""
+        for column in NUMERIC:
+            cells = [_number(row.get(column)) for row in rows]
+            self._columns[column].write(np.array([number for number, _ in cells], dtype=DTYPES[column]).tobytes())
+            if column not in self._floats and not all(whole for _, whole in cells):
+                self._floats.add(column)
+        for column in TEXT:
+            codes = [self._code(row.get(column)) for row in rows]
+            self._columns[column].write(np.array(codes, dtype=DTYPES[column]).tobytes())
+        for handle in self._columns.values():
+            handle.flush()
+        self.rows += len(rows)
+        self._index.write(json.dumps({"rows": self.rows, "csv_bytes": int(csv_bytes),
+                                      "floats": sorted(self._floats)}) + "\n")
+        self._index.flush()
+
+    def close(self) -> None:
+        for handle in (*self._columns.values(), self._index):
+            try:
+                handle.close()
+            except OSError:
+                pass
+
+
+def read_columnar(csv_path: str) -> Any | None:
+    """The resource rows of ``csv_path`` as a DataFrame read from its side file, or None when there
+    is none or it does not match the CSV as it is now (then parse the CSV).
+
+    Numbers are float64, or int64 where every cell was written as an integer (as the CSV parser
+    reads them); text columns are categorical with empty cells as ``""``.
+    """
+    import pandas as pd
+
+    directory = csv_path + SIDE_SUFFIX
+    try:
+        csv_bytes = os.path.getsize(csv_path)
+        texts: dict[int, str] = {}
+        last: dict[str, Any] | None = None
+        with open(os.path.join(directory, INDEX_NAME), encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    break  # a line cut short by a kill: what came before still holds
+                if "code" in entry:
+                    texts[int(entry["code"])] = str(entry["text"])
+                elif "rows" in entry:
+                    last = {"rows": int(entry["rows"]), "csv_bytes": int(entry["csv_bytes"]),
+                            "floats": set(entry.get("floats", NUMERIC))}
+        if last is None or last["csv_bytes"] != csv_bytes or last["rows"] <= 0:
+            return None
+        rows = last["rows"]
+        raw: dict[str, np.ndarray] = {}
+        for column, dtype in DTYPES.items():
+            path = os.path.join(directory, column + ".bin")
+            if os.path.getsize(path) < rows * dtype.itemsize:
+                return None
+            raw[column] = np.fromfile(path, dtype=dtype, count=rows)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    columns: dict[str, Any] = {}
+    for column in NUMERIC:
+        values = raw[column]
+        columns[column] = values if column in last["floats"] else values.astype(np.int64)
+    names = [texts.get(i) for i in range(len(texts))]
+    if any(name is None for name in names):
+        return None
+    for column in TEXT:
+        codes = raw[column]
+        if codes.size and (codes.min() < 0 or codes.max() >= len(names)):
+            return None
+        used = np.zeros(len(names), dtype=bool)
+        used[codes] = True
+        # categories as the CSV reader makes them: the texts sorted, then "" for empty cells
+        kept = sorted((names[i] for i in np.flatnonzero(used)), key=lambda name: (name == "", name))
+        position = {name: i for i, name in enumerate(kept)}
+        remap = np.array([position.get(name, -1) for name in names], dtype=np.int32)
+        columns[column] = pd.Categorical.from_codes(remap[codes], categories=kept)
+    return pd.DataFrame(columns)
