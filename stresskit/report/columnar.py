@@ -154,4 +154,6 @@ def read_columnar(csv_path: str) -> Any | None:
         position = {name: i for i, name in enumerate(kept)}
         remap = np.array([position.get(name, -1) for name in names], dtype=np.int32)
         columns[column] = pd.Categorical.from_codes(remap[codes], categories=kept)
-    return pd.DataFrame(columns)
+    # copy=False keeps one block per column: consolidating 8 numeric columns of 3.8 M rows into one
+    # 2-D block would copy 240 MB (~0.5 s) for nothing
+    return pd.DataFrame(columns, copy=False)
