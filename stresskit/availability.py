@@ -62,8 +62,9 @@ import gevent
 
 from stresskit.events import stresskit_events
 from stresskit.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, kind_of_request_type
+from stresskit.limits import MAX_ERROR_RATIO
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 
 __all__ = [
     "DEFAULT_MAX_OUTAGE",
@@ -99,7 +100,7 @@ DEFAULT_MAX_UNAVAILABLE = 0.05
 """Default share of a kind's windows that may be down."""
 DEFAULT_MAX_OUTAGE = 30.0
 """Default longest outage (seconds in a row) a kind may have."""
-MAX_KIND_ERROR_RATIO = 0.5
+MAX_KIND_ERROR_RATIO = MAX_ERROR_RATIO
 """A kind whose failed share of requests is above this fails ``kind_error_ratio`` (the run's limit)."""
 USER_FAULT_GRACE = 5.0
 """Seconds after a per-user fault injection left out of the hit kinds' windows."""
@@ -671,13 +672,13 @@ def _clock(epoch: float) -> str:
 
 # -- wiring -----------------------------------------------------------------------------------------
 
-_ATTR = "_stresskit_availability"
+_SLOT: PerRun[Any] = PerRun("availability")
 _REGISTERED = Once()
 
 
 def availability_of(environment: Any) -> Availability | None:
     """The environment's :class:`Availability`, if :func:`use_availability` set one up."""
-    return getattr(environment, _ATTR, None)
+    return _SLOT.get(environment)
 
 
 def criteria_results(environment: Any) -> Iterable[tuple[str, bool, float | None, float, str]]:
@@ -711,4 +712,4 @@ def _on_init(environment: Any, **_: Any) -> None:
     previous = availability_of(environment)
     if previous is not None:
         previous.remove()
-    setattr(environment, _ATTR, Availability(environment))
+    _SLOT.set(environment, Availability(environment))

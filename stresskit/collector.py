@@ -47,8 +47,9 @@ from stresskit.agent.client import AgentClient, SampleStream
 from stresskit.agent.schema import SampleError, gap_row, generator_row, sample_rows, validate_sample
 from stresskit.errors import AgentAuthError, AgentError, ConfigError
 from stresskit.events import stresskit_events
+from stresskit.limits import RESOURCE_ALERT_PERCENT
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.report.columnar import ColumnarWriter
 from stresskit.runstate import run_state
 from stresskit.schema import RESOURCE_COLUMNS, RESOURCES_SUFFIX
@@ -72,7 +73,7 @@ GENERATOR_KEY = "stresskit_generator"
 GENERATOR_INTERVAL = 3.0
 """Seconds between the master's / local runner's measurements of itself (Locust's report beat)."""
 
-_ATTR = "_stresskit_collector"
+_SLOT: PerRun[Any] = PerRun("collector")
 
 
 # -- options ---------------------------------------------------------------------------------------
@@ -127,9 +128,9 @@ def add_arguments(parser: Any) -> None:
         help="bearer token of the agents (prefer the STRESSKIT_AGENT_TOKEN variable)")
     token.is_secret = True
     ui_hidden.append(token)
-    group.add_argument("--alert-cpu", type=_percent, default=90.0, env_var="STRESSKIT_ALERT_CPU", metavar="PERCENT",
+    group.add_argument("--alert-cpu", type=_percent, default=RESOURCE_ALERT_PERCENT, env_var="STRESSKIT_ALERT_CPU", metavar="PERCENT",
                        help="alert when a target host's CPU stays above this (default 90)")
-    group.add_argument("--alert-memory", type=_percent, default=90.0, env_var="STRESSKIT_ALERT_MEMORY",
+    group.add_argument("--alert-memory", type=_percent, default=RESOURCE_ALERT_PERCENT, env_var="STRESSKIT_ALERT_MEMORY",
                        metavar="PERCENT", help="alert when a target host's memory stays above this (default 90)")
     group.add_argument("--alert-sustain", type=_seconds, default=60.0, env_var="STRESSKIT_ALERT_SUSTAIN",
                        metavar="SECONDS", help="how long a host must stay above a threshold to alert (default 60)")
@@ -579,7 +580,7 @@ class Collector:
 
 def get_collector(environment: Any) -> Collector | None:
     """The environment's collector (master or local runner with ``use_collector``), else ``None``."""
-    return getattr(environment, _ATTR, None)
+    return _SLOT.get(environment)
 
 
 def _policy(environment: Any) -> AlertPolicy:
@@ -611,7 +612,7 @@ def _on_init(environment: Any, want_web_ui: bool, runner: Any = None, web_ui: An
     collector = Collector(environment, _split(option(environment, "agent", None)),
                           option(environment, "agent_token", None), _csv_path(environment), _policy(environment),
                           generator_name="master" if isinstance(runner, MasterRunner) else "local")
-    setattr(environment, _ATTR, collector)
+    _SLOT.set(environment, collector)
 
     def on_test_start(**_: Any) -> None:
         collector.set_policy(_policy(environment))  # the web UI may have changed the thresholds

@@ -47,8 +47,9 @@ from stresskit.exitcodes import (
     worst,
 )
 from stresskit.faults.conditions import conditions_of
+from stresskit.limits import MAX_ERROR_RATIO, MIN_PAGE_COMPLETION
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.runstate import run_state
 from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
 from stresskit.thresholds import Threshold, ThresholdResult, evaluate, parse_thresholds
@@ -69,10 +70,6 @@ __all__ = [
 
 log = logging.getLogger("stresskit.criteria")
 
-MIN_PAGE_COMPLETION = 0.8
-"""Share of the page quota a run must complete."""
-MAX_ERROR_RATIO = 0.5
-"""Above this share of failed requests the run stops early."""
 ERROR_RATIO_WINDOW = 30.0
 """Seconds (wall clock) over which the live error ratio is measured; a shorter blip is tolerated."""
 MIN_REQUESTS = 20
@@ -82,7 +79,7 @@ LIVE_INTERVAL = 1.0
 LIVE_WRITE_INTERVAL = 2.0
 """Seconds between rewrites of ``<csv prefix>_live.json`` (progress for ``stresskit suite``)."""
 
-_ATTR = "_stresskit_criteria"
+_SLOT: PerRun[Any] = PerRun("criteria")
 
 _EXTRA: list[tuple[Callable[[Any], list[CriterionResult]], Callable[[Any], dict[str, Any]]]] = []
 
@@ -504,7 +501,7 @@ def _mark(passed: bool | None) -> str:
 
 def criteria_of(environment: Any) -> RunCriteria | None:
     """The :class:`RunCriteria` of an environment (master/local), if :func:`use_criteria` set one up."""
-    return getattr(environment, _ATTR, None)
+    return _SLOT.get(environment)
 
 
 _REGISTERED = Once()
@@ -536,4 +533,4 @@ def _on_init(environment: Any, **_: Any) -> None:
     previous = criteria_of(environment)
     if previous is not None:
         previous.remove()
-    setattr(environment, _ATTR, RunCriteria(environment, thresholds))
+    _SLOT.set(environment, RunCriteria(environment, thresholds))

@@ -43,6 +43,7 @@ from typing import Any
 
 from stresskit.exitcodes import ExitCode
 from stresskit.options import register_options
+from stresskit.perrun import Once, PerRun
 
 __all__ = [
     "EXIT_ALL_WORKERS_LOST",
@@ -58,6 +59,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("stresskit.distributed")
+_WIRED = Once()
 
 EXIT_LOCUSTFILE_MISMATCH = int(ExitCode.BAD_CONFIG)
 """A worker whose locustfile differs exits with this; so does the master's run that saw one."""
@@ -79,7 +81,7 @@ started."""
 
 DEFAULT_MASTER_WAIT = 60.0
 POLL_INTERVAL = 0.5
-_STATE_ATTR = "_stresskit_distributed"
+_STATE_SLOT: PerRun[Any] = PerRun("distributed")
 
 
 # -- options -----------------------------------------------------------------------------------
@@ -227,7 +229,7 @@ class _Membership:
 
 def worker_events(environment: Any) -> list[dict[str, Any]]:
     """The master's membership events so far (a copy; empty outside a master with checks)."""
-    membership = getattr(environment, _STATE_ATTR, None)
+    membership = _STATE_SLOT.get(environment)
     return [dict(e) for e in membership.events] if isinstance(membership, _Membership) else []
 
 
@@ -260,9 +262,8 @@ def use_distributed_checks(events: Any, hello_timeout: float = 30.0) -> None:
     so the timeout only has to cover a CPU-starved worker's start-up.
     """
     register_options(events, add_arguments, _start_master_watch)
-    if getattr(events, "_stresskit_distributed_checks", False):
+    if not _WIRED.first(events):
         return
-    events._stresskit_distributed_checks = True
     events.init.add_listener(lambda environment, runner=None, **_: _on_init(environment, runner, hello_timeout))
     events.test_start.add_listener(_on_test_start)
 
@@ -340,10 +341,10 @@ class _WorkerChecks:
 
 
 def _worker_checks(environment: Any) -> _WorkerChecks:
-    checks = getattr(environment, _STATE_ATTR, None)
+    checks = _STATE_SLOT.get(environment)
     if not isinstance(checks, _WorkerChecks):
         checks = _WorkerChecks(environment)
-        setattr(environment, _STATE_ATTR, checks)
+        _STATE_SLOT.set(environment, checks)
     return checks
 
 
@@ -380,7 +381,7 @@ def _init_master(environment: Any, runner: Any, hello_timeout: float) -> None:
 
     digest, names = locustfile_digest(environment.parsed_locustfiles or [])
     membership = _Membership(digest=digest, names=names)
-    setattr(environment, _STATE_ATTR, membership)
+    _STATE_SLOT.set(environment, membership)
     options = environment.parsed_options
     if options is not None:
         setattr(options, DIGEST_OPTION, digest)

@@ -11,9 +11,11 @@ from typing import Any
 
 from locust.event import EventHook
 
+from stresskit.perrun import PerRun
+
 __all__ = ["StressKitEvents", "stresskit_events"]
 
-_ATTR = "_stresskit_events"
+_SLOT: PerRun[Any] = PerRun("events")
 
 
 class StressKitEvents:
@@ -76,8 +78,5 @@ class StressKitEvents:
 
 def stresskit_events(environment: Any) -> StressKitEvents:
     """Return the :class:`StressKitEvents` of a Locust environment, creating it on first use."""
-    events = getattr(environment, _ATTR, None)
-    if events is None:
-        events = StressKitEvents()
-        setattr(environment, _ATTR, events)
+    events = _SLOT.get_or_create(environment, StressKitEvents)
     return events

@@ -10,11 +10,16 @@
 |    5 | STOPPED_EARLY    | the run was stopped early: error ratio > 50% or an abort-on-fail         |
 |      |                  | threshold crossed while running                                          |
 |    6 | CRITICAL_FAILURE | critical failures: something the harness could not recover from         |
+|    7 | MEMORY_LEAK      | ``stresskit report``: a memory series on the target host leaks           |
+|    8 | REGRESSION       | ``stresskit report``: worse than ``--baseline`` beyond the tolerance     |
+|    9 | INCONCLUSIVE     | ``stresskit report``: nothing failed, but nothing could be judged        |
 |   10 | INTERRUPTED      | stopped by SIGTERM or SIGINT before its end; its files hold what ran     |
 |   11 | NOT_EVALUATED    | every criterion passed, but scenario conditions were skipped with        |
 |      |                  | ``--skip-condition``: "PASS, not evaluated: NAME", never a plain PASS    |
 
-When several apply, the most severe wins: 2, then 10, then 5, then 6, then 3, then 4 (then 1 for an
+The one table of codes: the run, ``stresskit suite``, ``stresskit report`` (``BAD_INPUT`` is
+``BAD_CONFIG`` there) and the cache users all use it. When several apply, the most severe wins:
+2, then 10, then 5, then 6, then 3, then 7, then 8, then 4, then 9 (then 1 for an
 unhandled exception in an otherwise passing run, then 11). A harness error (the fault proxy's API
 or an agent failing mid-run) is 1 whatever else happened, bar 2: there is no verdict to trust. ``stresskit suite`` exits with the worst
 code of its scenarios. ``docs/runbook.md`` says what to look at first for each.
@@ -25,6 +30,8 @@ from __future__ import annotations
 import logging
 from enum import IntEnum
 from typing import Any, NoReturn
+
+from stresskit.perrun import PerRun
 
 __all__ = ["SEVERITY", "ExitCode", "describe", "is_bad_configuration", "quit_bad_configuration", "verdict_word",
            "worst"]
@@ -42,8 +49,13 @@ class ExitCode(IntEnum):
     THRESHOLD_FAILED = 4
     STOPPED_EARLY = 5
     CRITICAL_FAILURE = 6
+    MEMORY_LEAK = 7
+    REGRESSION = 8
+    INCONCLUSIVE = 9
     INTERRUPTED = 10
     NOT_EVALUATED = 11
+    BAD_INPUT = 2
+    """``stresskit report``'s name for :attr:`BAD_CONFIG`: bad options or no run files."""
 
 
 SEVERITY: tuple[ExitCode, ...] = (
@@ -52,7 +64,10 @@ SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.STOPPED_EARLY,
     ExitCode.CRITICAL_FAILURE,
     ExitCode.CRITERIA_FAILED,
+    ExitCode.MEMORY_LEAK,
+    ExitCode.REGRESSION,
     ExitCode.THRESHOLD_FAILED,
+    ExitCode.INCONCLUSIVE,
     ExitCode.ERROR,
     ExitCode.NOT_EVALUATED,
     ExitCode.PASS,
@@ -67,6 +82,9 @@ _DESCRIPTIONS = {
     ExitCode.THRESHOLD_FAILED: "a threshold failed",
     ExitCode.STOPPED_EARLY: "stopped early (error ratio > 50% or abort-on-fail threshold)",
     ExitCode.CRITICAL_FAILURE: "critical failures the harness could not recover from",
+    ExitCode.MEMORY_LEAK: "a memory leak on the target host",
+    ExitCode.REGRESSION: "a regression against the baseline",
+    ExitCode.INCONCLUSIVE: "inconclusive: nothing could be judged",
     ExitCode.INTERRUPTED: "interrupted by a signal before its end: no complete verdict",
     ExitCode.NOT_EVALUATED: "pass, but scenario conditions were not evaluated (--skip-condition)",
 }
@@ -99,12 +117,12 @@ def verdict_word(code: int, not_evaluated: list[str] | tuple[str, ...] = ()) -> 
     return "FAIL"
 
 
-_BAD_CONFIG_ATTR = "_stresskit_bad_config"
+_BAD_CONFIG_SLOT: PerRun[Any] = PerRun("bad_config")
 
 
 def is_bad_configuration(environment: Any) -> bool:
     """Whether :func:`quit_bad_configuration` ended this environment's run."""
-    return bool(getattr(environment, _BAD_CONFIG_ATTR, False))
+    return bool(_BAD_CONFIG_SLOT.get(environment))
 
 
 def quit_bad_configuration(environment: Any, message: str) -> NoReturn:
@@ -113,7 +131,7 @@ def quit_bad_configuration(environment: Any, message: str) -> NoReturn:
     Called from ``init`` listeners, before any user is spawned. ``quitting`` is fired first so
     parts started earlier in ``init`` (the embedded demo target, say) stop their processes.
     """
-    setattr(environment, _BAD_CONFIG_ATTR, True)
+    _BAD_CONFIG_SLOT.set(environment, True)
     log.error("bad configuration: %s", message)
     environment.process_exit_code = int(ExitCode.BAD_CONFIG)
     try:

@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from stresskit.lateness import current_lateness_ms
+from stresskit.perrun import PerRun
 from stresskit.report.sketch import (
     BIN_LIMIT,
     FORMAT_VERSION,
@@ -45,7 +46,9 @@ from stresskit.report.sketch import (
 from stresskit.report.windows import grain_for, next_grain_change
 from stresskit.schema import LATENCY_SUFFIX
 
-__all__ = ["DEFAULT_WINDOW_S", "MESSAGE_KEY", "LatencyRecorder", "record_latency"]
+_SLOT: PerRun[LatencyRecorder] = PerRun("latency")
+
+__all__ = ["DEFAULT_WINDOW_S", "MESSAGE_KEY", "LatencyRecorder", "latency_recorder", "record_latency"]
 
 log = logging.getLogger("stresskit.latency")
 
@@ -349,9 +352,13 @@ def record_latency(target: Any, window_s: float = DEFAULT_WINDOW_S, path: str | 
         return LatencyRecorder(target, window_s=window_s, path=path, grace_s=grace_s)
 
     def on_init(environment: Any, **_: Any) -> None:
-        if getattr(environment, "_stresskit_latency", None) is None:
-            environment._stresskit_latency = LatencyRecorder(environment, window_s=window_s, path=path,
-                                                             grace_s=grace_s)
+        if _SLOT.get(environment) is None:
+            _SLOT.set(environment, LatencyRecorder(environment, window_s=window_s, path=path, grace_s=grace_s))
 
     target.init.add_listener(on_init)
     return None
+
+
+def latency_recorder(environment: Any) -> LatencyRecorder | None:
+    """The run's :class:`LatencyRecorder`, if :func:`use_latency` set one up."""
+    return _SLOT.get(environment)

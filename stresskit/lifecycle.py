@@ -43,7 +43,7 @@ from stresskit import browser_guard, process
 from stresskit.errors import ConfigError
 from stresskit.exitcodes import ExitCode, quit_bad_configuration, worst
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.runstate import run_state
 
 __all__ = [
@@ -66,7 +66,7 @@ log = logging.getLogger("stresskit.lifecycle")
 
 DEFAULT_GRACE = 30.0
 """Seconds a signalled run may take to write its files and stop what it started before it is forced."""
-_ATTR = "_stresskit_lifecycle"
+_SLOT: PerRun[Any] = PerRun("lifecycle")
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 RESERVE_BYTES = 16 * 1024
 """Space the ``--csv`` directory must take before load; held until the run stops, then given back
@@ -93,10 +93,7 @@ class Lifecycle:
 
 def lifecycle_of(environment: Any) -> Lifecycle:
     """The :class:`Lifecycle` of an environment, created on first use."""
-    state = getattr(environment, _ATTR, None)
-    if state is None:
-        state = Lifecycle()
-        setattr(environment, _ATTR, state)
+    state = _SLOT.get_or_create(environment, Lifecycle)
     return state
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.runstate import run_state
 
 __all__ = ["FAMILIES", "QUANTILES", "MetricsExporter", "add_arguments", "metric_names", "use_metrics"]
@@ -43,7 +43,7 @@ log = logging.getLogger("stresskit.metrics")
 QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
 """The quantiles of the latency summaries."""
 
-_ATTR = "_stresskit_metrics"
+_SLOT: PerRun[Any] = PerRun("metrics")
 _NOT_EVALUATED = ("not evaluated", "not applicable")
 
 
@@ -188,7 +188,9 @@ class MetricsExporter:
         yield from self._verdict_rows()
 
     def _latency_rows(self) -> Iterable[Row]:
-        recorder = getattr(self.environment, "_stresskit_latency", None)
+        from stresskit.latency import latency_recorder
+
+        recorder = latency_recorder(self.environment)
         if recorder is None or not hasattr(recorder, "run_summaries"):
             return
         for (rtype, name), (n, total_ms, quantiles) in sorted(recorder.run_summaries(QUANTILES).items()):
@@ -319,7 +321,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     except OSError as exc:
         quit_bad_configuration(environment, f"--metrics-port {port} on {bind}: cannot listen ({exc.strerror}); "
                                             "pick a free port")
-    setattr(environment, _ATTR, (exporter, server))
+    _SLOT.set(environment, (exporter, server))
     host, bound = server.address[:2]
     log.info("Prometheus metrics at http://%s:%d/metrics%s", host, bound, " (bearer token required)" if token else "")
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stresskit.options import option
+from stresskit.perrun import PerRun
 from stresskit.quota import page_quota
 from stresskit.runstate import run_state
 from stresskit.scenarios import Scenario
@@ -53,7 +54,7 @@ log = logging.getLogger("stresskit.pacing")
 PROGRESS_LOG_INTERVAL = 30.0
 """Wall-clock seconds between the master's page progress log lines."""
 
-_LAST_LOG_ATTR = "_stresskit_pace_logged"
+_LAST_LOG_SLOT: PerRun[Any] = PerRun("pace_logged")
 
 
 def add_arguments(parser: Any) -> None:
@@ -202,9 +203,9 @@ def report_progress(environment: Any, *, force_log: bool = False, now: float | N
     state.pages_due = progress.due
     state.pages_behind = progress.behind
     now = time.monotonic() if now is None else now
-    last = getattr(environment, _LAST_LOG_ATTR, None)
+    last = _LAST_LOG_SLOT.get(environment)
     if progress.total > 0 and (force_log or last is None or now - last >= PROGRESS_LOG_INTERVAL):
-        setattr(environment, _LAST_LOG_ATTR, now)
+        _LAST_LOG_SLOT.set(environment, now)
         log.info(progress.line())
     return progress
 

@@ -56,7 +56,7 @@ from gevent.event import AsyncResult
 
 from stresskit.errors import ConfigError
 from stresskit.options import option
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.runstate import run_state
 
 __all__ = [
@@ -80,7 +80,7 @@ MSG_RESTART = "stresskit_session_restart"
 LOCAL_HOLDER = "local"
 REAP_INTERVAL = 1.0
 
-_ATTR = "_stresskit_page_quota"
+_SLOT: PerRun[Any] = PerRun("page_quota")
 
 
 @dataclass(frozen=True)
@@ -510,12 +510,10 @@ class PageQuota:
 
 def page_quota(environment: Any) -> PageQuota:
     """The :class:`PageQuota` of ``environment``, created (and its messages registered) on first use."""
-    quota = getattr(environment, _ATTR, None)
+    quota = _SLOT.get(environment)
     if quota is None:
-        quota = PageQuota(environment)
-        setattr(environment, _ATTR, quota)
-    else:
-        quota._ensure_registered()
+        return _SLOT.set(environment, PageQuota(environment))
+    quota._ensure_registered()
     return quota
 
 
@@ -554,7 +552,7 @@ def install(events: Any, stop_when_done: bool = False) -> None:
             quota.reset()
 
     def on_quitting(environment: Any, **_: Any) -> None:
-        quota = getattr(environment, _ATTR, None)
+        quota = _SLOT.get(environment)
         if quota is not None and quota._reaper is not None:
             quota._reaper.kill(block=False)
 

@@ -14,7 +14,9 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-_ATTR = "_stresskit_run_state"
+from stresskit.perrun import PerRun
+
+_SLOT: PerRun[Any] = PerRun("run_state")
 
 
 @dataclass
@@ -80,8 +82,5 @@ class RunState:
 
 def run_state(environment: Any) -> RunState:
     """The :class:`RunState` of a Locust environment, created on first use."""
-    state = getattr(environment, _ATTR, None)
-    if state is None:
-        state = RunState()
-        setattr(environment, _ATTR, state)
+    state = _SLOT.get_or_create(environment, RunState)
     return state

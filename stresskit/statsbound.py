@@ -23,7 +23,7 @@ from typing import Any
 
 import gevent
 
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 
 __all__ = ["HISTORY_MAX_POINTS", "KEEP_SECONDS", "TRIM_INTERVAL", "thin_history", "trim_per_second",
            "trim_stats", "use_bounded_stats"]
@@ -37,7 +37,7 @@ HISTORY_MAX_POINTS = 2000
 TRIM_INTERVAL = 10.0
 """Seconds between trims on the master."""
 
-_ATTR = "_stresskit_statsbound"
+_SLOT: PerRun[Any] = PerRun("statsbound")
 
 
 def trim_per_second(entry: Any, cutoff: int) -> int:
@@ -95,12 +95,12 @@ def use_bounded_stats(events: Any) -> None:
     def on_init(environment: Any, **_: Any) -> None:
         from locust.runners import WorkerRunner
 
-        if isinstance(environment.runner, WorkerRunner) or getattr(environment, _ATTR, None) is not None:
+        if isinstance(environment.runner, WorkerRunner) or _SLOT.get(environment) is not None:
             return
-        setattr(environment, _ATTR, gevent.spawn(_loop, environment))
+        _SLOT.set(environment, gevent.spawn(_loop, environment))
 
     def on_quitting(environment: Any, **_: Any) -> None:
-        loop = getattr(environment, _ATTR, None)
+        loop = _SLOT.get(environment)
         if loop is not None:
             loop.kill(block=False)
 

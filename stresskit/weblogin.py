@@ -24,10 +24,12 @@ import secrets
 from typing import Any
 
 from stresskit.options import option, register_options
+from stresskit.perrun import Once
 
 __all__ = ["add_arguments", "use_web_login"]
 
 log = logging.getLogger("stresskit.weblogin")
+_WIRED = Once()
 
 LOGIN_PATH = "/stresskit/login"
 
@@ -44,9 +46,8 @@ def add_arguments(parser: Any) -> None:
 def use_web_login(events: Any) -> None:
     """Opt a locustfile into the password login used when Locust runs with ``--web-login``."""
     register_options(events, add_arguments)
-    if getattr(events, "_stresskit_web_login", False):
+    if not _WIRED.first(events):
         return
-    events._stresskit_web_login = True
     events.init.add_listener(_on_init)
 
 

@@ -25,10 +25,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from stresskit.perrun import Once
+
 __all__ = ["STATIC_DIR", "TAB_KEY", "VERDICT_TAB_KEY", "install_resources_view", "install_verdict_view",
            "use_web_ui", "verdict_rows"]
 
 log = logging.getLogger("stresskit.webui")
+_WIRED = Once()
 
 TAB_KEY = "stresskit-resources"
 STATIC_DIR = Path(__file__).resolve().parent / "webui_static"
@@ -198,9 +201,8 @@ def install_verdict_view(environment: Any) -> None:
 def use_web_ui(events: Any) -> None:
     """Opt a locustfile into stresskit's web UI parts: the safe start form and the Verdict tab
     (idempotent per ``events``; nothing happens on import or in headless runs)."""
-    if getattr(events, "_stresskit_web_ui", False):
+    if not _WIRED.first(events):
         return
-    events._stresskit_web_ui = True
 
     def on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
         from locust.runners import WorkerRunner

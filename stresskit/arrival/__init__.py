@@ -31,14 +31,14 @@ from stresskit.arrival.dispatch import (
 )
 from stresskit.arrival.pacer import RateSchedule
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.scenarios import RATE_UNITS
 
 __all__ = ["DROPPED", "ArrivalControl", "add_arguments", "arrival_control", "current_lateness_ms", "use_arrival"]
 
 log = logging.getLogger("stresskit.arrival")
 
-_ATTR = "_stresskit_arrival_control"
+_SLOT: PerRun[Any] = PerRun("arrival_control")
 _REGISTERED = Once()
 
 
@@ -63,7 +63,7 @@ def add_arguments(parser: Any) -> None:
 
 def arrival_control(environment: Any) -> ArrivalControl | None:
     """The master/local :class:`ArrivalControl` of an environment, if :func:`use_arrival` set one up."""
-    return getattr(environment, _ATTR, None)
+    return _SLOT.get(environment)
 
 
 def max_dropped_ratio(environment: Any) -> float:
@@ -94,7 +94,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         events.test_stop.add_listener(lambda **kw: ensure_dispatcher(environment).stop())
         return
     control = ArrivalControl(environment)
-    setattr(environment, _ATTR, control)
+    _SLOT.set(environment, control)
     from stresskit.criteria import extend_criteria
 
     extend_criteria(_criteria, _run_keys)

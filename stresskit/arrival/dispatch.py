@@ -30,6 +30,7 @@ from gevent.event import AsyncResult, Event
 
 from stresskit.arrival.pacer import Pacer, RateSchedule
 from stresskit.lateness import current_lateness_ms, set_lateness_ms
+from stresskit.perrun import PerRun
 from stresskit.report.sketch import encode, new_sketch
 
 __all__ = ["DROPPED", "KindPace", "TicketDispatcher", "current_lateness_ms", "dispatcher_of", "pace_user_class"]
@@ -39,7 +40,7 @@ log = logging.getLogger("stresskit.arrival")
 DROPPED = "DROPPED"
 """The request type of dropped iterations in Locust's stats (the name is the kind)."""
 
-_ATTR = "_stresskit_arrival_dispatcher"
+_SLOT: PerRun[Any] = PerRun("arrival_dispatcher")
 
 
 @dataclass
@@ -226,7 +227,7 @@ class TicketDispatcher:
 
 
 def dispatcher_of(environment: Any) -> TicketDispatcher | None:
-    return getattr(environment, _ATTR, None)
+    return _SLOT.get(environment)
 
 
 def ensure_dispatcher(environment: Any) -> TicketDispatcher:
@@ -234,7 +235,7 @@ def ensure_dispatcher(environment: Any) -> TicketDispatcher:
     dispatcher = dispatcher_of(environment)
     if dispatcher is None:
         dispatcher = TicketDispatcher(environment)
-        setattr(environment, _ATTR, dispatcher)
+        _SLOT.set(environment, dispatcher)
     return dispatcher
 
 

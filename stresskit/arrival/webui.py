@@ -51,7 +51,9 @@ def table_rows(environment: Any, control: Any) -> list[dict[str, str]]:
                      "sent": "", "intended": "",
                      "note": f"rate now {control.schedules[kind].rate_at(now) / factor:.4g} {unit}, at most "
                              f"{control.ceilings.get(kind, 0)} busy users{lag_p99}"})
-    recorder = getattr(environment, "_stresskit_latency", None)
+    from stresskit.latency import latency_recorder
+
+    recorder = latency_recorder(environment)
     if recorder is not None:
         intended = recorder.run_quantiles((0.5, 0.99), series="intended")
         sent = recorder.run_quantiles((0.5, 0.99))

@@ -25,6 +25,7 @@ from typing import Any
 
 from stresskit.errors import ConfigError
 from stresskit.options import option
+from stresskit.perrun import PerRun
 
 __all__ = [
     "MEANS",
@@ -171,15 +172,12 @@ class Conditions:
         return code
 
 
-_ATTR = "_stresskit_conditions_state"
+_SLOT: PerRun[Any] = PerRun("conditions_state")
 
 
 def conditions_of(environment: Any) -> Conditions:
     """The environment's :class:`Conditions`, created on first use."""
-    state = getattr(environment, _ATTR, None)
-    if state is None:
-        state = Conditions()
-        setattr(environment, _ATTR, state)
+    state = _SLOT.get_or_create(environment, Conditions)
     return state
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from stresskit.events import stresskit_events
 from stresskit.options import option
+from stresskit.perrun import PerRun
 from stresskit.runstate import run_state
 from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX
 
@@ -34,7 +35,7 @@ EVENT_MESSAGE = "stresskit_fault_event"
 RUN_FAULT_MESSAGE = "stresskit_run_fault"
 """master → workers: a run-wide fault began; every running user owes a recovery."""
 
-_ATTR = "_stresskit_fault_log"
+_SLOT: PerRun[Any] = PerRun("fault_log")
 MAX_KEPT = 10_000
 """Recovery times kept per kind for the summary's median and max."""
 MAX_ROWS_KEPT = 500
@@ -140,7 +141,7 @@ class FaultLog:
 def fault_log(environment: Any) -> FaultLog | None:
     """The environment's :class:`FaultLog` (created by :func:`stresskit.faults.use_faults` on the
     master or local runner), or ``None`` on a worker."""
-    return getattr(environment, _ATTR, None)
+    return _SLOT.get(environment)
 
 
 def attach_log(environment: Any) -> FaultLog:
@@ -149,7 +150,7 @@ def attach_log(environment: Any) -> FaultLog:
     if existing is not None:
         return existing
     sink = FaultLog(environment)
-    setattr(environment, _ATTR, sink)
+    _SLOT.set(environment, sink)
     return sink
 
 

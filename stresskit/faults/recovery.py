@@ -36,6 +36,7 @@ from stresskit.faults.effects.host import HostPressure
 from stresskit.faults.effects.network import LinkPartition, ProxyPartition
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report
 from stresskit.options import option, register_options
+from stresskit.perrun import PerRun
 from stresskit.redact import redact_url
 
 __all__ = [
@@ -208,7 +209,8 @@ class RecoveryDriver:
 
 # -- the managed system (local runs) -------------------------------------------------------------
 
-_SYSTEM_ATTR = "_stresskit_managed_system"
+_SYSTEM_SLOT: PerRun[Any] = PerRun("managed_system")
+_DRIVER_SLOT: PerRun[RecoveryDriver] = PerRun("recovery_driver")
 
 
 class ManagedSystem:
@@ -281,7 +283,7 @@ class ManagedSystem:
 
 def managed_system(environment: Any) -> ManagedSystem | None:
     """The system :func:`use_managed_target` started for this run, if any."""
-    return getattr(environment, _SYSTEM_ATTR, None)
+    return _SYSTEM_SLOT.get(environment)
 
 
 def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool = False,
@@ -297,7 +299,7 @@ def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool =
         if not isinstance(environment.runner, LocalRunner) or environment.host:
             return
         system = ManagedSystem(pages=pages, with_proxy=with_proxy, target_args=target_args)
-        setattr(environment, _SYSTEM_ATTR, system)
+        _SYSTEM_SLOT.set(environment, system)
         environment.host = system.url
         options = environment.parsed_options
         if options is not None:
@@ -356,7 +358,7 @@ def use_recovery(events: Any, kind: str) -> None:
             quit_bad_configuration(environment, f"recovery: {exc}")
         limit = float(option(environment, "fault_recovery_limit", 30.0))
         driver = RecoveryDriver(environment, fault, at, down, every, limit=limit)
-        environment._stresskit_recovery_driver = driver
+        _DRIVER_SLOT.set(environment, driver)
         log.info("recovery run: %s at %gs for %gs%s", kind, at, down, f", every {every:g}s" if every else "")
 
     events.init.add_listener(on_init)
@@ -402,7 +404,7 @@ def _build_fault(environment: Any, kind: str) -> RunFault:
 
 # -- scenario conditions -------------------------------------------------------------------------------
 
-_CONDITIONS_ATTR = "_stresskit_conditions"
+_CONDITIONS_SLOT: PerRun[Any] = PerRun("conditions")
 
 
 def start_conditions(environment: Any, config: FaultConfig, period: float | None = None) -> list[RecoveryDriver]:
@@ -418,7 +420,7 @@ def start_conditions(environment: Any, config: FaultConfig, period: float | None
     is given. Only conditions that can be produced reach here (``use_faults`` refuses the run, or the
     user skipped them); one whose means are missing anyway is left out with one warning line.
     """
-    for driver in getattr(environment, _CONDITIONS_ATTR, []):
+    for driver in (_CONDITIONS_SLOT.get(environment) or []):
         driver.remove()
     drivers: list[RecoveryDriver] = []
     if period is None:
@@ -440,7 +442,7 @@ def start_conditions(environment: Any, config: FaultConfig, period: float | None
                 log.warning("scenario condition network_instability left out: no --fault-proxy configured")
                 continue
             drivers.append(_network_instability(environment, config, period))
-    setattr(environment, _CONDITIONS_ATTR, drivers)
+    _CONDITIONS_SLOT.set(environment, drivers)
     for driver in drivers:
         driver._on_test_start()
     return drivers

@@ -30,7 +30,7 @@ from stresskit.faults.injector import FaultInjector
 from stresskit.faults.kinds import KINDS
 from stresskit.faults.log import attach_log
 from stresskit.options import option, register_options
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.shape import running_scenario
 
 __all__ = ["CONFIG_MESSAGE", "fault_injector", "preflight", "use_faults"]
@@ -40,7 +40,7 @@ log = logging.getLogger("stresskit.faults")
 CONFIG_MESSAGE = "stresskit_fault_config"
 """master → workers: the resolved :class:`FaultConfig` of the test that is starting."""
 
-_INJECTOR_ATTR = "_stresskit_fault_injector"
+_INJECTOR_SLOT: PerRun[Any] = PerRun("fault_injector")
 _REGISTERED = Once()
 
 
@@ -62,14 +62,14 @@ def use_faults(events: Any, conditions: bool = True) -> None:
 
 def fault_injector(environment: Any) -> FaultInjector | None:
     """The environment's injector (on a worker or local runner), if faults are in use."""
-    return getattr(environment, _INJECTOR_ATTR, None)
+    return _INJECTOR_SLOT.get(environment)
 
 
 def _on_init(environment: Any, conditions: bool) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         injector = FaultInjector(environment)
-        setattr(environment, _INJECTOR_ATTR, injector)
+        _INJECTOR_SLOT.set(environment, injector)
 
         def on_config(environment: Any, msg: Any, **_: Any) -> None:
             injector.config = _config_from_dict(msg.data)
@@ -95,7 +95,7 @@ def _on_init(environment: Any, conditions: bool) -> None:
     for note in config.notes:
         log.info("fault kind %s", note)
     if not isinstance(runner, MasterRunner):
-        setattr(environment, _INJECTOR_ATTR, FaultInjector(environment, config))
+        _INJECTOR_SLOT.set(environment, FaultInjector(environment, config))
     state = {"config": config}
 
     def on_test_start(**_: Any) -> None:

@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 
 from stresskit.errors import ReportError
+from stresskit.limits import MAX_ERROR_RATIO
 from stresskit.report import load
 from stresskit.report.baseline import DEFAULT_TOLERANCE, compare
+from stresskit.report.jsonout import SCHEMA, report_dict
 from stresskit.report.latency import LatencyResult, history_windows, latency_result, read_latency
 from stresskit.report.leak import LEAK, LeakResult, LeakRule
 from stresskit.report.plausible import time_bounds
@@ -36,7 +38,6 @@ from stresskit.schema import LATENCY_SUFFIX
 
 __all__ = ["SCHEMA", "EmptyRunError", "NoRunFilesError", "Report", "build_report"]
 
-SCHEMA = "stresskit.report/1"
 PARALLEL_MIN_BYTES = 32 * 2**20
 TARGET_KINDS = ("system", "process", "browsers")
 
@@ -82,8 +83,6 @@ class Report:
         return self.resources.leaks if self.resources is not None else []
 
     def to_dict(self) -> dict[str, Any]:
-        from stresskit.report.jsonout import report_dict
-
         return report_dict(self)
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -323,9 +322,9 @@ def _criteria(report: Report) -> list[Criterion]:
     tp = report.throughput
     if report.run is None and tp.requests:
         ratio = tp.error_ratio or 0.0
-        criteria.append(Criterion("error_ratio", "report", PASS if ratio <= 0.5 else FAIL,
+        criteria.append(Criterion("error_ratio", "report", PASS if ratio <= MAX_ERROR_RATIO else FAIL,
                                   f"{int(tp.failures)} of {int(tp.requests)} requests failed ({ratio:.1%})",
-                                  ratio, 0.5))
+                                  ratio, MAX_ERROR_RATIO))
     leaks = report.leaks
     target = [lk for lk in leaks if lk.kind in TARGET_KINDS]
     if target:

@@ -14,6 +14,7 @@ import traceback
 from typing import Any
 
 from stresskit.errors import ReportError
+from stresskit.limits import RESOURCE_ALERT_PERCENT
 from stresskit.report.verdict import ReportExit
 
 __all__ = ["configure", "run"]
@@ -71,8 +72,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="warm-up excluded from the leak regression (default 10%% of each series)")
     parser.add_argument("--leak-growth", type=_positive, default=2.0, metavar="PCT",
                         help="smallest growth over the run, in %% of the memory level, called a leak (default 2)")
-    parser.add_argument("--cpu-threshold", type=_positive, default=90.0, metavar="PCT")
-    parser.add_argument("--memory-threshold", type=_positive, default=90.0, metavar="PCT")
+    parser.add_argument("--cpu-threshold", type=_positive, default=RESOURCE_ALERT_PERCENT, metavar="PCT")
+    parser.add_argument("--memory-threshold", type=_positive, default=RESOURCE_ALERT_PERCENT, metavar="PCT")
     parser.add_argument("--sustain", type=_positive, default=60.0, metavar="SECONDS",
                         help="how long above a threshold counts as sustained (default 60)")
     parser.add_argument("--html", metavar="PATH", help="HTML path (default PREFIX_report.html)")

@@ -16,7 +16,10 @@ import pandas as pd
 
 from stresskit.report.latency import SERIES_MEANING
 
-__all__ = ["clean", "columns", "records", "report_dict"]
+SCHEMA = "stresskit.report/1"
+"""The report JSON document's schema id (``stresskit/schemas/report.schema.json``)."""
+
+__all__ = ["SCHEMA", "clean", "columns", "records", "report_dict"]
 
 
 class _Clean(list):
@@ -96,8 +99,6 @@ def _latency(report: Any) -> dict[str, Any] | None:
 
 def report_dict(report: Any) -> dict[str, Any]:
     """The JSON document of a :class:`stresskit.report.build.Report`."""
-    from stresskit.report.build import SCHEMA
-
     tp = report.throughput
     res = report.resources
     faults = report.faults

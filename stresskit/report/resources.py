@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stresskit.limits import RESOURCE_ALERT_PERCENT
 from stresskit.report.leak import MB, LeakResult, LeakRule, analyze_leak
 from stresskit.report.load import InputNote, read_resources
 
@@ -25,8 +26,8 @@ __all__ = ["ResourceOptions", "ResourcesResult", "analyze_resources", "time_abov
 class ResourceOptions:
     """Thresholds and the leak rule; ``sustain_s`` is how long an excursion must last to count as sustained."""
 
-    cpu_threshold: float = 90.0
-    memory_threshold: float = 90.0
+    cpu_threshold: float = RESOURCE_ALERT_PERCENT
+    memory_threshold: float = RESOURCE_ALERT_PERCENT
     sustain_s: float = 60.0
     chart_points: int = 600
     rule: LeakRule = field(default_factory=LeakRule)

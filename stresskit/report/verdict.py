@@ -24,30 +24,21 @@ code  name                meaning
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
 from typing import Any
+
+from stresskit.exitcodes import SEVERITY as EXIT_SEVERITY
+from stresskit.exitcodes import ExitCode
 
 __all__ = ["NOT_EVALUATED", "SEVERITY", "Criterion", "ReportExit", "Verdict", "judge"]
 
 PASS, FAIL, INCONCLUSIVE, NOT_EVALUATED = "pass", "fail", "inconclusive", "not evaluated"
 
 
-class ReportExit(IntEnum):
-    PASS = 0
-    ERROR = 1
-    BAD_INPUT = 2
-    CRITERIA_FAILED = 3
-    THRESHOLD_FAILED = 4
-    STOPPED_EARLY = 5
-    CRITICAL_FAILURE = 6
-    MEMORY_LEAK = 7
-    REGRESSION = 8
-    INCONCLUSIVE = 9
+ReportExit = ExitCode
+"""The report's exit codes are the run's (:mod:`stresskit.exitcodes`, the one table)."""
 
-
-SEVERITY = (ReportExit.BAD_INPUT, ReportExit.STOPPED_EARLY, ReportExit.CRITICAL_FAILURE,
-            ReportExit.CRITERIA_FAILED, ReportExit.MEMORY_LEAK, ReportExit.REGRESSION,
-            ReportExit.THRESHOLD_FAILED, ReportExit.INCONCLUSIVE, ReportExit.ERROR, ReportExit.PASS)
+SEVERITY = tuple(code for code in EXIT_SEVERITY if code not in (ExitCode.INTERRUPTED, ExitCode.NOT_EVALUATED))
+"""Most severe first (the one order of :data:`stresskit.exitcodes.SEVERITY`)."""
 
 
 @dataclass

@@ -40,20 +40,21 @@ import redis
 from locust import User, task
 
 from stresskit.clients.cache import KeySpace, RedisCacheClient
+from stresskit.exitcodes import ExitCode
 from stresskit.options import positive_int, setting
-from stresskit.perrun import log_once
+from stresskit.perrun import PerRun, log_once
 from stresskit.runstate import run_state
 
 __all__ = ["EXIT_CACHE_HIT_RATE", "CacheHitRate", "CacheUser", "add_arguments", "init_cache_hit_rate"]
 
 log = logging.getLogger("stresskit.users.cache")
 
-EXIT_CACHE_HIT_RATE = 3
+EXIT_CACHE_HIT_RATE = int(ExitCode.CRITERIA_FAILED)
 """Process exit code when the run's cache hit rate ends below ``--cache-min-hit-rate`` (set only
 when no other part has set a non-zero code)."""
 
 REPORT_KEY = "stresskit_cache"
-_ATTR = "_stresskit_cache_hit_rate"
+_SLOT: PerRun[Any] = PerRun("cache_hit_rate")
 TAB_KEY = "stresskit-cache"
 
 
@@ -133,10 +134,7 @@ class CacheHitRate:
     @classmethod
     def attach(cls, environment: Any) -> CacheHitRate:
         """The environment's tracker, created (and its listeners added) on first use."""
-        tracker = getattr(environment, _ATTR, None)
-        if tracker is None:
-            tracker = cls(environment)
-            setattr(environment, _ATTR, tracker)
+        tracker = _SLOT.get_or_create(environment, lambda: cls(environment))
         return tracker
 
     def _is_worker(self) -> bool:

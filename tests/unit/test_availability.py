@@ -212,7 +212,7 @@ def test_a_kind_that_was_down_fails_although_the_global_ratio_passes(tmp_path):
 
     env = criteria_env(tmp_path)
     tracker = Availability(env)
-    setattr(env, module._ATTR, tracker)
+    module._SLOT.set(env, tracker)
     crit = RunCriteria(env, [])
     crit.started = T
     tracker.stopping = T + 60
