@@ -184,13 +184,11 @@ class LatencyRecorder:
             return
         if self._started is None:
             self._started = now
+        # one sketch insertion per request: the window's; the whole-run sketch gets each window
+        # merged into it when the window closes (see _close_due and _run_view)
         sketch = self._open.get(key)
         if sketch is None:
             sketch = self._open[key] = self._sketch()
-        sketch.add(value)
-        sketch = self._run.get(key[1:])
-        if sketch is None:
-            sketch = self._run[key[1:]] = self._sketch()
         sketch.add(value)
         if now - self._last_close_check >= 1.0:
             self._last_close_check = now
@@ -214,11 +212,11 @@ class LatencyRecorder:
         for item in items:
             try:
                 key = (float(item["start"]), str(item["type"]), str(item["name"]), str(item.get("series", "")))
-                run = self._run.get(key[1:])
-                if run is None:
-                    run = self._run[key[1:]] = self._sketch()
-                merge_encoded(run, item)
-                if key[0] < self._closed_until:
+                if key[0] < self._closed_until:  # its window is written: straight into the run's sketch
+                    run = self._run.get(key[1:])
+                    if run is None:
+                        run = self._run[key[1:]] = self._sketch()
+                    merge_encoded(run, item)
                     sketch = self._sketch()
                     merge_encoded(sketch, item)
                     late.append((key, sketch))
@@ -271,7 +269,15 @@ class LatencyRecorder:
         if not due:
             return
         due.sort()
-        self._write([self._line("window", k, self._open.pop(k)) for k in due])
+        lines = []
+        for key in due:
+            sketch = self._open.pop(key)
+            run = self._run.get(key[1:])
+            if run is None:
+                run = self._run[key[1:]] = self._sketch()
+            run.merge(sketch)
+            lines.append(self._line("window", key, sketch))
+        self._write(lines)
         if math.isfinite(now):
             self._closed_until = max(self._closed_until, math.floor((now - self.grace_s) / self.window_s)
                                      * self.window_s)
@@ -289,8 +295,8 @@ class LatencyRecorder:
     def run_quantiles(self, qs: tuple[float, ...], series: str = "") -> dict[tuple[str, str], list[float | None]]:
         """Whole-run quantiles (ms) so far per (type, name) of one series (master/local; for live views)."""
         out = {}
-        for (rtype, name, kind), sketch in list(self._run.items()):
-            if kind == series and sketch.count:
+        for (rtype, name, kind), sketch in self._run_view(series).items():
+            if sketch.count:
                 out[(rtype, name)] = [sketch.get_quantile_value(q) for q in qs]
         return out
 
@@ -298,7 +304,25 @@ class LatencyRecorder:
         """Whole-run ``(count, sum ms, quantiles ms)`` so far per (type, name) of one series
         (master/local; for the Prometheus exporter's summaries)."""
         return {(rtype, name): (sketch.count, sketch.sum, [sketch.get_quantile_value(q) for q in qs])
-                for (rtype, name, kind), sketch in list(self._run.items()) if kind == series and sketch.count}
+                for (rtype, name, _), sketch in self._run_view(series).items() if sketch.count}
+
+    def _run_view(self, series: str) -> dict[tuple[str, str, str], Any]:
+        """The whole-run sketches of one series so far: the closed windows' (``_run``) with the open
+        windows merged into copies (queries are rare — a scrape, a web UI poll — requests are not)."""
+        view = {k: s for k, s in list(self._run.items()) if k[2] == series}
+        copied: set[tuple[str, str, str]] = set()
+        for (_, rtype, name, kind), sketch in list(self._open.items()):
+            if kind != series:
+                continue
+            key = (rtype, name, kind)
+            if key not in copied:
+                merged = self._sketch()
+                if key in view:
+                    merged.merge(view[key])
+                view[key] = merged
+                copied.add(key)
+            view[key].merge(sketch)
+        return view
 
     def path(self) -> str | None:
         """The file the master writes, or None when there is no ``--csv`` prefix and no path."""

@@ -57,3 +57,27 @@ def test_malformed_worker_report_is_ignored(tmp_path):
     env.events.worker_report.fire(client_id="w", data={MESSAGE_KEY: [{"start": "soon", "n": 3}]})
     assert master._open == {} and master._run == {}
     master.remove()
+
+
+def test_live_run_figures_include_open_windows_and_count_each_request_once(tmp_path):
+    """Each request goes into its window's sketch only; the whole-run figures (Prometheus, web UI)
+    merge the closed windows and the open ones, before and after windows close, without double counts."""
+    env = Environment()
+    rec = LatencyRecorder(env, window_s=1.0, grace_s=0.0, path=str(tmp_path / "l_latency.jsonl"))
+    fire(env, "/a", [10.0] * 40 + [100.0] * 10)
+    (n, total, (p50, p99)), = rec.run_summaries((0.5, 0.99)).values()
+    assert n == 50 and total == 1400.0
+    assert abs(p50 - 10.0) / 10.0 < 0.02 and abs(p99 - 100.0) / 100.0 < 0.02
+    rec._close_due(time.time() + 5)  # the window is written and folded into the run's sketch
+    assert rec._open == {}
+    fire(env, "/a", [10.0] * 50)  # a new open window
+    (n, total, _), = rec.run_summaries((0.5,)).values()
+    assert n == 100 and total == 1900.0
+    ((p50,),) = rec.run_quantiles((0.5,)).values()
+    assert abs(p50 - 10.0) / 10.0 < 0.02
+    assert rec.run_summaries((0.5,))[("GET", "/a")][0] == 100  # querying twice changes nothing
+    rec.flush()
+    sketches, _ = read_latency(str(tmp_path / "l_latency.jsonl"))
+    assert sketches.run[("GET", "/a")].n == 100
+    assert sum(h.n for h in sketches.windows[("GET", "/a")].values()) == 100
+    rec.remove()
