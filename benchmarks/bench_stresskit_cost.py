@@ -129,14 +129,15 @@ def main() -> int:
         if args.listeners:
             return 0
         (workdir / "bare.py").write_text(BARE)
-        (workdir / "stresskit.py").write_text(WITH_STRESSKIT)
+        (workdir / "with_stresskit.py").write_text(WITH_STRESSKIT)  # not stresskit.py: it would shadow the package
         if len(os.sched_getaffinity(0)) >= 2:
             os.sched_setaffinity(target.pid, {0})
         results: dict[str, list[dict[str, float]]] = {"bare": [], "stresskit": []}
         for i in range(args.repeat):
             for name, runs in results.items():
                 started = time.monotonic()
-                result = run(workdir / f"{name}.py", target.url, args.seconds, workdir, f"{name}{i}", [], target.pid)
+                file = workdir / ("bare.py" if name == "bare" else "with_stresskit.py")
+                result = run(file, target.url, args.seconds, workdir, f"{name}{i}", [], target.pid)
                 runs.append(result)
                 print(f"run {i + 1}/{args.repeat} {name:9}: {result['rps']:8.1f} req/s, "
                       f"{result['per_cpu_second']:8.1f} req per CPU-second, {result['failures']} failures, "

@@ -50,7 +50,6 @@ from stresskit.events import stresskit_events
 from stresskit.limits import RESOURCE_ALERT_PERCENT
 from stresskit.options import option, register_options
 from stresskit.perrun import Once, PerRun
-from stresskit.report.columnar import ColumnarWriter
 from stresskit.runstate import run_state
 from stresskit.schema import RESOURCE_COLUMNS, RESOURCES_SUFFIX
 
@@ -319,7 +318,7 @@ class Collector:
         self._write_failed = False
         self._file: TextIO | None = None
         self._writer: csv.DictWriter | None = None
-        self._columnar: ColumnarWriter | bool | None = None  # None: not opened yet; False: given up
+        self._columnar: Any = None  # a ColumnarWriter; None: not opened yet; False: given up
         self._stop = gevent.event.Event()
         self._probe = GeneratorProbe()
         self._probe_greenlet: gevent.Greenlet | None = None
@@ -542,6 +541,9 @@ class Collector:
             return
         try:
             if self._columnar is None:
+                # numpy is loaded only once there are rows to write
+                from stresskit.report.columnar import ColumnarWriter
+
                 self._columnar = ColumnarWriter(self.csv_path)
             self._columnar.append(rows, os.fstat(self._file.fileno()).st_size)
         except (OSError, ValueError, TypeError) as exc:
