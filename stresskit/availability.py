@@ -64,7 +64,7 @@ from stresskit.events import stresskit_events
 from stresskit.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, kind_of_request_type
 from stresskit.limits import MAX_ERROR_RATIO
 from stresskit.options import option, register_options
-from stresskit.perrun import Once, PerRun
+from stresskit.perrun import Listeners, Once, PerRun
 
 __all__ = [
     "DEFAULT_MAX_OUTAGE",
@@ -345,7 +345,7 @@ class Availability:
         self._excused_cache: dict[str, tuple[tuple[str, int, int], Callable[[int], bool]]] = {}
         events = environment.events
         hooks = stresskit_events(environment)
-        self._listeners = [
+        self._listeners = Listeners(
             (events.request, self._on_request),
             (events.report_to_master, self._on_report_to_master),
             (events.worker_report, self._on_worker_report),
@@ -355,13 +355,10 @@ class Availability:
             (events.quitting, self._on_quitting),
             (hooks.fault_injected, self._on_fault_injected),
             (hooks.fault_recovered, self._on_fault_recovered),
-        ]
-        for hook, listener in self._listeners:
-            hook.add_listener(listener)
+        )
 
     def remove(self) -> None:
-        for hook, listener in self._listeners:
-            hook.remove_listener(listener)
+        self._listeners.remove()
         self._stop_loop()
 
     # -- settings ----------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from stresskit.exitcodes import (
 from stresskit.faults.conditions import conditions_of
 from stresskit.limits import MAX_ERROR_RATIO, MIN_PAGE_COMPLETION
 from stresskit.options import option, register_options
-from stresskit.perrun import Once, PerRun
+from stresskit.perrun import Listeners, Once, PerRun
 from stresskit.runstate import run_state
 from stresskit.schema import LIVE_SUFFIX, RUN_SUFFIX
 from stresskit.thresholds import Threshold, ThresholdResult, evaluate, parse_thresholds
@@ -138,19 +138,16 @@ class RunCriteria:
         self._code_set: int | None = None
         self._live_written = 0.0
         self._live_failed = False
-        self._listeners = [
+        self._listeners = Listeners(
             (environment.events.test_start, self._on_test_start),
             (environment.events.test_stop, self._on_test_stop),
             (environment.events.quitting, self._on_quitting),
             (stresskit_events(environment).resource_sample, self._on_sample),
-        ]
-        for hook, listener in self._listeners:
-            hook.add_listener(listener)
+        )
 
     def remove(self) -> None:
         """Unsubscribe and stop the live loop."""
-        for hook, listener in self._listeners:
-            hook.remove_listener(listener)
+        self._listeners.remove()
         self._stop_loop()
 
     # -- events -------------------------------------------------------------------------------

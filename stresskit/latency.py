@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 from stresskit.lateness import current_lateness_ms
-from stresskit.perrun import PerRun
+from stresskit.perrun import Listeners, PerRun
 from stresskit.report.sketch import (
     BIN_LIMIT,
     FORMAT_VERSION,
@@ -99,15 +99,13 @@ class LatencyRecorder:
         self.lines_written = 0
         self._write_failed = False
         events = environment.events
-        self._listeners = [
+        self._listeners = Listeners(
             (events.request, self._on_request),
             (events.report_to_master, self._on_report_to_master),
             (events.worker_report, self._on_worker_report),
             (events.test_start, self._on_test_start),
             (events.quitting, self._on_quitting),
-        ]
-        for hook, handler in self._listeners:
-            hook.add_listener(handler)
+        )
 
     # -- roles -------------------------------------------------------------------------------
 
@@ -150,12 +148,7 @@ class LatencyRecorder:
     def remove(self) -> None:
         """Unsubscribe from every event (the file is flushed and closed first)."""
         self.flush()
-        for hook, handler in self._listeners:
-            try:
-                hook.remove_listener(handler)
-            except ValueError:
-                pass
-        self._listeners = []
+        self._listeners.remove()
 
     # -- recording ---------------------------------------------------------------------------
 

@@ -25,13 +25,13 @@ Importing this module registers nothing; :func:`use_metrics` (called by ``use_st
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from stresskit.addresses import is_loopback
 from stresskit.options import option, register_options
 from stresskit.perrun import Once, PerRun
 from stresskit.runstate import run_state
@@ -277,14 +277,6 @@ def _wsgi_app(render: Callable[[], str], token: str | None) -> Callable[..., Any
     return app
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 _REGISTERED = Once()
 
@@ -309,7 +301,7 @@ def _on_init(environment: Any, **_: Any) -> None:
     token = option(environment, "metrics_token", None) or None
     if not 0 <= int(port) <= 65535:
         quit_bad_configuration(environment, f"--metrics-port {port}: not a TCP port (0-65535)")
-    if not token and not _is_loopback(bind):
+    if not token and not is_loopback(bind):
         quit_bad_configuration(environment, f"--metrics-bind {bind} is not loopback: set --metrics-token "
                                             "(or STRESSKIT_METRICS_TOKEN) so only your Prometheus can scrape")
     from gevent.pywsgi import WSGIServer

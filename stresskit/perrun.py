@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Once", "PerRun", "log_once"]
+__all__ = ["Listeners", "Once", "PerRun", "log_once"]
 
 T = TypeVar("T")
 
@@ -75,3 +75,22 @@ def log_once(environment: Any, logger: logging.Logger, message: str, level: int 
     seen.add(message)
     logger.log(level, message)
     return True
+
+
+class Listeners:
+    """Event listeners one part added, removable together: ``Listeners((hook, fn), ...)`` subscribes
+    each now; :meth:`remove` unsubscribes them all (twice is harmless). The listener-object model
+    of locust-plugins: a part subscribes in its constructor and can be removed."""
+
+    def __init__(self, *pairs: tuple[Any, Callable[..., Any]]) -> None:
+        self._pairs = list(pairs)
+        for hook, listener in self._pairs:
+            hook.add_listener(listener)
+
+    def remove(self) -> None:
+        for hook, listener in self._pairs:
+            try:
+                hook.remove_listener(listener)
+            except ValueError:
+                pass
+        self._pairs = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import logging
 import os
@@ -20,9 +19,10 @@ import signal
 import sys
 from pathlib import Path
 
+from stresskit.addresses import is_loopback
 from stresskit.agent.actuator import FaultLimits
 from stresskit.agent.sampler import DEFAULT_BROWSER_PATTERN, Selection, default_host_name
-from stresskit.agent.server import LOOPBACK_HOSTS, AgentConfig, AgentServer
+from stresskit.agent.server import AgentConfig, AgentServer
 from stresskit.errors import AgentError, ConfigError
 
 __all__ = ["build_config", "configure", "run"]
@@ -92,14 +92,6 @@ def _positive(option: str, value: float, minimum: float = 0.0) -> None:
         raise ConfigError(f"{option} must be greater than {minimum:g} (got {value:g})")
 
 
-def _is_loopback(bind: str) -> bool:
-    if bind in LOOPBACK_HOSTS:
-        return True
-    try:
-        return ipaddress.ip_address(bind).is_loopback
-    except ValueError:
-        return False
-
 
 def read_token(token_file: Path | None) -> str | None:
     """The bearer token from ``--token-file`` or the environment ("" counts as none)."""
@@ -136,7 +128,7 @@ def build_config(args: argparse.Namespace) -> AgentConfig:
         _regex("--cmdline", pattern)
     _regex("--browser-pattern", args.browser_pattern)
     token = read_token(args.token_file)
-    if not token and not _is_loopback(args.bind):
+    if not token and not is_loopback(args.bind):
         raise ConfigError(f"refusing to serve on {args.bind} without a token: set {TOKEN_ENV} or --token-file, "
                           "or bind 127.0.0.1")
     if token and len(token) < 16:

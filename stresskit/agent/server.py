@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from stresskit.addresses import LOOPBACK_HOSTS
 from stresskit.agent import prometheus
 from stresskit.agent.actuator import Actuator, FaultLimits, FaultRefused
 from stresskit.agent.ring import Ring
@@ -55,7 +56,6 @@ log = logging.getLogger("stresskit.agent")
 MAX_HEAD = 8192
 MAX_BODY = 4096
 MAX_HEADERS = 64
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 _SINCE = re.compile(r"\d{1,18}")
 _INSTANCE = re.compile(r"[0-9a-f]{1,64}")
 _REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",

@@ -55,6 +55,7 @@ from stresskit.faults.log import RUN_FAULT_MESSAGE, report, worker_id
 from stresskit.faults.schedule import UserSchedule, slot_name
 from stresskit.faults.toxiproxy import ToxiproxyClient
 from stresskit.kinds import KIND_NAMES
+from stresskit.perrun import Listeners
 
 __all__ = ["FaultInjector", "current_user", "user_kind"]
 
@@ -124,10 +125,8 @@ class FaultInjector:
         """Kinds this backend cannot produce (kind → why), reported once and not drawn again."""
         self.config_from_master = False
         events = environment.events
-        events.request.add_listener(self._on_request)
-        events.test_start.add_listener(self._on_test_start)
-        events.test_stop.add_listener(self._on_test_stop)
-        events.quitting.add_listener(self._on_quitting)
+        self._listeners = Listeners((events.request, self._on_request), (events.test_start, self._on_test_start),
+                                    (events.test_stop, self._on_test_stop), (events.quitting, self._on_quitting))
         runner = environment.runner
         if runner is not None and RUN_FAULT_MESSAGE not in runner.custom_messages:
             runner.register_message(RUN_FAULT_MESSAGE, self._on_run_fault_message)
@@ -139,13 +138,7 @@ class FaultInjector:
         if self._removed:
             return
         self._removed = True
-        events = self.environment.events
-        for hook, handler in ((events.request, self._on_request), (events.test_start, self._on_test_start),
-                              (events.test_stop, self._on_test_stop), (events.quitting, self._on_quitting)):
-            try:
-                hook.remove_listener(handler)
-            except ValueError:
-                pass
+        self._listeners.remove()
         runner = self.environment.runner
         if runner is not None and runner.custom_messages.get(RUN_FAULT_MESSAGE, (None,))[0] == \
                 self._on_run_fault_message:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hmac
-import ipaddress
 import itertools
 import json
 import logging
@@ -52,6 +51,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
+
+from stresskit.addresses import is_loopback
 
 __all__ = [
     "VERSION",
@@ -635,7 +636,7 @@ def run(args: argparse.Namespace) -> int:
         api_host, api_port = _host_port(args.api, "--api")
     except ApiError as exc:
         raise ConfigError(str(exc)) from None
-    if not token and not _is_loopback(api_host):
+    if not token and not is_loopback(api_host):
         raise ConfigError(f"--api {args.api} is not a loopback address: pass --token (anyone who reaches the API "
                           "can cut your traffic)")
     specs: list[dict[str, Any]] = list(args.proxy)
@@ -687,14 +688,6 @@ async def _serve(api_host: str, api_port: int, specs: Sequence[dict[str, Any]], 
     await runner.cleanup()
     return 0
 
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,7 +36,7 @@ from stresskit.faults.effects.host import HostPressure
 from stresskit.faults.effects.network import LinkPartition, ProxyPartition
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report
 from stresskit.options import option, register_options
-from stresskit.perrun import PerRun
+from stresskit.perrun import Listeners, PerRun
 from stresskit.redact import redact_url
 
 __all__ = [
@@ -110,19 +110,13 @@ class RecoveryDriver:
         self.episodes: list[_Episode] = []
         self._greenlet: gevent.Greenlet | None = None
         self._current: _Episode | None = None
-        environment.events.test_start.add_listener(self._on_test_start)
-        environment.events.test_stop.add_listener(self._on_test_stop)
-        environment.events.quitting.add_listener(self._on_test_stop)
+        events = environment.events
+        self._listeners = Listeners((events.test_start, self._on_test_start), (events.test_stop, self._on_test_stop),
+                                    (events.quitting, self._on_test_stop))
 
     def remove(self) -> None:
         self._on_test_stop()
-        events = self.environment.events
-        for hook, handler in ((events.test_start, self._on_test_start), (events.test_stop, self._on_test_stop),
-                              (events.quitting, self._on_test_stop)):
-            try:
-                hook.remove_listener(handler)
-            except ValueError:
-                pass
+        self._listeners.remove()
 
     def _on_test_start(self, **_: Any) -> None:
         if self._greenlet is None or self._greenlet.dead:
