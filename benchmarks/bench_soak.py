@@ -149,6 +149,11 @@ def main() -> int:
                             capture_output=True, text=True, timeout=600, check=False)
     report_seconds = time.monotonic() - report_started
     result = summarize(samples, warmup, list(procs) + ["target"], code, report.returncode, report_seconds, args)
+    run_file = Path(f"{prefix}_run.json")
+    if run_file.exists():
+        run = json.loads(run_file.read_text())
+        result["run"] = {k: run.get(k) for k in ("verdict", "stop_reason", "pages_total", "pages_due",
+                                                 "pages_completed", "pages_behind", "requests", "failures")}
     (out / "samples.json").write_text(json.dumps(samples))
     (out / "bench_soak.json").write_text(json.dumps(result, indent=2))
     print_result(result, out)
@@ -193,6 +198,11 @@ def print_result(result: dict, out: Path) -> None:
         rate = "–" if f["bytes_per_h"] is None else f"{f['bytes_per_h'] / MB:.2f}"
         r2 = "–" if f["r2"] is None else f"{f['r2']:.3f}"
         print(f"{name:<28} {f['bytes_end']:>13} {rate:>8} {r2:>6}")
+    if result.get("run"):
+        run = result["run"]
+        print(f"run: {run['verdict']}; {run['stop_reason']}; pages due {run['pages_due']}, completed "
+              f"{run['pages_completed']}, behind {run['pages_behind']} of {run['pages_total']}; "
+              f"{run['failures']} of {run['requests']} requests failed")
     print(f"stresskit report: exit {result['report_exit_code']} in {result['report_seconds']:.1f} s; files in {out}")
 
 
