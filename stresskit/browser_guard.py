@@ -131,8 +131,10 @@ def _send(line: str) -> None:
     if not line:
         return
     try:
-        _guard.stdin.write(line.encode())
-        _guard.stdin.flush()
+        stdin = _guard.stdin
+        assert stdin is not None  # started with stdin=PIPE
+        stdin.write(line.encode())
+        stdin.flush()
     except OSError:
         _guard = None
 

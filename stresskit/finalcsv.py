@@ -14,7 +14,7 @@ import csv
 import logging
 import os
 import tempfile
-from typing import Any
+from typing import Any, cast
 
 from stresskit.perrun import Once
 
@@ -44,7 +44,7 @@ def write_final_csv(environment: Any) -> None:
     prefix = getattr(getattr(environment, "parsed_options", None), "csv_prefix", None)
     if not prefix or environment.runner is None or isinstance(environment.runner, WorkerRunner):
         return
-    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    writer = StatsCSV(cast(Any, environment), PERCENTILES_TO_REPORT)  # Locust's own Environment
     for suffix, method in (("_stats.csv", writer.requests_csv), ("_failures.csv", writer.failures_csv),
                            ("_exceptions.csv", writer.exceptions_csv)):
         path = f"{prefix}{suffix}"

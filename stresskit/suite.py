@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             if not later.ran:
                 later.note = f"not run: interrupted by {_INTERRUPT.signal}"
     table = summary_table(runs)
-    codes = [r.exit_code for r in runs if r.ran]
+    codes = [r.exit_code for r in runs if r.ran and r.exit_code is not None]
     code = worst(*codes) if codes else ExitCode.ERROR
     if _INTERRUPT.signal:
         code = worst(code, ExitCode.INTERRUPTED)
@@ -318,7 +318,7 @@ class _Interrupt:
         _say(f"{name} received: " + ("stopping the running scenario (it writes its files); send it again to force"
                                       if first and running else "forcing the scenario to exit" if running
                                       else "no scenario is running; stopping the suite"))
-        if running:
+        if running and child is not None:
             child.send_signal(signal.SIGTERM)
 
 

@@ -195,6 +195,7 @@ class Actuator:
                 )
                 fault.procs.append(proc)
             for proc in fault.procs:
+                assert proc.stdout is not None  # started with stdout=PIPE
                 line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
                 if line.strip() != b"ready":
                     raise FaultRefused(500, f"the {kind} fault's process exited before it was in effect "

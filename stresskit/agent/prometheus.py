@@ -13,7 +13,7 @@ Until 0.1 the agent served other names (``stresskit_system_cpu_percent``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,7 +117,7 @@ def _labels(**labels: Any) -> str:
     return "{" + ",".join(f'{key}="{_escape(val)}"' for key, val in labels.items()) + "}" if labels else ""
 
 
-def render(sample: dict[str, Any] | None, counters: dict[str, float], io: dict[str, float | None] | None = None) -> str:
+def render(sample: dict[str, Any] | None, counters: Mapping[str, float], io: dict[str, float | None] | None = None) -> str:
     """The exposition text: host metrics from ``sample`` (absent until the first sample) and ``io``,
     ``stresskit_agent_*`` from the server's ``counters``."""
     out: list[str] = []

@@ -349,7 +349,7 @@ class Sampler:
                 self._drop(pid)
                 return None
             except psutil.AccessDenied:
-                cpu = rss = threads = None
+                cpu, rss, threads = None, None, None
         return {
             "pid": pid,
             "name": tracked.name,

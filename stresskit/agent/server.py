@@ -124,7 +124,7 @@ class AgentServer:
         self._open = 0
         self._new_sample = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stresskit-sampler")
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._sampling: asyncio.Task[None] | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[Any]] = set()

@@ -64,6 +64,9 @@ class Endpoint:
     shape: Any = None
     """Expected JSON shape of a successful response (``None``: body not checked)."""
     headers: dict[str, str] = field(default_factory=dict)
+    _parts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _checker: Callable[[Any], str | None] = field(init=False, repr=False, compare=False)
+    _fast_check: Callable[[Any], bool] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         method = self.method.upper()

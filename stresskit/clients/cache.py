@@ -131,7 +131,7 @@ class RedisCacheClient:
         """GET ``key``; reported as ``GET hit`` or ``GET miss``; None on a miss or a failure."""
         start = time.perf_counter()
         try:
-            value = self.redis.get(key)
+            value: Any = self.redis.get(key)  # bytes: the client does not decode
         except redis.RedisError as exc:
             self._fire("GET", start, 0, exc)
             raise
@@ -162,7 +162,7 @@ class RedisCacheClient:
         for op, key, value in operations:
             if op == "GET":
                 pipe.get(key)
-            else:
+            elif value is not None:
                 pipe.set(key, value, ex=ttl or None)
         try:
             replies = pipe.execute()

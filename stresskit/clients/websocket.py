@@ -210,14 +210,14 @@ class WebSocketConnection:
         self.header = dict(header or {})
         self._rng = rng or random.Random()
 
-        self._ws: websocket.WebSocket | None = None
+        self._ws: Any = None  # websocket.WebSocket, loaded at run time
         self._receiver: gevent.Greenlet | None = None
         self._reconnector: gevent.Greenlet | None = None
         self._connected = Event()
         self._closing = False
         self._cut = False
         self._handler_failed = False
-        self._pending: dict[tuple[str, Any], AsyncResult] = {}
+        self._pending: dict[tuple[Any, Any], AsyncResult] = {}
         self._next_id = 0
 
         self.gave_up = False
@@ -272,10 +272,10 @@ class WebSocketConnection:
         except websocket.WebSocketBadStatusException as exc:
             ws.shutdown()
             status = f"HTTP {exc.status_code} {exc.status_message or ''}".strip()
-            error = WebSocketUpgradeRefused(f"{self.url} refused the WebSocket upgrade: {status}")
-            self.last_error = str(error)
+            refused = WebSocketUpgradeRefused(f"{self.url} refused the WebSocket upgrade: {status}")
+            self.last_error = str(refused)
             self.gave_up = True
-            self._fire("connect", (time.perf_counter() - start) * 1000, 0, error)
+            self._fire("connect", (time.perf_counter() - start) * 1000, 0, refused)
             return False
         except (OSError, websocket.WebSocketException, ValueError) as exc:
             ws.shutdown()
@@ -313,7 +313,7 @@ class WebSocketConnection:
 
     # -- the receive loop -----------------------------------------------------------------------
 
-    def _receive_loop(self, ws: websocket.WebSocket) -> None:
+    def _receive_loop(self, ws: Any) -> None:
         code, reason = CLOSE_ABNORMAL, "connection ended without a close frame"
         try:
             while True:
@@ -366,7 +366,7 @@ class WebSocketConnection:
                 self._handler_failed = True
                 log.exception("on_message handler failed (logged once per connection)")
 
-    def _closed(self, ws: websocket.WebSocket, code: int, reason: str) -> None:
+    def _closed(self, ws: Any, code: int, reason: str) -> None:
         """The socket ``ws`` ended (closed by the server, cut, or reset)."""
         if ws is not self._ws:
             return

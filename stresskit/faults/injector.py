@@ -329,6 +329,8 @@ class FaultInjector:
         return client, self._proxy_name
 
     def _schedule_release(self, kind: str, injected: Injected) -> None:
+        release = injected.release
+        assert release is not None  # only timed effects are scheduled
         after = injected.release_after or 0.0
         if _single_flight(kind):
             self._busy[kind] = time.monotonic() + after
@@ -337,12 +339,12 @@ class FaultInjector:
         def lift() -> None:
             self._releases.pop(key, None)
             try:
-                injected.release()
+                release()
             except Exception as exc:  # noqa: BLE001
                 log.warning("could not lift %s: %s", kind, exc)
 
         greenlet = gevent.spawn_later(after, lift) if after > 0 else None
-        self._releases[key] = (greenlet, injected.release)
+        self._releases[key] = (greenlet, release)
         if greenlet is None:
             lift()
 

@@ -672,7 +672,8 @@ async def _serve(api_host: str, api_port: int, specs: Sequence[dict[str, Any]], 
     except OSError as exc:
         await server.close()
         raise ConfigError(f"cannot serve the API on {api_host}:{api_port}: {exc.strerror or exc}") from None
-    bound = site._server.sockets[0].getsockname()
+    listening: Any = site._server  # aiohttp keeps the asyncio server private
+    bound = listening.sockets[0].getsockname()
     api_url = f"http://{bound[0]}:{bound[1]}"
     log.info("fault proxy API on %s; proxies: %s", api_url,
              ", ".join(f"{p.name} {p.listen}→{p.upstream}" for p in server.proxies.values()) or "none")

@@ -245,12 +245,13 @@ class ManagedSystem:
 
     @property
     def target_url(self) -> str:
+        assert self.target is not None  # started in __init__
         return self.target.url
 
     @property
     def url(self) -> str:
         """What the users talk to: the proxy when there is one, else the target."""
-        return self.proxy.url if self.proxy is not None else self.target.url
+        return self.proxy.url if self.proxy is not None else self.target_url
 
     def restart_target(self):
         from stresskit.target.launcher import start_target
@@ -455,7 +456,8 @@ class _Instability(RunFault):
         return self._timeout.detail
 
     def end(self) -> str:
-        self._timeout.release()
+        if self._timeout.release is not None:
+            self._timeout.release()
         return ""
 
 

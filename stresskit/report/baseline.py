@@ -34,7 +34,7 @@ def _rel(current: float | None, base: float | None) -> float | None:
 def _row(metric: str, base: float | None, current: float | None, worse: bool, rule: str) -> dict[str, Any]:
     return {"metric": metric, "baseline": base, "current": current,
             "change": (None if base is None or current is None else current - base),
-            "change_pct": (None if _rel(current, base) is None else 100 * _rel(current, base)),
+            "change_pct": (None if (rel := _rel(current, base)) is None else 100 * rel),
             "worse": bool(worse), "rule": rule}
 
 

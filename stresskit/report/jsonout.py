@@ -69,7 +69,7 @@ def columns(frame: pd.DataFrame | None, rounding: int | None = 3) -> dict[str, l
             if finite.all():
                 out[str(name)] = _Clean(values.tolist())
             else:
-                out[str(name)] = _Clean(np.where(finite, values, None).tolist())
+                out[str(name)] = _Clean(np.asarray(np.where(finite, values, None)).tolist())
         elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
             out[str(name)] = _Clean(series.to_numpy().tolist())
         else:

@@ -140,10 +140,11 @@ def read_latency(path: str) -> tuple[LatencyData | None, InputNote]:
     for windows, run in series.values():
         if not run and windows:  # the run was killed before it wrote its totals: sum the windows
             for key, per in windows.items():
-                total = None
+                total: Hist | None = None
                 for hist in per.values():
                     total = hist if total is None else total.merged(hist)
-                run[key] = total
+                if total is not None:
+                    run[key] = total
             note.detail = "no whole-run lines (run cut short?): totals summed from the windows"
     (windows, run), (iwindows, irun) = series[""], series[INTENDED]
     return LatencyData(window_s=window_s, windows=windows, run=run, intended_windows=iwindows,
@@ -345,7 +346,8 @@ def _with_intended(frame: pd.DataFrame, data: LatencyData) -> pd.DataFrame:
     total: Hist | None = None
     for hist in data.intended_run.values():
         total = hist if total is None else total.merged(hist)
-    hists[("", AGGREGATED)] = total
+    if total is not None:
+        hists[("", AGGREGATED)] = total
     values = {key: hist.quantiles((*QUANTILES, 1.0)) for key, hist in hists.items()}
     for i, column in enumerate(INTENDED_COLUMNS):
         frame[column] = [(values.get((t, n)) or [np.nan] * 5)[i] for t, n in zip(frame["type"], frame["name"])]

@@ -89,7 +89,7 @@ class Target:
         """Ids of items created through the API, oldest first; at most ``config.max_created_items``."""
         self.leaked: list[bytes] = []
         self.leaked_bytes = 0
-        self.redis = None
+        self.redis: Any = None
         self.started = time.time()
         self.rng = random.Random()
         self.counters = {"throttled": 0, "cache_hits": 0, "cache_misses": 0, "injected_errors": 0}

@@ -8,6 +8,7 @@ import errno
 import logging
 import os
 import signal
+from typing import Any
 
 from stresskit.errors import ConfigError, TargetUnreachable
 from stresskit.options import non_negative_float, positive_float, positive_int
@@ -99,7 +100,8 @@ async def serve(config: TargetConfig) -> None:
         await runner.cleanup()
         reason = "address in use; pick another --port" if exc.errno == errno.EADDRINUSE else exc.strerror
         raise ConfigError(f"cannot listen on {config.bind}:{config.port}: {reason}") from None
-    sockets = site._server.sockets if site._server else []
+    listening: Any = site._server  # aiohttp keeps the asyncio server private
+    sockets = listening.sockets if listening else []
     port = sockets[0].getsockname()[1] if sockets else config.port
     print(f"stresskit target listening on http://{config.bind}:{port} "
           f"(pages={config.pages}, redis={'on' if config.redis_url else 'off'}, "

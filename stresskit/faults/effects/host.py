@@ -50,7 +50,7 @@ def _on_every_agent(urls: Sequence[str], token: str | None, act, refused: str, d
                     seconds: float) -> Injected:
     """Apply ``act(client)`` on every agent; on a refusal release what was already applied."""
     clients = agent_clients(urls, token)
-    done = []
+    done: list = []
     for client in clients:
         try:
             act(client)

@@ -56,7 +56,8 @@ def burst(base_url: str, client_id: str | None, hold: float = 1.0, path: str = "
     ``on_request`` (Locust's ``events.request.fire``) gets every request the burst sends.
     """
     parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    hostname = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not hostname:
         raise FaultError(f"cannot burst against {base_url!r}: not an http(s) URL")
     connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -68,7 +69,7 @@ def burst(base_url: str, client_id: str | None, hold: float = 1.0, path: str = "
     deadline = start + max_seconds
 
     def hammer(until: Event) -> None:
-        conn = connection_class(parts.hostname, port, timeout=min(5.0, max_seconds))
+        conn = connection_class(hostname, port, timeout=min(5.0, max_seconds))
         try:
             while not until.is_set() and counts["sent"] < max_requests and time.monotonic() < deadline:
                 counts["sent"] += 1
