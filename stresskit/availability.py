@@ -210,7 +210,7 @@ class KindAvailability:
 
     @property
     def unavailable_share(self) -> float:
-        return 1.0 - self.availability if self.windows else 0.0
+        return 1.0 - self.availability if self.windows and self.availability is not None else 0.0
 
     @property
     def longest_outage(self) -> float:

@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import time
-from typing import Any
+from typing import IO, Any
 
 from stresskit.lateness import current_lateness_ms
 from stresskit.perrun import Listeners, PerRun
@@ -90,7 +90,7 @@ class LatencyRecorder:
         self._open: dict[Key, Any] = {}  # master/local: merged, not yet written
         self._run: dict[tuple[str, str, str], Any] = {}  # master/local: whole run
         self._closed_until = -math.inf  # windows starting before this are written
-        self._handle = None
+        self._handle: IO[str] | None = None
         self._last_close_check = 0.0
         self._started: float | None = None
         self._role_memo: str | None = None
@@ -350,9 +350,10 @@ class LatencyRecorder:
                     "coarsest_s": self.window_s, "ra": self.relative_accuracy,
                     "bin_limit": self.bin_limit, "unit": "ms", "created": time.time()}
             self._handle.write(json.dumps(meta) + "\n")
+        handle = self._handle
         for line in lines:
-            self._handle.write(json.dumps(line, separators=(",", ":")) + "\n")
-        self._handle.flush()
+            handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+        handle.flush()
         self.lines_written += len(lines)
 
 

@@ -273,6 +273,8 @@ def _guarded(handler: Callable[..., Any], environment: Any) -> Callable[..., Any
         try:
             return handler(**kwargs)
         except ConfigError as exc:
+            if environment is None:
+                raise
             quit_bad_configuration(environment, str(exc))
 
     return call
@@ -326,9 +328,10 @@ def _guard_locust_csv_writer() -> None:
                        self.failures_csv_filehandle, self.exceptions_csv_filehandle):
             discard(handle)
 
-    StatsCSVFileWriter.stats_writer = stats_writer
-    StatsCSVFileWriter.close_files = close_files
-    StatsCSVFileWriter._stresskit_guarded = True
+    writer_class: Any = StatsCSVFileWriter  # patched in place: Locust offers no hook for its CSV writer
+    writer_class.stats_writer = stats_writer
+    writer_class.close_files = close_files
+    writer_class._stresskit_guarded = True
 
 
 def _is_worker(environment: Any) -> bool:

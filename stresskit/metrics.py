@@ -139,7 +139,7 @@ def _number(value: float) -> str:
     return repr(value)
 
 
-Row = tuple[str, dict[str, Any], float]
+Row = tuple[str, dict[str, Any], float | None]
 """(suffix, labels, value) of one sample line of a family."""
 
 
@@ -155,13 +155,13 @@ class MetricsExporter:
         """The exposition text now."""
         out: list[str] = []
         for name, rows in self._collect():
-            rows = [row for row in rows if row[2] is not None]
-            if not rows:
+            present = [(suffix, labels, value) for suffix, labels, value in rows if value is not None]
+            if not present:
                 continue
             family = self._families[name]
             out.append(f"# HELP {name} {family.help}")
             out.append(f"# TYPE {name} {family.kind}")
-            out.extend(f"{name}{suffix}{_labels(labels)} {_number(value)}" for suffix, labels, value in rows)
+            out.extend(f"{name}{suffix}{_labels(labels)} {_number(value)}" for suffix, labels, value in present)
         return "\n".join(out) + "\n"
 
     def _collect(self) -> Iterable[tuple[str, list[Row]]]:
@@ -221,10 +221,13 @@ class MetricsExporter:
 
         criteria = criteria_of(self.environment)
         results = criteria.criteria_results() if criteria is not None and self.environment.runner is not None else []
-        passed, evaluated, values, limits = [], [], [], []
+        passed: list[Row] = []
+        evaluated: list[Row] = []
+        values: list[Row] = []
+        limits: list[Row] = []
         passing = True
         for result in results:
-            labels = {"criterion": result.name}
+            labels: dict[str, Any] = {"criterion": result.name}
             judged = result.passed is not None and not str(result.detail).startswith(_NOT_EVALUATED)
             evaluated.append(("", labels, 1 if judged else 0))
             if judged:
@@ -232,14 +235,15 @@ class MetricsExporter:
                 passing = passing and bool(result.passed)
             values.append(("", labels, result.value))
             limits.append(("", labels, result.limit))
-        threshold_passed, threshold_values = [], []
+        threshold_passed: list[Row] = []
+        threshold_values: list[Row] = []
         for threshold in criteria.thresholds if criteria is not None else []:
-            result = evaluate(threshold, self.environment)
+            outcome = evaluate(threshold, self.environment)
             labels = {"threshold": threshold.expression}
-            threshold_values.append(("", labels, result.value))
-            if result.value is not None and result.passed is not None:
-                threshold_passed.append(("", labels, 1 if result.passed else 0))
-                passing = passing and bool(result.passed)
+            threshold_values.append(("", labels, outcome.value))
+            if outcome.value is not None and outcome.passed is not None:
+                threshold_passed.append(("", labels, 1 if outcome.passed else 0))
+                passing = passing and bool(outcome.passed)
         yield "stresskit_criterion_passed", passed
         yield "stresskit_criterion_evaluated", evaluated
         yield "stresskit_criterion_value", values

@@ -243,7 +243,7 @@ class PageQuota:
         self._pace_clock: Any = None
         # worker side
         self._req = 0
-        self._waiting: dict[int, AsyncResult] = {}
+        self._waiting: dict[Any, AsyncResult] = {}  # request number -> its waiter
         self._last: dict[str, Any] = {}
         self._warned_no_master = False
         self.restarts_reported = 0

@@ -53,10 +53,10 @@ class ArrivalControl:
         self.schedules: dict[str, RateSchedule] = {}
         self.ceilings: dict[str, int] = {}
         self.workers: tuple[str, ...] = ()
-        self.totals: dict[str, dict[str, list[int]]] = {}  # worker id -> kind -> [due, started, dropped]
+        self.totals: dict[str, dict[str, list[float]]] = {}  # worker id -> kind -> [due, started, dropped]
         self.lag: dict[str, Any] = {}
         self._loop: gevent.Greenlet | None = None
-        self._last_warn: dict[str, list[int]] = {}
+        self._last_warn: dict[str, list[float]] = {}
         self._started_at = 0.0
         self._plan_key: Any = None
 
@@ -172,11 +172,11 @@ class ArrivalControl:
             dispatcher = ensure_dispatcher(self.environment)
             self.on_report("local", {"totals": dispatcher.totals(), "lag": dispatcher.take_lag()})
 
-    def counts(self) -> dict[str, dict[str, int]]:
+    def counts(self) -> dict[str, dict[str, float]]:
         """``{kind: {"due", "started", "dropped", "scheduled"}}`` summed over workers (the lost ones too)."""
         self.collect_local()
         names = ("due", "started", "dropped", "scheduled")
-        out = {kind: dict.fromkeys(names, 0) for kind in self.schedules}
+        out: dict[str, dict[str, float]] = {kind: dict.fromkeys(names, 0) for kind in self.schedules}
         for per in self.totals.values():
             for kind, values in per.items():
                 row = out.setdefault(kind, dict.fromkeys(names, 0))

@@ -158,7 +158,7 @@ class TicketDispatcher:
                 continue
             self._hand_out(pace, due)
 
-    def _hand_out(self, pace: KindPace, due: float) -> None:
+    def _hand_out(self, pace: KindPace, due: float | None) -> None:
         """Issue every ticket due by now (one, unless this greenlet was late)."""
         now = self.elapsed()
         while due is not None and due <= now:
@@ -166,7 +166,7 @@ class TicketDispatcher:
             counts = self.counts[pace.kind]
             if pace.idle:
                 counts[0] += 1
-                pace.idle.popleft().set(self._t0 + due)
+                pace.idle.popleft().set(self._t0 + due if self._t0 is not None else due)
             else:
                 counts[1] += 1
                 # response_time None: counted, but no latency (Locust leaves it out of every percentile)
@@ -207,7 +207,7 @@ class TicketDispatcher:
 
     # -- figures ---------------------------------------------------------------------------------
 
-    def totals(self) -> dict[str, list[int]]:
+    def totals(self) -> dict[str, list[float]]:
         """``{kind: [tickets due, started, dropped, scheduled]}`` of the current (or last) test in this
         process; ``scheduled`` is what the rate asked for while this process paced the kind."""
         out = {}
@@ -239,7 +239,7 @@ def ensure_dispatcher(environment: Any) -> TicketDispatcher:
     return dispatcher
 
 
-def pace_user_class(cls: type) -> None:
+def pace_user_class(cls: Any) -> None:
     """Make ``cls`` take tickets while its ``kind`` is paced (idempotent; closed model otherwise).
 
     Wraps ``wait_time`` (a paced user waits for its next ticket, then starts at once) and

@@ -69,7 +69,7 @@ class FaultLog:
         data = dict(msg.data or {})
         if not data.get("worker"):
             data["worker"] = msg.node_id
-        self.record(**{k: data.get(k) for k in FAULT_COLUMNS})
+        self.record(**{k: data.get(k) for k in FAULT_COLUMNS})  # type: ignore[arg-type]  # the worker's row
 
     def record(self, timestamp: float | None = None, event: str = "injected", kind: str = "", user: str = "",
                worker: str = "local", detail: str = "", recovery_time: float | None = None) -> None:
@@ -88,13 +88,14 @@ class FaultLog:
             if self._writer is not None:
                 try:
                     self._writer.writerow(row)
-                    self._file.flush()
+                    if self._file is not None:
+                        self._file.flush()
                 except OSError as exc:  # disk full: say so once, keep counting, name the file in _run.json
                     from stresskit.lifecycle import discard, note_write_error
 
                     discard(self._file)
                     self._file = self._writer = None
-                    note_write_error(self.environment, self.path, exc)
+                    note_write_error(self.environment, self.path or "", exc)
         state = run_state(self.environment)
         hooks = stresskit_events(self.environment)
         if event == "injected":
@@ -157,7 +158,7 @@ def attach_log(environment: Any) -> FaultLog:
 def report(environment: Any, event: str, kind: str, user: str = "", detail: str = "",
            recovery_time: float | None = None, timestamp: float | None = None) -> None:
     """Send one fault event to the master's log (from a worker) or record it (local/master)."""
-    row = {"timestamp": timestamp or time.time(), "event": event, "kind": kind, "user": user,
+    row: dict[str, Any] = {"timestamp": timestamp or time.time(), "event": event, "kind": kind, "user": user,
            "worker": worker_id(environment), "detail": detail, "recovery_time": recovery_time}
     sink = fault_log(environment)
     if sink is not None:

@@ -177,15 +177,16 @@ class Link:
     async def run(self) -> None:
         host, port = self.proxy.upstream_address
         try:
-            self.upstream_reader, self.upstream_writer = await asyncio.wait_for(
+            upstream_reader, upstream_writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), timeout=10)
+            self.upstream_reader, self.upstream_writer = upstream_reader, upstream_writer
         except (TimeoutError, OSError) as exc:
             log.info("%s: upstream %s:%s unreachable: %s", self.proxy.name, host, port, exc)
             self.abort(reset=True)
             return
         tasks = [
-            asyncio.create_task(self._pump(self.client_reader, self.upstream_writer, "upstream")),
-            asyncio.create_task(self._pump(self.upstream_reader, self.client_writer, "downstream")),
+            asyncio.create_task(self._pump(self.client_reader, upstream_writer, "upstream")),
+            asyncio.create_task(self._pump(upstream_reader, self.client_writer, "downstream")),
             asyncio.create_task(self._watchdog()),
         ]
         try:
@@ -339,7 +340,7 @@ class Proxy:
 
     _serials = itertools.count(1)
 
-    def __init__(self, name: str, listen: str, upstream: str, enabled: bool = True) -> None:
+    def __init__(self, name: str, listen: Any, upstream: Any, enabled: bool = True) -> None:  # validated here
         self.name = name
         self.listen = listen
         self.upstream = upstream

@@ -156,7 +156,7 @@ def _scenario_name(environment: Any) -> str:
 
 def _config_from_dict(data: dict[str, Any]) -> FaultConfig:
     fields = {f.name for f in dataclasses.fields(FaultConfig)}
-    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (data or {}).items() if k in fields}
+    values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (data or {}).items() if k in fields}
     return FaultConfig(**values)
 
 

@@ -156,7 +156,7 @@ def _run_extras(report: Any) -> str:
         parts.append("<h3 id='availability'>Availability per client kind</h3><p class='muted'>"
                      + _e((f"share of {res:g} s windows with at least one success" if res else "share of windows up")
                           + ("; limits: " + ", ".join(limits) if limits else "")) + "</p>")
-        rows = [(kind, _fmt(i["availability"], "{:.2%}"), i["requests"], i["failures"],
+        rows: list[tuple[Any, ...]] = [(kind, _fmt(i["availability"], "{:.2%}"), i["requests"], i["failures"],
                  _fmt(i["error_ratio"], "{:.2%}"), i["windows_up"], i["windows"], len(i["outages"]))
                 for kind, i in availability["kinds"].items()]
         parts.append(_table(["kind", "availability", "requests", "failures", "error ratio", "windows up", "windows",
@@ -204,7 +204,7 @@ def _latency(report: Any) -> str:
     if lat is None:
         return '<p class="muted">no stats: no latency figures</p>'
     req = lat.requests
-    rows = [(r.type, r.name, r.count, r.failures, r.p50, r.p95, r.p99, r.p999, r.max) for r in req.itertuples()]
+    rows: list[tuple[Any, ...]] = [(r.type, r.name, r.count, r.failures, r.p50, r.p95, r.p99, r.p999, r.max) for r in req.itertuples()]
     notes = "".join(f"<p class='muted'>{_e(n)}</p>" for n in lat.notes)
     html = (f"<p>Source: <b>{_e(lat.source)}</b> — {_e(lat.precision)}.</p>{notes}"
             + _table(["type", "name", "requests", "failures", "P50", "P95", "P99", "P99.9", "max"], rows,
@@ -242,7 +242,7 @@ def _resources(report: Any) -> str:
         return '<p class="muted">no resource samples</p>'
     parts = []
     if not res.hosts.empty:
-        rows = [(h.host, h.samples, h.cpu_mean, h.cpu_max, h.memory_percent_mean, h.memory_percent_max,
+        rows: list[tuple[Any, ...]] = [(h.host, h.samples, h.cpu_mean, h.cpu_max, h.memory_percent_mean, h.memory_percent_max,
                  h.used_mb_min, h.used_mb_max, h.cpu_above_s, h.memory_above_s,
                  max(h.cpu_longest_above_s, h.memory_longest_above_s)) for h in res.hosts.itertuples()]
         o = report.resource_options

@@ -60,7 +60,7 @@ def add_arguments(parser: Any) -> None:
 _MIXES: dict[tuple[type, int], EndpointMix] = {}
 
 
-def _mix_for(cls: type) -> EndpointMix:
+def _mix_for(cls: Any) -> EndpointMix:
     """The class's weighted mix, built once per class (immutable, shared read-only)."""
     key = (cls, id(cls.endpoints))
     mix = _MIXES.get(key)
@@ -174,11 +174,13 @@ try:  # orjson decodes about 3x faster, and decoding is most of what validation 
 except ImportError:  # pragma: no cover - orjson is a dependency, but the stdlib does the same job
     _decode = json.JSONDecoder().decode
 
-    def _loads(content: bytes) -> Any:
+    def _loads(content: bytes) -> Any:  # type: ignore[misc]  # orjson's signature is wider
         return _decode(content.decode("utf-8"))
 
 
 def _check_json(content: bytes | None, endpoint: Endpoint) -> str | None:
+    if content is None:
+        return "body is not JSON"
     try:
         data = _loads(content)
     except (ValueError, TypeError, AttributeError):

@@ -396,17 +396,19 @@ class CacheUser(User):
     @task
     def cache_operation(self) -> None:
         """One read or write, or one pipeline of them, by ``read_ratio``."""
+        cache = self.cache
+        assert cache is not None  # made in on_start, before any task runs
         try:
             if self._pipeline > 1:
                 self.run_pipeline(self._pipeline)
             elif self.random.random() < self._read_ratio:
-                self.cache.get(self._keys.pick(self.random))
+                cache.get(self._keys.pick(self.random))
             else:
-                self.cache.set(self._keys.pick(self.random), self.value(), self.ttl)
+                cache.set(self._keys.pick(self.random), self.value(), self.ttl)
         except redis.RedisError as exc:
             # already a failure entry; back off so a dead server gives a slow trickle, not a busy loop
             if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-                log_once(self.environment, log, f"Redis at {self.cache.safe_url} failing: {exc!r} (backing off)",
+                log_once(self.environment, log, f"Redis at {cache.safe_url} failing: {exc!r} (backing off)",
                           logging.WARNING)
                 gevent.sleep(self._backoff(self._errors_in_row))
                 self._errors_in_row += 1
@@ -415,12 +417,14 @@ class CacheUser(User):
 
     def run_pipeline(self, size: int) -> list[Any]:
         """``size`` reads and writes (by ``read_ratio``) in one round trip."""
-        ops = []
+        cache = self.cache
+        assert cache is not None  # made in on_start, before any task runs
+        ops: list[tuple[str, str, bytes | None]] = []
         for _ in range(size):
             key = self._keys.pick(self.random)
             if self.random.random() < self._read_ratio:
                 ops.append(("GET", key, None))
             else:
                 ops.append(("SET", key, self.value()))
-        return self.cache.pipeline(ops, self.ttl)
+        return cache.pipeline(ops, self.ttl)
 
