@@ -12,8 +12,9 @@ recovery and the time until the target served again.
 
 from locust import constant, events
 
+from stresskit.embedded import use_managed_target
 from stresskit.faults import use_faults
-from stresskit.faults.recovery import use_managed_target, use_recovery
+from stresskit.faults.recovery import use_recovery
 from stresskit.options import register_options
 from stresskit.users.api import REFERENCE_ENDPOINTS, ApiUser, add_arguments
 

@@ -11,8 +11,9 @@ with hosts in network namespaces. Each user's time to its next success after the
 
 from locust import constant, events
 
+from stresskit.embedded import use_managed_target
 from stresskit.faults import use_faults
-from stresskit.faults.recovery import use_managed_target, use_recovery
+from stresskit.faults.recovery import use_recovery
 from stresskit.options import register_options
 from stresskit.users.api import ApiUser, Endpoint, add_arguments
 

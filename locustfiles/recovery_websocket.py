@@ -12,8 +12,9 @@ from itertools import count
 
 from locust import constant, events, task
 
+from stresskit.embedded import use_managed_target
 from stresskit.faults import use_faults
-from stresskit.faults.recovery import use_managed_target, use_recovery
+from stresskit.faults.recovery import use_recovery
 from stresskit.options import register_options
 from stresskit.users.websocket import WebSocketUser, add_arguments
 

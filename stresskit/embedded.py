@@ -17,8 +17,9 @@ import secrets
 from typing import Any
 
 from stresskit.errors import DependencyMissing
-from stresskit.perrun import Once
+from stresskit.perrun import Once, PerRun
 from stresskit.redact import redact_url, register_secret
+from stresskit.target.managed import ManagedSystem
 
 log = logging.getLogger("stresskit.embedded")
 
@@ -146,3 +147,43 @@ def _start_agent(environment: Any, started: list[Any], options: Any) -> Any | No
     options.agent = [agent.url]
     options.agent_token = token
     return agent
+
+
+# -- the restartable system of the recovery runs ------------------------------------------------------
+
+_SYSTEM_SLOT: PerRun[ManagedSystem] = PerRun("managed_system")
+
+
+def managed_system(environment: Any) -> ManagedSystem | None:
+    """The system :func:`use_managed_target` started for this run, if any."""
+    return _SYSTEM_SLOT.get(environment)
+
+
+def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool = False,
+                       target_args: tuple[str, ...] = ()) -> None:
+    """In a local run without ``--host``, start a restartable target (+ Redis, + fault proxy) for the run.
+
+    Sets ``--host`` (the proxy when there is one), ``--redis-url``, ``--target-admin-token`` and
+    ``--fault-proxy`` for the run. Call it before :func:`stresskit.faults.use_faults`.
+    """
+    def on_init(environment: Any, **_: Any) -> None:
+        from locust.runners import LocalRunner
+
+        if not isinstance(environment.runner, LocalRunner) or environment.host:
+            return
+        system = ManagedSystem(pages=pages, with_proxy=with_proxy, target_args=target_args)
+        _SYSTEM_SLOT.set(environment, system)
+        environment.host = system.url
+        options = environment.parsed_options
+        if options is not None:
+            for name, value in (("redis_url", system.redis_url), ("target_admin_token", system.admin_token),
+                                ("fault_proxy", system.proxy.api if system.proxy else None),
+                                ("host", system.url)):
+                if value and hasattr(options, name):
+                    setattr(options, name, value)
+        log.info("recovery run: started the target at %s%s%s (restartable; pass --host to test your own)",
+                 system.target_url, f" behind the fault proxy {system.url}" if system.proxy else "",
+                 f", Redis at {redact_url(system.redis_url)}" if system.redis_url else "")
+        environment.events.quitting.add_listener(lambda **_: system.stop())
+
+    events.init.add_listener(on_init)

@@ -1,60 +1,46 @@
-"""Run-wide faults and error-recovery runs: backend crash, Redis cut, WebSocket drops, partitions.
+"""Run-wide faults on a timeline: error-recovery runs and the scenario conditions.
 
-A :class:`RunFault` breaks the whole system under test for real (``begin``), puts it back
-(``end``) and says when it is healthy again. A :class:`RecoveryDriver` runs one on a timeline
-on the master (or local runner): at ``--recovery-at`` seconds into the test it begins the fault,
-logs an ``injected`` row, and tells every worker (:data:`~stresskit.faults.log.RUN_FAULT_MESSAGE`)
-so that each running user owes a recovery, timed to its next success (``RECOVERY`` /
-``<kind>`` stats entries); after ``--recovery-down`` seconds it ends the fault and logs a
-run-level ``recovered`` row with the time until the target answered again. A fault still on
-when the test stops is always ended.
+A :class:`~stresskit.faults.effects.RunFault` (built from the catalogue,
+:data:`stresskit.faults.kinds.KINDS`) breaks the whole system under test for real (``begin``),
+puts it back (``end``) and says when it is healthy again. A :class:`RecoveryDriver` runs one on
+a timeline on the master (or local runner): at ``--recovery-at`` seconds into the test it begins
+the fault, logs an ``injected`` row, and tells every worker
+(:data:`~stresskit.faults.log.RUN_FAULT_MESSAGE`) so that each running user owes a recovery,
+timed to its next success (``RECOVERY`` / ``<kind>`` stats entries); after ``--recovery-down``
+seconds it ends the fault and logs a run-level ``recovered`` row with the time until the target
+answered again. A fault still on when the test stops is always ended.
 
-:class:`ManagedSystem` (``use_managed_target``) starts the reference target and Redis (and
-optionally the fault proxy) for a local run, so a crash can be followed by a real restart on
-the same port. The scenario conditions (memory pressure, network instability, resource
-exhaustion) run here too, as periodic episodes (:func:`start_conditions`).
+The restartable target of a recovery run is :func:`stresskit.embedded.use_managed_target`. The
+scenario conditions (memory pressure, network instability, resource exhaustion) run here too,
+as periodic episodes (:func:`start_conditions`).
 """
-
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
+from stresskit.embedded import managed_system
 from stresskit.errors import ConfigError, DependencyMissing, FaultError
 from stresskit.faults.config import FaultConfig
 from stresskit.faults.effects import RunFault
-from stresskit.faults.effects.backend import BackendCrash
-from stresskit.faults.effects.connections import CacheDisconnect, WebSocketDropAll
 from stresskit.faults.effects.host import HostPressure
-from stresskit.faults.effects.network import LinkPartition, ProxyPartition
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report
 from stresskit.options import option, register_options
 from stresskit.perrun import Listeners, PerRun
-from stresskit.redact import redact_url
 
 __all__ = [
-    "BackendCrash",
-    "CacheDisconnect",
     "HostPressure",
-    "LinkPartition",
-    "ManagedSystem",
-    "ProxyPartition",
     "RecoveryDriver",
     "RunFault",
-    "WebSocketDropAll",
     "add_recovery_arguments",
     "announce_recovery",
     "begin_run_fault",
-    "managed_system",
     "start_conditions",
-    "use_managed_target",
     "use_recovery",
 ]
 
@@ -201,114 +187,7 @@ class RecoveryDriver:
                detail=f"system not healthy {self.limit:g}s after the fault ended")
 
 
-# -- the managed system (local runs) -------------------------------------------------------------
-
-_SYSTEM_SLOT: PerRun[Any] = PerRun("managed_system")
 _DRIVER_SLOT: PerRun[RecoveryDriver] = PerRun("recovery_driver")
-
-
-class ManagedSystem:
-    """The reference target and Redis (and optionally the fault proxy) started for one local run,
-    so that run-wide faults can kill them and restart them on the same ports."""
-
-    def __init__(self, workdir: Path | None = None, pages: int | None = None, with_redis: bool = True,
-                 with_proxy: bool = False, target_args: tuple[str, ...] = ()) -> None:
-        import tempfile
-
-        from stresskit.target.launcher import start_redis, start_target
-
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="stresskit-recovery-"))
-        self.admin_token = secrets.token_urlsafe(16)
-        self.target_args = (*(("--pages", str(pages)) if pages else ()), *target_args)
-        self.redis = None
-        self.proxy = None
-        self.target = None
-        try:
-            if with_redis:
-                try:
-                    self.redis = start_redis(workdir=self.workdir)
-                except DependencyMissing as exc:
-                    log.warning("no Redis for the recovery run (%s)", exc)
-            self.target = start_target(workdir=self.workdir, redis_url=self.redis_url, admin_token=self.admin_token,
-                                       extra_args=list(self.target_args))
-            if with_proxy:
-                from stresskit.faults.proxy import start_fault_proxy
-
-                self.proxy = start_fault_proxy(f"127.0.0.1:{self.target.port}", workdir=self.workdir)
-        except Exception:
-            self.stop()
-            raise
-
-    @property
-    def redis_url(self) -> str | None:
-        return self.redis.url if self.redis is not None else None
-
-    @property
-    def target_url(self) -> str:
-        assert self.target is not None  # started in __init__
-        return self.target.url
-
-    @property
-    def url(self) -> str:
-        """What the users talk to: the proxy when there is one, else the target."""
-        return self.proxy.url if self.proxy is not None else self.target_url
-
-    def restart_target(self):
-        from stresskit.target.launcher import start_target
-
-        old = self.target
-        old.kill()
-        self.target = start_target(port=old.port, workdir=self.workdir, redis_url=self.redis_url,
-                                   admin_token=self.admin_token, extra_args=list(self.target_args))
-        return self.target
-
-    def restart_redis(self):
-        from stresskit.target.launcher import start_redis
-
-        old = self.redis
-        old.kill()
-        self.redis = start_redis(port=old.port, workdir=self.workdir)
-        return self.redis
-
-    def stop(self) -> None:
-        for server in (self.proxy, self.target, self.redis):
-            if server is not None:
-                server.stop()
-
-
-def managed_system(environment: Any) -> ManagedSystem | None:
-    """The system :func:`use_managed_target` started for this run, if any."""
-    return _SYSTEM_SLOT.get(environment)
-
-
-def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool = False,
-                       target_args: tuple[str, ...] = ()) -> None:
-    """In a local run without ``--host``, start a restartable target (+ Redis, + fault proxy) for the run.
-
-    Sets ``--host`` (the proxy when there is one), ``--redis-url``, ``--target-admin-token`` and
-    ``--fault-proxy`` for the run. Call it before :func:`stresskit.faults.use_faults`.
-    """
-    def on_init(environment: Any, **_: Any) -> None:
-        from locust.runners import LocalRunner
-
-        if not isinstance(environment.runner, LocalRunner) or environment.host:
-            return
-        system = ManagedSystem(pages=pages, with_proxy=with_proxy, target_args=target_args)
-        _SYSTEM_SLOT.set(environment, system)
-        environment.host = system.url
-        options = environment.parsed_options
-        if options is not None:
-            for name, value in (("redis_url", system.redis_url), ("target_admin_token", system.admin_token),
-                                ("fault_proxy", system.proxy.api if system.proxy else None),
-                                ("host", system.url)):
-                if value and hasattr(options, name):
-                    setattr(options, name, value)
-        log.info("recovery run: started the target at %s%s%s (restartable; pass --host to test your own)",
-                 system.target_url, f" behind the fault proxy {system.url}" if system.proxy else "",
-                 f", Redis at {redact_url(system.redis_url)}" if system.redis_url else "")
-        environment.events.quitting.add_listener(lambda **_: system.stop())
-
-    events.init.add_listener(on_init)
 
 
 # -- the recovery options and driver wiring ----------------------------------------------------------

@@ -73,7 +73,7 @@ class RunFaultContext(Protocol):
     kind: str
     host: str | None
     system: Any
-    """The :class:`~stresskit.embedded.ManagedSystem` started for a local run, or ``None``."""
+    """The :class:`~stresskit.target.managed.ManagedSystem` started for a local run, or ``None``."""
 
     def option(self, name: str, default: Any = None) -> Any:
         """A parsed option of the run."""
