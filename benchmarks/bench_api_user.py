@@ -183,7 +183,7 @@ def main() -> None:
               f"{statistics.median(r['target_cpu'] for r in runs):.0f}% |")
     for variant in ("api", "api-status"):
         for key, what in (("rps", "req/s"), ("per_cpu_second", "req per CPU-second")):
-            pairs = [a[key] / b[key] for a, b in zip(results[variant], results["bare"])]
+            pairs = [a[key] / b[key] for a, b in zip(results[variant], results["bare"], strict=False)]
             ratio = statistics.median(pairs)
             print(f"{labels[variant]} / bare, {what}: median of pairs {ratio:.3f} (pairs: "
                   + ", ".join(f"{p:.3f}" for p in pairs) + f"); goal >= 0.97: {'met' if ratio >= 0.97 else 'NOT met'}")

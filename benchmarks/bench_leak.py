@@ -96,7 +96,8 @@ def main() -> int:
     sweep = [float(v) for v in args.sweep.split(",") if v.strip()]
     trials: dict[str, list] = {}
     rule = LeakRule()
-    print(f"{args.trials} trials per family, {args.hours:g} h, one sample every {args.interval:g} s, level 500 MB, default rule:\n{rule.text()}\n")
+    print(f"{args.trials} trials per family, {args.hours:g} h, one sample every {args.interval:g} s, "
+          f"level 500 MB, default rule:\n{rule.text()}\n")
     print("| family | leak | no leak | inconclusive | slope error (median, leaks) |")
     print("|---|---:|---:|---:|---:|")
     started = time.perf_counter()

@@ -141,8 +141,8 @@ def write_history(path: Path, seconds: int, names: int, rng: np.random.Generator
                 agg_rps += rps
                 base = 20 + i * 5
                 jitter = rng.lognormal(0, 0.1, n)
-                pct = {c: np.round(base * f * jitter) for c, f in zip(PERCENTILE_COLUMNS,
-                                                                (1, 1.2, 1.3, 1.4, 1.8, 2.2, 2.8, 3.2, 5, 6, 7))}
+                factors = (1, 1.2, 1.3, 1.4, 1.8, 2.2, 2.8, 3.2, 5, 6, 7)
+                pct = {c: np.round(base * f * jitter) for c, f in zip(PERCENTILE_COLUMNS, factors, strict=False)}
                 frame = pd.DataFrame({"Timestamp": ts, "User Count": 100, "Type": types[i % len(types)],
                                       "Name": f"/endpoint/{i:02d}", "Requests/s": rps, "Failures/s": newf * 1.0,
                                       **pct, "Total Request Count": cum, "Total Failure Count": cumf,
@@ -286,7 +286,8 @@ if role == "child":
     from stresskit.report.resources import analyze_resources, ResourceOptions
     from stresskit.report.build import _peek_span
     c1 = cpu(); analyze_resources(P + "_resources.csv", ResourceOptions(), _peek_span(P)); c2 = cpu()
-    print(f"helper process (resources): imports {c1 - c0:.2f} s, read + leak regression + memory/CPU charts {c2 - c1:.2f} s"
+    print(f"helper process (resources): imports {c1 - c0:.2f} s, read + leak regression + memory/CPU charts {c2 -
+    c1:.2f} s"
           f" = {c2 - c0:.2f} s")
 else:
     from stresskit.report import load

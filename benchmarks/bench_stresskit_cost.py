@@ -144,7 +144,7 @@ def main() -> int:
                       f"CPU locust {result['cpu']:.0f}% / target {result['target_cpu']:.0f}% "
                       f"({time.monotonic() - started:.0f} s)", flush=True)
         for key, what in (("rps", "req/s"), ("per_cpu_second", "req per CPU-second")):
-            pairs = [a[key] / b[key] for a, b in zip(results["stresskit"], results["bare"])]
+            pairs = [a[key] / b[key] for a, b in zip(results["stresskit"], results["bare"], strict=False)]
             ratio = statistics.median(pairs)
             print(f"use_stresskit / bare, {what}: median of pairs {ratio:.3f} (pairs: "
                   + ", ".join(f"{p:.3f}" for p in pairs) + f"); goal >= 0.97: {'met' if ratio >= 0.97 else 'NOT met'}")

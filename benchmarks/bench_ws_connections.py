@@ -160,7 +160,8 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {peak} | {reached - first:.1f} s | {held_min} | {baseline:.0f} → {worker_peak:.0f} MiB | "
           f"{per_conn_worker:.1f} | {per_conn_target:.1f} |")
-    print(f"users {users} × {args.per_user} connections; connect requests {stats.get('connect', {}).get('Request Count', '?')}, "
+    connects = stats.get('connect', {}).get('Request Count', '?')
+    print(f"users {users} × {args.per_user} connections; connect requests {connects}, "
           f"connect failures {failures('connect')}, refused {failures('refused (close 1013)')}, "
           f"unexpected closes {failures('closed unexpectedly')}")
 

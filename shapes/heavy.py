@@ -1,4 +1,7 @@
-"""Re-export of :class:`stresskit.shapes.HeavyShape` (the shapes ship with the package; this module stays for old imports)."""
+"""Re-export of :class:`stresskit.shapes.HeavyShape`.
+
+The shapes ship with the package; this module stays for old imports.
+"""
 
 from stresskit.shapes import HeavyShape
 

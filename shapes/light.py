@@ -1,4 +1,7 @@
-"""Re-export of :class:`stresskit.shapes.LightShape` (the shapes ship with the package; this module stays for old imports)."""
+"""Re-export of :class:`stresskit.shapes.LightShape`.
+
+The shapes ship with the package; this module stays for old imports.
+"""
 
 from stresskit.shapes import LightShape
 

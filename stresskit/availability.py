@@ -40,7 +40,8 @@ start, a WebSocket frame handed to the socket) are not evidence of availability
 
 **Distributed runs.** Each worker counts its users' requests per second and sends the counts
 with Locust's ``report_to_master`` (every ~3 s, and once more when it stops); the master adds
-them up. Windows are stamped with each worker's own clock: generators need synchronised clocks. The live log on the master (or local runner) says when an outage of a kind starts and
+them up. Windows are stamped with each worker's own clock: generators need synchronised clocks. The live log on the
+master (or local runner) says when an outage of a kind starts and
 ends, a few seconds behind (:data:`LIVE_LAG_DISTRIBUTED`); the final judgement recomputes every
 window from all the counts.
 
@@ -312,7 +313,7 @@ class _Counts:
     def as_mapping(self) -> dict[int, tuple[int, int]]:
         if self.base is None:
             return {}
-        return {self.base + i: (ok, failed) for i, (ok, failed) in enumerate(zip(self.ok, self.failed))
+        return {self.base + i: (ok, failed) for i, (ok, failed) in enumerate(zip(self.ok, self.failed, strict=False))
                 if ok or failed}
 
     def get(self, window: int) -> tuple[int, int]:

@@ -39,7 +39,7 @@ def build_parser(only: str | None = None) -> OneLineParser:
     parser = OneLineParser(
         prog="stresskit",
         description="stresskit: load, fault and soak testing on top of Locust. "
-                    "Load itself runs with `locust -f locustfiles/production.py`; these commands run the parts around it.",
+        "Load itself runs with `locust -f locustfiles/production.py`; these commands run the parts around it.",
     )
     from stresskit import __version__
 

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import gevent
@@ -127,7 +127,8 @@ def add_arguments(parser: Any) -> None:
         help="bearer token of the agents (prefer the STRESSKIT_AGENT_TOKEN variable)")
     token.is_secret = True
     ui_hidden.append(token)
-    group.add_argument("--alert-cpu", type=_percent, default=RESOURCE_ALERT_PERCENT, env_var="STRESSKIT_ALERT_CPU", metavar="PERCENT",
+    group.add_argument("--alert-cpu", type=_percent, default=RESOURCE_ALERT_PERCENT, env_var="STRESSKIT_ALERT_CPU",
+                       metavar="PERCENT",
                        help="alert when a target host's CPU stays above this (default 90)")
     group.add_argument("--alert-memory", type=_percent, default=RESOURCE_ALERT_PERCENT, env_var="STRESSKIT_ALERT_MEMORY",
                        metavar="PERCENT", help="alert when a target host's memory stays above this (default 90)")
@@ -316,7 +317,7 @@ class Collector:
         self.running = False
         self.rows_written = 0
         self._write_failed = False
-        self._file: TextIO | None = None
+        self._file: IO[str] | None = None
         self._writer: csv.DictWriter | None = None
         self._columnar: Any = None  # a ColumnarWriter; None: not opened yet; False: given up
         self._stop = gevent.event.Event()
@@ -375,7 +376,7 @@ class Collector:
                 self._write_failed = True
                 discard(self._file)
                 self._file = self._writer = None
-                note_write_error(self.environment, self.csv_path, exc)
+                note_write_error(self.environment, str(self.csv_path), exc)
 
     def close(self) -> None:
         """Stop and close the CSV file (``quitting``)."""
@@ -521,12 +522,14 @@ class Collector:
             self._write_failed = True
             discard(self._file)
             self._file = self._writer = None
-            note_write_error(self.environment, self.csv_path, exc)
+            note_write_error(self.environment, str(self.csv_path), exc)
 
     def _write_rows(self, rows: list[dict[str, Any]]) -> None:
-        if self._writer is None:
-            self.csv_path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.csv_path, "w", newline="")  # noqa: SIM115  (closed in close())
+        path = self.csv_path
+        assert path is not None  # _write checked it
+        if self._writer is None or self._file is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "w", newline="")  # noqa: SIM115  (closed in close())
             self._writer = csv.DictWriter(self._file, fieldnames=RESOURCE_COLUMNS)
             self._writer.writeheader()
         self._writer.writerows(rows)
@@ -544,6 +547,7 @@ class Collector:
                 # numpy is loaded only once there are rows to write
                 from stresskit.report.columnar import ColumnarWriter
 
+                assert self.csv_path is not None  # a CSV is written, so it has a path
                 self._columnar = ColumnarWriter(self.csv_path)
             self._columnar.append(rows, os.fstat(self._file.fileno()).st_size)
         except (OSError, ValueError, TypeError) as exc:

@@ -482,7 +482,8 @@ def _log_verdict(document: dict[str, Any]) -> None:
     scale = document["time_scale"]
     name = document["scenario"] or "(no scenario)"
     head = f"verdict for {name}{f' at time scale {scale:g}' if scale != 1 else ''}: " \
-           f"{verdict_word(document['exit_code'], document.get('not_evaluated', ()))} (exit {document['exit_code']}: {document['verdict']})"
+           f"{verdict_word(document['exit_code'], document.get('not_evaluated', ()))} " \
+           f"(exit {document['exit_code']}: {document['verdict']})"
     lines = [head]
     lines += [f"  {_mark(c['passed'])}  {c['name']:<18} {c['detail']}" for c in document["criteria"]]
     lines += [f"  {'pass' if t['passed'] else 'FAIL'}  threshold {t['expression']!r}: {t['detail']}"

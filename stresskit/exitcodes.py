@@ -21,7 +21,8 @@ The one table of codes: the run, ``stresskit suite``, ``stresskit report`` (``BA
 ``BAD_CONFIG`` there) and the cache users all use it. When several apply, the most severe wins:
 2, then 10, then 5, then 6, then 3, then 7, then 8, then 4, then 9 (then 1 for an
 unhandled exception in an otherwise passing run, then 11). A harness error (the fault proxy's API
-or an agent failing mid-run) is 1 whatever else happened, bar 2: there is no verdict to trust. ``stresskit suite`` exits with the worst
+or an agent failing mid-run) is 1 whatever else happened, bar 2: there is no verdict to trust. ``stresskit suite``
+exits with the worst
 code of its scenarios. ``docs/runbook.md`` says what to look at first for each.
 """
 

@@ -288,7 +288,7 @@ class LatencyRecorder:
     def run_quantiles(self, qs: tuple[float, ...], series: str = "") -> dict[tuple[str, str], list[float | None]]:
         """Whole-run quantiles (ms) so far per (type, name) of one series (master/local; for live views)."""
         out = {}
-        for (rtype, name, kind), sketch in self._run_view(series).items():
+        for (rtype, name, _kind), sketch in self._run_view(series).items():
             if sketch.count:
                 out[(rtype, name)] = [sketch.get_quantile_value(q) for q in qs]
         return out

@@ -2,7 +2,8 @@
 
 Each part updates its own fields on the process where the truth is aggregated — the master in
 a distributed run, the only process in a local run: the page quota sets ``pages_total`` and
-counts ``pages_completed`` (and ``pages_due`` / ``pages_behind`` by its pace), the page processors' restarts arrive as ``session_restarts``, the
+counts ``pages_completed`` (and ``pages_due`` / ``pages_behind`` by its pace), the page processors' restarts arrive as
+``session_restarts``, the
 fault injector counts ``critical_failures``, cache users add hits and misses, the collector
 appends ``alerts``. Shapes and criteria only read it.
 """

@@ -83,6 +83,7 @@ LIVE_SUFFIX = "_live.json"
 seconds by ``stresskit.criteria`` on the master (``stresskit suite`` shows it as progress):
 
 ``{"scenario": str, "time_scale": float, "stage": str, "elapsed": float, "scenario_duration": float|null,
-"pages_total": int, "pages_completed": int, "pages_due": int, "pages_behind": int, "users": int, "requests": int, "failures": int,
+"pages_total": int, "pages_completed": int, "pages_due": int, "pages_behind": int, "users": int, "requests": int,
+"failures": int,
 "critical_failures": int, "updated": float}``
 """

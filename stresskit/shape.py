@@ -373,7 +373,7 @@ class KindMixDispatcher(UsersDispatcher):
         if self._targets():
             self._user_generator = self._user_gen(seed=self._counts())
 
-    def _user_gen(self, seed: Mapping[str, int] | None = None):  # type: ignore[override]
+    def _user_gen(self, seed: Mapping[str, int] | None = None):
         targets = self._targets()
         if not targets:
             yield from super()._user_gen()

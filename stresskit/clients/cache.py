@@ -170,7 +170,7 @@ class RedisCacheClient:
             self._fire("PIPELINE", start, 0, exc)
             raise
         hits = misses = length = 0
-        for (op, _, _), reply in zip(operations, replies):
+        for (op, _, _), reply in zip(operations, replies, strict=False):
             if op == "GET":
                 if reply is None:
                     misses += 1

@@ -6,7 +6,8 @@
   rate outside [0, 1], a fault that needs a missing agent / admin token / proxy, an agent that
   does not allow faults, an admin token the target refuses, a scenario condition that cannot be
   produced and was not skipped with ``--skip-condition``: one error line and exit code 2,
-  before any load; see :mod:`stresskit.faults.conditions`), creates the :class:`~stresskit.faults.log.FaultLog` and, at each test
+  before any load; see :mod:`stresskit.faults.conditions`), creates the :class:`~stresskit.faults.log.FaultLog` and, at
+  each test
   start, sends the resolved config to the workers (:data:`CONFIG_MESSAGE`) and starts the
   scenario's conditions;
 * where users run (a worker or a local runner): the :class:`FaultInjector`.

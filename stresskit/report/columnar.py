@@ -4,7 +4,8 @@ The collector writes every resource row twice: to ``<prefix>_resources.csv`` (th
 and tools read; it stays the source of truth) and, column by column, to the directory
 ``<prefix>_resources.csv.cols/``: one file of raw little-endian values per column (float64 for
 numbers, int32 codes for text) and ``index.jsonl`` (the text of each host/kind/name code, and
-after every write a checkpoint: rows written and the CSV's size in bytes at that moment). ``stresskit report`` reads the side file instead of the CSV only when the
+after every write a checkpoint: rows written and the CSV's size in bytes at that moment). ``stresskit report`` reads
+the side file instead of the CSV only when the
 last checkpoint matches the CSV as it is now (same size, enough records); a run killed mid-way,
 a CSV edited or truncated afterwards, a missing or damaged side file: the CSV is parsed as before.
 
@@ -32,7 +33,7 @@ NUMERIC = ("timestamp", "pid", "cpu_percent", "memory_percent", "rss_bytes", "av
 """Resource columns the report uses that hold numbers (float64 in the side file; empty is NaN)."""
 TEXT = ("host", "kind", "name")
 """Resource columns the report uses that hold text (int32 codes into the index's texts)."""
-DTYPES = {**{c: np.dtype("<f8") for c in NUMERIC}, **{c: np.dtype("<i4") for c in TEXT}}
+DTYPES: dict[str, np.dtype[Any]] = {**{c: np.dtype("<f8") for c in NUMERIC}, **{c: np.dtype("<i4") for c in TEXT}}
 
 
 def _number(value: Any) -> tuple[float, bool]:

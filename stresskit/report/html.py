@@ -38,7 +38,8 @@ th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: lef
 th { background: #f2f4f7; font-weight: 600; position: sticky; top: 0; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .st-pass { color: var(--pass); font-weight: 600; } .st-fail { color: var(--fail); font-weight: 600; }
-.st-warning, .st-inconclusive { color: var(--inc); font-weight: 600; } .st-leak { color: var(--fail); font-weight: 700; }
+.st-warning, .st-inconclusive { color: var(--inc); font-weight: 600; } .st-leak { color: var(--fail); font-weight: 700;
+}
 .st-not { color: var(--muted); }
 figure { margin: 12px 0; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
 figure img { width: 100%; height: auto; display: block; }
@@ -74,7 +75,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Seque
     body = []
     for row in rows:
         cells = []
-        for value, is_num, is_raw in zip(row, numeric, raw):
+        for value, is_num, is_raw in zip(row, numeric, raw, strict=False):
             text = value if is_raw else (_fmt(value) if is_num else _e(value))
             cells.append(f'<td class="n">{text}</td>' if is_num else f"<td>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -204,7 +205,8 @@ def _latency(report: Any) -> str:
     if lat is None:
         return '<p class="muted">no stats: no latency figures</p>'
     req = lat.requests
-    rows: list[tuple[Any, ...]] = [(r.type, r.name, r.count, r.failures, r.p50, r.p95, r.p99, r.p999, r.max) for r in req.itertuples()]
+    rows: list[tuple[Any, ...]] = [(r.type, r.name, r.count, r.failures, r.p50, r.p95, r.p99, r.p999, r.max)
+                                   for r in req.itertuples()]
     notes = "".join(f"<p class='muted'>{_e(n)}</p>" for n in lat.notes)
     html = (f"<p>Source: <b>{_e(lat.source)}</b> — {_e(lat.precision)}.</p>{notes}"
             + _table(["type", "name", "requests", "failures", "P50", "P95", "P99", "P99.9", "max"], rows,
@@ -242,7 +244,8 @@ def _resources(report: Any) -> str:
         return '<p class="muted">no resource samples</p>'
     parts = []
     if not res.hosts.empty:
-        rows: list[tuple[Any, ...]] = [(h.host, h.samples, h.cpu_mean, h.cpu_max, h.memory_percent_mean, h.memory_percent_max,
+        rows: list[tuple[Any, ...]] = [
+            (h.host, h.samples, h.cpu_mean, h.cpu_max, h.memory_percent_mean, h.memory_percent_max,
                  h.used_mb_min, h.used_mb_max, h.cpu_above_s, h.memory_above_s,
                  max(h.cpu_longest_above_s, h.memory_longest_above_s)) for h in res.hosts.itertuples()]
         o = report.resource_options

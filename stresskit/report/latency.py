@@ -212,7 +212,7 @@ def history_windows(history: pd.DataFrame, window_s: float) -> pd.DataFrame:
     out["users"] = umax[idx]
     weight = np.nan_to_num(frame["Requests/s"].to_numpy(dtype=float))
     pcols = percentile_columns(frame)
-    for q, name in zip(QUANTILES, PCT_NAMES):
+    for q, name in zip(QUANTILES, PCT_NAMES, strict=False):
         column = pcols.get(q)
         if column is None:
             out[name] = np.full(len(idx), np.nan)
@@ -276,7 +276,7 @@ def _history_windows_sorted(history: pd.DataFrame, window_s: float) -> pd.DataFr
     out["users"] = umax
     pcols = percentile_columns(frame)
     weight = np.nan_to_num(frame["Requests/s"].to_numpy(dtype=float))[order]
-    for q, name in zip(QUANTILES, PCT_NAMES):
+    for q, name in zip(QUANTILES, PCT_NAMES, strict=False):
         column = pcols.get(q)
         if column is None:
             out[name] = np.full(len(groups), np.nan)
@@ -308,7 +308,7 @@ def _stats_requests(stats: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"type": stats["Type"].astype(str).to_numpy(), "name": stats["Name"].astype(str).to_numpy(),
                         "count": stats["Request Count"].to_numpy(dtype=float),
                         "failures": stats["Failure Count"].fillna(0).to_numpy(dtype=float)})
-    for q, name in zip(QUANTILES, PCT_NAMES):
+    for q, name in zip(QUANTILES, PCT_NAMES, strict=False):
         out[name] = stats[pcols[q]].to_numpy(dtype=float) if q in pcols else np.nan
     out["max"] = stats["Max Response Time"].to_numpy(dtype=float) if "Max Response Time" in stats else np.nan
     out["mean"] = stats["Average Response Time"].to_numpy(dtype=float) if "Average Response Time" in stats else np.nan
@@ -329,7 +329,7 @@ def _sketch_requests(data: LatencyData) -> pd.DataFrame:
     for rtype, name, hist in rows:
         values = hist.quantiles((*QUANTILES, 1.0))
         records.append({"type": rtype, "name": name, "count": hist.n, "failures": np.nan,
-                        **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1], "mean": hist.mean})
+                        **dict(zip(PCT_NAMES, values[:-1], strict=False)), "max": values[-1], "mean": hist.mean})
     frame = pd.DataFrame.from_records(records, columns=["type", "name", "count", "failures", *PCT_NAMES, "max", "mean"])
     return _with_intended(frame, data)
 
@@ -350,7 +350,7 @@ def _with_intended(frame: pd.DataFrame, data: LatencyData) -> pd.DataFrame:
         hists[("", AGGREGATED)] = total
     values = {key: hist.quantiles((*QUANTILES, 1.0)) for key, hist in hists.items()}
     for i, column in enumerate(INTENDED_COLUMNS):
-        frame[column] = [(values.get((t, n)) or [np.nan] * 5)[i] for t, n in zip(frame["type"], frame["name"])]
+        frame[column] = [(values.get((t, n)) or [np.nan] * 5)[i] for t, n in zip(frame["type"], frame["name"], strict=False)]
     return frame
 
 
@@ -368,11 +368,11 @@ def _sketch_windows(data: LatencyData, window_s: float) -> pd.DataFrame:
             overall[start] = overall[start].merged(hist) if start in overall else hist
             values = hist.quantiles((*QUANTILES, 1.0))
             records.append({"start": start, "type": rtype, "name": name, "count": hist.n,
-                            **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1]})
+                            **dict(zip(PCT_NAMES, values[:-1], strict=False)), "max": values[-1]})
     for start, hist in sorted(overall.items()):
         values = hist.quantiles((*QUANTILES, 1.0))
         records.append({"start": start, "type": "", "name": AGGREGATED, "count": hist.n,
-                        **dict(zip(PCT_NAMES, values[:-1])), "max": values[-1]})
+                        **dict(zip(PCT_NAMES, values[:-1], strict=False)), "max": values[-1]})
     return pd.DataFrame.from_records(records, columns=["start", "type", "name", "count", *PCT_NAMES, "max"])
 
 

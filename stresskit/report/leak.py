@@ -125,7 +125,7 @@ def window_floors(t: np.ndarray, y: np.ndarray, start: float, window_s: float, n
         bounds = np.flatnonzero(np.diff(idx)) + 1
         starts = np.r_[0, bounds]
         ends = np.r_[bounds, len(idx)]
-        picks = np.array([lo + int(np.argmin(yy[lo:hi])) for lo, hi in zip(starts, ends)])
+        picks = np.array([lo + int(np.argmin(yy[lo:hi])) for lo, hi in zip(starts, ends, strict=False)])
         return tt[picks], yy[picks]
     order = np.lexsort((yy, idx))
     idx, tt, yy = idx[order], tt[order], yy[order]

@@ -131,7 +131,7 @@ def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]
     cols = {c: v[order] for c, v in cols.items()}
     boundaries = np.flatnonzero(np.diff(key)) + 1
     out = []
-    for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(key)]):
+    for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(key)], strict=False):
         tt = t[lo:hi]
         newt = np.ones(len(tt), dtype=bool)
         newt[1:] = tt[1:] != tt[:-1]

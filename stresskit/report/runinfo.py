@@ -201,7 +201,8 @@ def extras_lines(extras: dict[str, Any], origin: float | None = None) -> list[st
     dropped = {k: v for k, v in (extras.get("dropped_iterations") or {}).items() if v}
     if "dropped_iterations" in extras:
         lines.append("dropped    " + (", ".join(f"{k} {v}" for k, v in dropped.items()) if dropped
-                                      else "no iteration dropped") + " (iterations the pace asked for but no user was free to start)")
+                                      else "no iteration dropped")
+                     + " (iterations the pace asked for but no user was free to start)")
     for w in extras.get("lost_workers") or []:
         pages = w["pages_reclaimed"]
         lines.append(f"lost       worker {w['worker']} at {at(w['lost_at'])}; {len(pages)} page(s) reclaimed"

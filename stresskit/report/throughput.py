@@ -176,7 +176,7 @@ def failure_categories(failures: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.
         return empty, pd.DataFrame(columns=["type", "name", "error", "count", "category"])
     frame = pd.DataFrame({"type": failures["Method"].astype(str), "name": failures["Name"].astype(str),
                           "error": failures["Error"].astype(str), "count": failures["Occurrences"].fillna(0)})
-    frame["category"] = [categorize_error(m, e) for m, e in zip(frame["type"], frame["error"])]
+    frame["category"] = [categorize_error(m, e) for m, e in zip(frame["type"], frame["error"], strict=False)]
     by = frame.groupby("category", as_index=False)["count"].sum().sort_values("count", ascending=False)
     top = frame.sort_values("count", ascending=False).head(20)
     return by.reset_index(drop=True), top.reset_index(drop=True)

@@ -8,8 +8,8 @@ from tests.data.report_runfiles import synthetic_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
-EXPECTED_CHARTS = {"chart-rps", "chart-users", "chart-latency", "chart-latency_names", "chart-memory_system", "chart-connections",
-                   "chart-memory_process", "chart-cpu", "chart-faults"}
+EXPECTED_CHARTS = {"chart-rps", "chart-users", "chart-latency", "chart-latency_names", "chart-memory_system",
+                   "chart-connections", "chart-memory_process", "chart-cpu", "chart-faults"}
 
 
 def test_report_renders_without_console_errors(chrome, tmp_path):

@@ -55,8 +55,10 @@ def test_a_short_real_run_draws_lines_not_dots(target, chrome, tmp_path):
         assert numbers and min(numbers) == 0.0, chart["ticks"]
     counts = driver.execute_script("""
         let el = document.getElementById('latency');
-        while (el && !(el.tagName === 'TABLE' || el.querySelector && el.querySelector('table'))) el = el.nextElementSibling;
+        while (el && !(el.tagName === 'TABLE' || el.querySelector && el.querySelector('table'))) el =
+        el.nextElementSibling;
         const table = el.tagName === 'TABLE' ? el : el.querySelector('table');
-        return Array.from(table.querySelectorAll('tbody tr')).map(r => [r.cells[2].textContent, r.cells[3].textContent]);
+        return Array.from(table.querySelectorAll('tbody tr')).map(r => [r.cells[2].textContent,
+        r.cells[3].textContent]);
     """)
     assert counts and all(c.replace(",", "").isdigit() for row in counts for c in row), counts  # "118", not "118.0"

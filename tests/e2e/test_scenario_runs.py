@@ -83,7 +83,8 @@ def run_locust(tmp_path, host, redis_url, *args, env=None, name="run", timeout=R
             child_env.pop(var, None)
     command = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary",
                "--host", host, "--csv", str(prefix), *args]
-    completed = subprocess.run(command, check=False, cwd=ROOT, env=child_env, capture_output=True, text=True, timeout=timeout)
+    completed = subprocess.run(command, check=False, cwd=ROOT, env=child_env, capture_output=True, text=True,
+                               timeout=timeout)
     return LocustRun(completed, prefix)
 
 

@@ -59,7 +59,8 @@ def _table(driver):
         var out = {};
         for (const tr of document.querySelectorAll('table tbody tr')) {
             var cells = Array.from(tr.querySelectorAll('td')).map(td => td.textContent.trim());
-            if (cells.length >= 5) out[cells[0]] = {status: cells[1], value: cells[2], limit: cells[3], detail: cells[4]};
+            if (cells.length >= 5) out[cells[0]] = {status: cells[1], value: cells[2], limit: cells[3], detail:
+            cells[4]};
         }
         return out;""")
 

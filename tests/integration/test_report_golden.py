@@ -81,7 +81,7 @@ def test_fresh_real_run_agrees_with_locusts_files(target, tmp_path):
     # the per-window counts are differences of Locust's cumulative counters: they add up exactly
     assert report.throughput.timeline["requests"].sum() == int(history[-1]["Total Request Count"])
     missing = stats[("GET", "/api/missing")]
-    cats = dict(zip(report.failures_by_category["category"], report.failures_by_category["count"]))
+    cats = dict(zip(report.failures_by_category["category"], report.failures_by_category["count"], strict=False))
     assert cats == {"HTTP 4xx": int(missing["Failure Count"])}
     by_type = report.throughput.by_type.set_index("type")
     assert by_type.loc["GET", "requests"] == int(agg["Request Count"])

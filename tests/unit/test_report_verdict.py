@@ -74,7 +74,7 @@ def test_error_ratio_regression(tmp_path):
     errors = synthetic_run(tmp_path / "err", seconds=200, fail_every=5)
     report = build_report(str(errors), baseline=str(base))
     assert "error ratio" in report.baseline["worse"]
-    cats = dict(zip(report.failures_by_category["category"], report.failures_by_category["count"]))
+    cats = dict(zip(report.failures_by_category["category"], report.failures_by_category["count"], strict=False))
     assert cats == {"HTTP 5xx": 400}
 
 

@@ -88,7 +88,8 @@ def make(shape=None, classes=ALL, **opts):
     return env, shape
 
 
-# time (s) → (api, websocket, cache, browser) for light at scale 1 (3 min warm-up at 0.5, 10 min steady, 2 min cool-down)
+# time (s) → (api, websocket, cache, browser) for light at scale 1 (3 min warm-up at 0.5, 10 min steady, 2 min
+# cool-down)
 LIGHT = [
     (0, (2, 1, 1, 1), "warm-up"),
     (179, (2, 1, 1, 1), "warm-up"),
@@ -269,7 +270,7 @@ def process_pages(quota, n):
 def dispatch(dispatcher, users, rate=100.0, classes=None):
     dispatcher.new_dispatch(users, rate, classes)
     final = None
-    for final in dispatcher:
+    for final in dispatcher:  # noqa: B007 - runs the dispatcher out, keeping its last step
         pass
     counts = {}
     for per_worker in final.values():
@@ -345,7 +346,8 @@ def test_importing_registers_nothing():
     code = (
         "import locust\n"
         "from locust import events\n"
-        "def count(): return sum(len(getattr(events, n)._handlers) for n in vars(events) if hasattr(getattr(events, n), '_handlers'))\n"
+        "def count(): return sum(len(getattr(events, n)._handlers) for n in vars(events)\n"
+        "                        if hasattr(getattr(events, n), '_handlers'))\n"
         "before = count()\n"
         "import shapes, stresskit.shape, stresskit.criteria, stresskit.thresholds, stresskit.scenarios, stresskit.suite\n"
         "from locust.dispatch import UsersDispatcher\n"

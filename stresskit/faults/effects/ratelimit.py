@@ -8,7 +8,8 @@ empty: the user's own requests are throttled for real and it must honour ``Retry
 Every request of a burst is in the run's stats: request type :data:`BURST_REQUEST_TYPE`, name
 ``rate_limiting burst`` (``… (throttled)`` for a 429, not a failure; a connection error or a 5xx
 is a failure). A burst is bounded by :data:`BURST_BUDGET` requests (hold included) and
-:data:`BURST_SECONDS` seconds to trip the limiter, then ``hold`` seconds (1 s) more. A burst that spends its budget without a 429 raises
+:data:`BURST_SECONDS` seconds to trip the limiter, then ``hold`` seconds (1 s) more. A burst that spends its budget
+without a 429 raises
 :class:`~stresskit.errors.FaultUnavailable`: this backend has no limiter to trip, and the
 injector does not draw the fault again in the run.
 """
