@@ -81,13 +81,15 @@ LIVE_WRITE_INTERVAL = 2.0
 
 _SLOT: PerRun[Any] = PerRun("criteria")
 
-_EXTRA: list[tuple[Callable[[Any], list[CriterionResult]], Callable[[Any], dict[str, Any]]]] = []
+_EXTRA: list[tuple[Callable[[Any], list[dict[str, Any]]], Callable[[Any], dict[str, Any]]]] = []
 
 
-def extend_criteria(criteria: Callable[[Any], list[CriterionResult]],
+def extend_criteria(criteria: Callable[[Any], list[dict[str, Any]]],
                     run_keys: Callable[[Any], dict[str, Any]]) -> None:
     """Let another part add criteria and ``_run.json`` keys (each called with the environment at the
-    final evaluation). Idempotent per pair; a part calls it when it is opted in."""
+    final evaluation). A criterion is a dict of the shared contract (``name``, ``passed``, ``value``,
+    ``limit``, ``detail``), so the part need not import this module. Idempotent per pair; a part calls
+    it when it is opted in."""
     if (criteria, run_keys) not in _EXTRA:
         _EXTRA.append((criteria, run_keys))
 
@@ -339,7 +341,7 @@ class RunCriteria:
             results.append(CriterionResult("resources_stable", True, None, 0.0,
                                            "not evaluated: no resource agent sent samples"))
         results += [CriterionResult(*c) for c in availability.criteria_results(env)]  # per client kind
-        results.extend(result for more, _ in _EXTRA for result in more(env))
+        results.extend(CriterionResult(**result) for more, _ in _EXTRA for result in more(env))
         return results
 
     def exit_code(self, criteria: list[CriterionResult], thresholds: list[ThresholdResult]) -> int:
@@ -373,6 +375,7 @@ class RunCriteria:
         self._code_set = int(code if foreign is None else worst(foreign, code))
         env.process_exit_code = self._code_set
         self.final = self.document(criteria, thresholds, code)
+        lifecycle.lifecycle_of(env).run_document = self.final
         prefix = option(env, "csv_prefix", None)
         if prefix:
             lifecycle.release_reserve(env)  # the space held since start: _run.json fits on a full disk

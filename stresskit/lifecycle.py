@@ -84,6 +84,8 @@ class Lifecycle:
     reserve: str | None = None
     kept_processes: set[int] = field(default_factory=set)
     kept_browsers: set[int] = field(default_factory=set)
+    run_document: dict[str, Any] | None = None
+    """The ``_run.json`` document the criteria wrote last (amended when a file fails after it)."""
 
     def fields(self) -> dict[str, Any]:
         """The ``_run.json`` keys of the shared contract."""
@@ -131,16 +133,14 @@ def write_or_note(environment: Any, path: str, write: Callable[[str, Any], None]
 
 def _amend_run_json(environment: Any) -> None:
     """A file that failed after ``_run.json`` was written (the final CSVs are written last): add it."""
-    from stresskit.criteria import criteria_of
-
-    criteria = criteria_of(environment)
+    document = lifecycle_of(environment).run_document
     prefix = option(environment, "csv_prefix", None)
-    if criteria is None or criteria.final is None or not prefix:
+    if document is None or not prefix:
         return
-    criteria.final.update(run_fields(environment))
+    document.update(run_fields(environment))
     try:
         with open(f"{prefix}_run.json", "w", encoding="utf-8") as handle:
-            json.dump(criteria.final, handle, indent=2, default=str)
+            json.dump(document, handle, indent=2, default=str)
     except OSError:
         pass  # the disk is full: the log line above is all that can be said
 

@@ -139,16 +139,15 @@ def _on_test_stop(environment: Any) -> None:
         control.stop()
 
 
-def _criteria(environment: Any) -> list[Any]:
+def _criteria(environment: Any) -> list[dict[str, Any]]:
     """The ``dropped_iterations`` criterion, for runs with rated kinds."""
-    from stresskit.criteria import CriterionResult
-
     control = arrival_control(environment)
     verdict = control.criterion(max_dropped_ratio(environment)) if control is not None else None
     if verdict is None:
         return []
     passed, value, detail = verdict
-    return [CriterionResult("dropped_iterations", passed, value, max_dropped_ratio(environment), detail)]
+    return [{"name": "dropped_iterations", "passed": passed, "value": value, "limit": max_dropped_ratio(environment),
+             "detail": detail}]
 
 
 def _run_keys(environment: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ A scenario names conditions (``memory_pressure``, ``network_instability``, ...).
   option that provides it, before any load. (A condition that cannot be produced in a test
   started from the web UI, where no refusal is possible, is ``not produced`` and fails the run.)
 
-Harness errors live here too: :func:`harness_error` records a failure of the harness itself
-(the fault proxy's API, an agent refusing mid-run), stops the run and makes its exit code 1 —
-never a critical failure of the target.
+Harness errors are kept here too: :func:`stresskit.faults.log.harness_error` records a failure of
+the harness itself (the fault proxy's API, an agent refusing mid-run), stops the run and makes its
+exit code 1 — never a critical failure of the target.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ __all__ = [
     "assess",
     "conditions_of",
     "criteria_results",
-    "harness_error",
     "refusal",
     "run_keys",
     "skipped_conditions",
@@ -181,46 +180,11 @@ def conditions_of(environment: Any) -> Conditions:
     return state
 
 
-def criteria_results(environment: Any) -> list[Any]:
-    """The conditions' criteria as :class:`stresskit.criteria.CriterionResult` (the criteria's extension hook)."""
-    from stresskit.criteria import CriterionResult
-
-    return [CriterionResult(**c) for c in conditions_of(environment).criteria()]
+def criteria_results(environment: Any) -> list[dict[str, Any]]:
+    """The conditions' criteria, dicts of the shared contract (the criteria's extension hook)."""
+    return [dict(c) for c in conditions_of(environment).criteria()]
 
 
 def run_keys(environment: Any) -> dict[str, Any]:
     """``conditions``, ``not_evaluated`` and ``harness_errors`` for ``<prefix>_run.json`` (the extension hook)."""
     return conditions_of(environment).document()
-
-
-def harness_error(environment: Any, text: str) -> None:
-    """Record a failure of the harness itself, say it in one line, and stop the run (exit code 1).
-
-    On a worker the error goes to the master as a fault-log row (event ``harness_error``), where
-    this is called again; it is never a critical failure of the target.
-    """
-    from locust.runners import WorkerRunner
-
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        from stresskit.faults.log import report
-
-        report(environment, "harness_error", "", detail=text)
-        return
-    state = conditions_of(environment)
-    with state._lock:
-        first = not state.harness_errors
-        if len(state.harness_errors) < 100:
-            state.harness_errors.append(text)
-    if not first:
-        log.debug("harness error (run already stopping): %s", text)
-        return
-    log.error("harness error, stopping the run (exit code 1; not the target's fault): %s", text)
-    if runner is None:
-        return
-    import gevent
-
-    from stresskit.runstate import run_state
-
-    run_state(environment).stop_reason = f"harness error: {text}"
-    gevent.spawn(runner.quit if option(environment, "headless", False) else runner.stop)

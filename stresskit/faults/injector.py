@@ -22,7 +22,7 @@ that lives where the users run (a worker, or a local runner):
   the users that failed while it was on owe a recovery, timed from the lift.
 * **Harness errors.** A fault the harness's own machinery cannot produce (the fault proxy's
   API, an agent refusing: :class:`~stresskit.errors.HarnessError`) stops the run with exit
-  code 1 (:func:`stresskit.faults.conditions.harness_error`); a fault this backend cannot
+  code 1 (:func:`stresskit.faults.log.harness_error`); a fault this backend cannot
   produce (:class:`~stresskit.errors.FaultUnavailable`, e.g. a burst that finds no limiter) is
   reported once and not drawn again in this process.
 
@@ -267,7 +267,7 @@ class FaultInjector:
         except HarnessError as exc:
             self.stats["failed"] += 1
             self.stats[f"failed:{kind}"] += 1
-            from stresskit.faults.conditions import harness_error
+            from stresskit.faults.log import harness_error
 
             harness_error(self.environment, f"could not inject {kind}: {exc}")
             return False

@@ -26,7 +26,7 @@ from stresskit.perrun import PerRun
 from stresskit.runstate import run_state
 from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX
 
-__all__ = ["EVENT_MESSAGE", "RUN_FAULT_MESSAGE", "FaultLog", "fault_log", "report"]
+__all__ = ["EVENT_MESSAGE", "RUN_FAULT_MESSAGE", "FaultLog", "fault_log", "harness_error", "report"]
 
 log = logging.getLogger("stresskit.faults")
 
@@ -107,8 +107,6 @@ class FaultLog:
             hooks.fault_recovered.fire(kind=kind, user=row["user"], worker=row["worker"],
                                        recovery_time=recovery_time, timestamp=timestamp)
         elif event == "harness_error":  # from a worker: the harness failed, not the target
-            from stresskit.faults.conditions import harness_error
-
             harness_error(self.environment, f"{detail} (on {row['worker']})")
         elif event == "critical":
             text = f"{kind}: {detail}" + (f" (user {row['user']} on {row['worker']})" if row["user"] else "")
@@ -180,3 +178,36 @@ def worker_id(environment: Any) -> str:
     if isinstance(runner, WorkerRunner):
         return runner.client_id
     return "local"
+
+
+def harness_error(environment: Any, text: str) -> None:
+    """Record a failure of the harness itself, say it in one line, and stop the run (exit code 1).
+
+    On a worker the error goes to the master as a fault-log row (event ``harness_error``), where
+    this is called again; it is never a critical failure of the target.
+    """
+    from locust.runners import WorkerRunner
+
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        report(environment, "harness_error", "", detail=text)
+        return
+    from stresskit.faults.conditions import conditions_of
+
+    state = conditions_of(environment)
+    with state._lock:
+        first = not state.harness_errors
+        if len(state.harness_errors) < 100:
+            state.harness_errors.append(text)
+    if not first:
+        log.debug("harness error (run already stopping): %s", text)
+        return
+    log.error("harness error, stopping the run (exit code 1; not the target's fault): %s", text)
+    if runner is None:
+        return
+    import gevent
+
+    from stresskit.runstate import run_state
+
+    run_state(environment).stop_reason = f"harness error: {text}"
+    gevent.spawn(runner.quit if option(environment, "headless", False) else runner.stop)

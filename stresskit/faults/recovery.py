@@ -133,7 +133,7 @@ class RecoveryDriver:
         try:
             detail = self.fault.begin()
         except (FaultError, ConfigError, OSError) as exc:
-            from stresskit.faults.conditions import harness_error
+            from stresskit.faults.log import harness_error
 
             harness_error(self.environment, f"could not begin {kind}: {exc}")
             return None
@@ -164,7 +164,7 @@ class RecoveryDriver:
         try:
             restored = self.fault.end()
         except (FaultError, DependencyMissing, OSError) as exc:
-            from stresskit.faults.conditions import harness_error
+            from stresskit.faults.log import harness_error
 
             harness_error(self.environment, f"could not end {self.fault.kind}: {exc}")
             return ""

@@ -29,7 +29,7 @@ from stresskit.faults import conditions as conditions_part
 from stresskit.faults.config import FaultConfig, add_arguments, load_config
 from stresskit.faults.injector import FaultInjector
 from stresskit.faults.kinds import KINDS
-from stresskit.faults.log import attach_log
+from stresskit.faults.log import attach_log, harness_error
 from stresskit.options import option, register_options
 from stresskit.perrun import Once, PerRun
 from stresskit.shape import running_scenario
@@ -118,7 +118,7 @@ def _on_init(environment: Any, conditions: bool) -> None:
             try:
                 start_conditions(environment, dataclasses.replace(state["config"], conditions=produced))
             except FaultError as exc:  # the proxy or an agent failed as the conditions began
-                conditions_part.harness_error(environment, f"could not start the scenario's conditions: {exc}")
+                harness_error(environment, f"could not start the scenario's conditions: {exc}")
 
     environment.events.test_start.add_listener(on_test_start)
 

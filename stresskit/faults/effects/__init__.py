@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from stresskit.faults.admin import TargetAdmin
-    from stresskit.faults.config import FaultConfig
     from stresskit.faults.toxiproxy import ToxiproxyClient
 
-__all__ = ["Injected", "RunFault", "RunFaultContext", "UserFaultContext", "run_admin"]
+__all__ = ["FaultSettings", "Injected", "RunFault", "RunFaultContext", "UserFaultContext", "run_admin"]
 
 
 @dataclass
@@ -43,12 +42,45 @@ class Injected:
     gate: Callable[[], float | None] | None = None
 
 
+class FaultSettings(Protocol):
+    """The parts of the run's :class:`~stresskit.faults.config.FaultConfig` the effects read (the effects
+    sit below the config, which reads the catalogue)."""
+
+    @property
+    def agents(self) -> tuple[str, ...]: ...
+
+    @property
+    def agent_token(self) -> str | None: ...
+
+    @property
+    def memory_mb(self) -> int: ...
+
+    @property
+    def duration(self) -> float: ...
+
+    @property
+    def proxy_api(self) -> str | None: ...
+
+    @property
+    def proxy_name(self) -> str | None: ...
+
+    @property
+    def admin_url(self) -> str | None: ...
+
+    @property
+    def admin_token(self) -> str | None: ...
+
+
 class UserFaultContext(Protocol):
     """What a per-user effect gets from the injector: the user hit, the kind drawn and the means."""
 
     kind: str
     user: Any
-    config: FaultConfig
+
+    @property
+    def config(self) -> FaultSettings:
+        """The run's fault settings."""
+        ...
 
     def base_url(self) -> str:
         """The user's target host (a burst goes there)."""
@@ -79,7 +111,7 @@ class RunFaultContext(Protocol):
         """A parsed option of the run."""
         ...
 
-    def config(self) -> FaultConfig:
+    def config(self) -> FaultSettings:
         """The run's resolved fault configuration (agents, proxy, durations)."""
         ...
 

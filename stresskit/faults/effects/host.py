@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stresskit.errors import AgentError, ConfigError, FaultError, HarnessError
-from stresskit.faults.effects import Injected, RunFault, RunFaultContext, UserFaultContext
-
-if TYPE_CHECKING:
-    from stresskit.faults.config import FaultConfig
+from stresskit.faults.effects import FaultSettings, Injected, RunFault, RunFaultContext, UserFaultContext
 
 __all__ = [
     "HostPressure",
@@ -85,7 +82,7 @@ def memory_pressure(ctx: UserFaultContext) -> Injected:
 class HostPressure(RunFault):
     """Memory held or CPU burnt on the target host through its agents, for ``seconds``."""
 
-    def __init__(self, kind: str, config: FaultConfig, seconds: float, amount: float) -> None:
+    def __init__(self, kind: str, config: FaultSettings, seconds: float, amount: float) -> None:
         self.kind = kind
         self.config = config
         self.seconds = seconds
