@@ -19,9 +19,9 @@ import gevent
 from locust import User, constant, task
 from locust.env import Environment
 
-from stresskit.arrival import arrival_control, use_arrival
+from stresskit.arrival import arrival_control_of, use_arrival
 from stresskit.report.sketch import decode_hist, encode
-from stresskit.scenarios import parse_scenarios
+from stresskit.run.scenarios import parse_scenarios
 
 
 class Spin(User):
@@ -50,7 +50,7 @@ def main() -> None:
     runner = env.create_local_runner()
     use_arrival(env.events)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
-    control = arrival_control(env)
+    control = arrival_control_of(env)
     control.start(scenario, None)
     runner.start(users, spawn_rate=100)
     gevent.sleep(seconds)

@@ -39,7 +39,7 @@ from locust.event import Events
 
 from stresskit.clients.browser import start_chrome
 from stresskit.clients.page import EXTRACT_JS, WAIT_READY_JS, PageProcessor
-from stresskit.quota import page_quota
+from stresskit.cluster.quota import page_quota_of
 from stresskit.target.launcher import start_target
 from stresskit.users.page import PageProcessorUser
 
@@ -86,7 +86,7 @@ def paired_round(base_url: str, pages: int) -> list[tuple[float, float, float]]:
 
     env = Environment(user_classes=[PairedPages], host=base_url, events=Events())
     runner = env.create_local_runner()
-    quota = page_quota(env)
+    quota = page_quota_of(env)
     quota.set_total(pages)
     try:
         runner.start(1, spawn_rate=1)

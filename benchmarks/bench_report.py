@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stresskit.schema import FAULT_COLUMNS, RESOURCE_COLUMNS
+from stresskit.core.schema import FAULT_COLUMNS, RESOURCE_COLUMNS
 
 START = 1_700_000_000.0
 PERCENTILE_COLUMNS = ["50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%"]

@@ -4,7 +4,7 @@ Runs each user class in-process (Locust ``LocalRunner``, 8 users, no wait) again
 target under cProfile until N requests are done, and prints per request: Python function calls
 (deterministic: independent of machine load), CPU microseconds (``time.process_time``; load
 inflates it a little) and the functions whose calls per request differ most from bare. Use it
-to see what a change to ``stresskit/users/api.py`` or ``stresskit/clients/api.py`` costs
+to see what a change to ``stresskit/users/api.py`` or ``stresskit/clients/endpoints.py`` costs
 before taking a req/s measurement on a quiet machine (``bench_api_user.py``).
 
     .venv/bin/python benchmarks/profile_api_user.py [--requests 20000] [--top 25]

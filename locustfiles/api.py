@@ -9,9 +9,9 @@ requests show up as ``<name> (throttled)`` entries, not as failures.
 
 from locust import events
 
-from stresskit.embedded import use_embedded_target
-from stresskit.finalcsv import use_final_csv
-from stresskit.options import register_options
+from stresskit.core.options import register_options
+from stresskit.observe.finalcsv import use_final_csv
+from stresskit.run.embedded import use_embedded_target
 from stresskit.users.api import add_arguments
 from stresskit.users.reference import ReferenceApiUser  # noqa: F401  (the user Locust runs)
 

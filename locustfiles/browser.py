@@ -11,14 +11,14 @@ started on loopback for the run. Knobs: ``--page-timeout``, ``--page-max-retries
 
 from locust import events
 
-from stresskit import quota
-from stresskit.embedded import use_embedded_target
-from stresskit.finalcsv import use_final_csv
-from stresskit.options import register_options
+from stresskit.cluster import quota
+from stresskit.core.options import register_options
+from stresskit.observe.finalcsv import use_final_csv
+from stresskit.run.embedded import use_embedded_target
 from stresskit.users.page import add_arguments
 from stresskit.users.reference import ReferencePageUser  # noqa: F401  (the user Locust runs)
 
 register_options(events, quota.add_arguments, add_arguments)
-quota.install(events, stop_when_done=True)
+quota.use_page_quota(events, stop_when_done=True)
 use_final_csv(events)
 use_embedded_target(events)

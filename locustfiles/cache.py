@@ -9,9 +9,9 @@ UI's Cache tab, and fails the run (exit code 3) when below --cache-min-hit-rate.
 
 from locust import events
 
-from stresskit.embedded import use_embedded_target
-from stresskit.finalcsv import use_final_csv
-from stresskit.options import register_options
+from stresskit.core.options import register_options
+from stresskit.observe.finalcsv import use_final_csv
+from stresskit.run.embedded import use_embedded_target
 from stresskit.users.cache import add_arguments, init_cache_hit_rate
 from stresskit.users.reference import ReferenceCacheUser  # noqa: F401  (the user Locust runs)
 

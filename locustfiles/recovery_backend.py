@@ -12,10 +12,10 @@ recovery and the time until the target served again.
 
 from locust import constant, events
 
-from stresskit.embedded import use_managed_target
+from stresskit.core.options import register_options
 from stresskit.faults import use_faults
 from stresskit.faults.recovery import use_recovery
-from stresskit.options import register_options
+from stresskit.run.embedded import use_managed_target
 from stresskit.users.api import REFERENCE_ENDPOINTS, ApiUser, add_arguments
 
 register_options(events, add_arguments)

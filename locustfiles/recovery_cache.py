@@ -9,10 +9,10 @@ target's own Redis connections) must both recover: ``RECOVERY cache_disconnect``
 
 from locust import constant, events
 
-from stresskit.embedded import use_managed_target
+from stresskit.core.options import register_options
 from stresskit.faults import use_faults
 from stresskit.faults.recovery import use_recovery
-from stresskit.options import register_options
+from stresskit.run.embedded import use_managed_target
 from stresskit.users import api, cache
 from stresskit.users.api import ApiUser, Endpoint
 from stresskit.users.cache import CacheUser

@@ -11,10 +11,10 @@ with hosts in network namespaces. Each user's time to its next success after the
 
 from locust import constant, events
 
-from stresskit.embedded import use_managed_target
+from stresskit.core.options import register_options
 from stresskit.faults import use_faults
 from stresskit.faults.recovery import use_recovery
-from stresskit.options import register_options
+from stresskit.run.embedded import use_managed_target
 from stresskit.users.api import ApiUser, Endpoint, add_arguments
 
 register_options(events, add_arguments)

@@ -12,10 +12,10 @@ from itertools import count
 
 from locust import constant, events, task
 
-from stresskit.embedded import use_managed_target
+from stresskit.core.options import register_options
 from stresskit.faults import use_faults
 from stresskit.faults.recovery import use_recovery
-from stresskit.options import register_options
+from stresskit.run.embedded import use_managed_target
 from stresskit.users.websocket import WebSocketUser, add_arguments
 
 register_options(events, add_arguments)

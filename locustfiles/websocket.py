@@ -9,9 +9,9 @@ broadcasts; ``--ws-connections-per-user N`` turns on connection-limit mode.
 
 from locust import events
 
-from stresskit.embedded import use_embedded_target
-from stresskit.finalcsv import use_final_csv
-from stresskit.options import register_options
+from stresskit.core.options import register_options
+from stresskit.observe.finalcsv import use_final_csv
+from stresskit.run.embedded import use_embedded_target
 from stresskit.users.reference import ReferenceWebSocketUser  # noqa: F401  (the user Locust runs)
 from stresskit.users.websocket import add_arguments
 

@@ -22,8 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "target": ("stresskit.target.cli", "run the reference target (the demo system under test)"),
     "agent": ("stresskit.agent.cli", "run the resource agent on a target host"),
     "report": ("stresskit.report.cli", "turn a run's files into a report with a verdict"),
-    "suite": ("stresskit.suite", "run scenarios in order (light → medium → heavy) with a go / no-go"),
-    "proxy": ("stresskit.faults.proxy", "run the TCP fault proxy (Toxiproxy-style toxics) in front of a target"),
+    "suite": ("stresskit.run.suite", "run scenarios in order (light → medium → heavy) with a go / no-go"),
+    "proxy": ("stresskit.faults.proxy.cli", "run the TCP fault proxy (Toxiproxy-style toxics) in front of a target"),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stresskit.perrun import Once
+from stresskit.core.perrun import Once
 
 _WIRED = Once()
 
@@ -34,35 +34,35 @@ def use_stresskit(
     """
     if not _WIRED.first(events):
         return
-    from stresskit import quota
-    from stresskit.finalcsv import use_final_csv
-    from stresskit.lifecycle import use_lifecycle
-    from stresskit.options import register_options
-    from stresskit.statsbound import use_bounded_stats
+    from stresskit.cluster import quota
+    from stresskit.core.options import register_options
+    from stresskit.observe.finalcsv import use_final_csv
+    from stresskit.observe.statsbound import use_bounded_stats
+    from stresskit.run.lifecycle import use_lifecycle
     from stresskit.users import api, cache, page, websocket
 
     use_lifecycle(events)  # first: signals, init guard, checks before anything is started
     register_options(events, api.add_arguments, cache.add_arguments, page.add_arguments,
                      websocket.add_arguments, quota.add_arguments)
     events.init.add_listener(cache.init_cache_hit_rate)
-    quota.install(events)
+    quota.use_page_quota(events)
     use_final_csv(events)
     use_bounded_stats(events)
     if distributed_checks:
-        from stresskit.distributed import use_distributed_checks
+        from stresskit.cluster.distributed import use_distributed_checks
 
         use_distributed_checks(events)
     if web_login:
-        from stresskit.weblogin import use_web_login
+        from stresskit.observe.weblogin import use_web_login
 
         use_web_login(events)
     if scenarios:
-        from stresskit.shape import use_scenarios
+        from stresskit.run.shape import use_scenarios
 
         use_scenarios(events)
     if criteria:
-        from stresskit.availability import use_availability
-        from stresskit.criteria import use_criteria
+        from stresskit.run.availability import use_availability
+        from stresskit.run.criteria import use_criteria
 
         use_availability(events)  # per-kind availability: its criteria join the run's
         use_criteria(events)
@@ -71,15 +71,15 @@ def use_stresskit(
 
         use_arrival(events)
     if collector:
-        from stresskit.collector import use_collector
+        from stresskit.observe.collector import use_collector
 
         use_collector(events)
     if latency:
-        from stresskit.latency import record_latency
+        from stresskit.observe.latency import use_latency
 
-        record_latency(events)
+        use_latency(events)
     if metrics:
-        from stresskit.metrics import use_metrics  # Prometheus endpoint with --metrics-port
+        from stresskit.observe.metrics import use_metrics  # Prometheus endpoint with --metrics-port
 
         use_metrics(events)
     if faults:
@@ -87,9 +87,9 @@ def use_stresskit(
 
         use_faults(events)
     if embedded_target:
-        from stresskit.embedded import use_embedded_target
+        from stresskit.run.embedded import use_embedded_target
 
         use_embedded_target(events)
-    from stresskit.webui import use_web_ui
+    from stresskit.observe.webui import use_web_ui
 
     use_web_ui(events)  # after the parts that fill options in at init: the form shows their values

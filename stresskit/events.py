@@ -1,7 +1,7 @@
 """stresskit's own event hooks, declared once and attached per Locust environment.
 
 Locust's ``environment.events`` carries Locust's hooks; stresskit's live beside them in a
-:class:`StressKitEvents` object returned by :func:`stresskit_events`. Components fire and listen
+:class:`StressKitEvents` object returned by :func:`stresskit_events_of`. Components fire and listen
 through it, so the fault injector, the collector, the criteria and the web UI stay decoupled.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 from locust.event import EventHook
 
-from stresskit.perrun import PerRun
+from stresskit.core.perrun import PerRun
 
-__all__ = ["StressKitEvents", "stresskit_events"]
+__all__ = ["StressKitEvents", "stresskit_events_of"]
 
 _SLOT: PerRun[Any] = PerRun("events")
 
@@ -76,7 +76,7 @@ class StressKitEvents:
             setattr(self, name, EventHook())
 
 
-def stresskit_events(environment: Any) -> StressKitEvents:
+def stresskit_events_of(environment: Any) -> StressKitEvents:
     """Return the :class:`StressKitEvents` of a Locust environment, creating it on first use."""
     events = _SLOT.get_or_create(environment, StressKitEvents)
     return events

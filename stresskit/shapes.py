@@ -14,7 +14,7 @@ from ``use_stresskit(events)``. A scenario of your own needs no class: write a T
 The numbers live in the scenario file, never in these classes.
 """
 
-from stresskit.shape import ScenarioShape, SelectedScenario
+from stresskit.run.shape import ScenarioShape, SelectedScenario
 
 
 class LightShape(ScenarioShape):

@@ -19,10 +19,10 @@ import signal
 import sys
 from pathlib import Path
 
-from stresskit.addresses import is_loopback
 from stresskit.agent.actuator import FaultLimits
 from stresskit.agent.sampler import DEFAULT_BROWSER_PATTERN, Selection, default_host_name
 from stresskit.agent.server import AgentConfig, AgentServer
+from stresskit.core.addresses import is_loopback
 from stresskit.errors import AgentError, ConfigError
 
 __all__ = ["build_config", "configure", "run"]

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Self
 
+from stresskit.core.process import ManagedProcess
 from stresskit.errors import AgentError
-from stresskit.process import ManagedProcess
 
 __all__ = ["AgentProcess", "start_agent"]
 

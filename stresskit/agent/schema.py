@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stresskit.schema import RESOURCE_COLUMNS
+from stresskit.core.schema import RESOURCE_COLUMNS
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -140,7 +140,7 @@ def gap_row(host: str, timestamp: float, lost: int) -> dict[str, Any]:
 
 
 def generator_row(worker: str, figures: dict[str, Any]) -> dict[str, Any]:
-    """A ``generator`` row from a load generator's own measurement (see ``stresskit.collector``)."""
+    """A ``generator`` row from a load generator's own measurement (see ``stresskit.observe.collector``)."""
     row = _empty_row()
     row.update(
         timestamp=_value(float(figures["time"])), host=worker, kind="generator", name=worker,

@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from stresskit.addresses import LOOPBACK_HOSTS
 from stresskit.agent import prometheus
 from stresskit.agent.actuator import Actuator, FaultLimits, FaultRefused
 from stresskit.agent.ring import Ring
 from stresskit.agent.sampler import Sampler, Selection, default_host_name
 from stresskit.agent.schema import SCHEMA_VERSION
+from stresskit.core.addresses import LOOPBACK_HOSTS
 
 __all__ = ["LOOPBACK_HOSTS", "MAX_BODY", "MAX_HEAD", "AgentConfig", "AgentServer"]
 

@@ -30,11 +30,11 @@ from stresskit.arrival.dispatch import (
     pace_user_class,
 )
 from stresskit.arrival.pacer import RateSchedule
-from stresskit.options import option, register_options
-from stresskit.perrun import Once, PerRun
-from stresskit.scenarios import RATE_UNITS
+from stresskit.core.options import option, register_options
+from stresskit.core.perrun import Once, PerRun
+from stresskit.run.scenarios import RATE_UNITS
 
-__all__ = ["DROPPED", "ArrivalControl", "add_arguments", "arrival_control", "current_lateness_ms", "use_arrival"]
+__all__ = ["DROPPED", "ArrivalControl", "add_arguments", "arrival_control_of", "current_lateness_ms", "use_arrival"]
 
 log = logging.getLogger("stresskit.arrival")
 
@@ -61,7 +61,7 @@ def add_arguments(parser: Any) -> None:
                              f"due iterations (default {DEFAULT_MAX_DROPPED_RATIO:g}, i.e. 1%%)")
 
 
-def arrival_control(environment: Any) -> ArrivalControl | None:
+def arrival_control_of(environment: Any) -> ArrivalControl | None:
     """The master/local :class:`ArrivalControl` of an environment, if :func:`use_arrival` set one up."""
     return _SLOT.get(environment)
 
@@ -95,7 +95,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         return
     control = ArrivalControl(environment)
     _SLOT.set(environment, control)
-    from stresskit.criteria import extend_criteria
+    from stresskit.run.criteria import extend_criteria
 
     extend_criteria(_criteria, _run_keys)
     if getattr(environment, "web_ui", None) is not None:
@@ -122,17 +122,17 @@ def _report(environment: Any, data: dict[str, Any]) -> None:
 
 
 def _on_test_start(environment: Any) -> None:
-    from stresskit.shape import active_plan
+    from stresskit.run.shape import plan_of
 
-    plan = active_plan(environment)
-    control = arrival_control(environment)
+    plan = plan_of(environment)
+    control = arrival_control_of(environment)
     if plan is None or control is None:
         return
     control.start(plan.scenario, environment.shape_class, kinds=plan.kinds)
 
 
 def _on_test_stop(environment: Any) -> None:
-    control = arrival_control(environment)
+    control = arrival_control_of(environment)
     if control is not None and control.schedules:
         control.collect_local()
         control.warn_dropped()
@@ -141,7 +141,7 @@ def _on_test_stop(environment: Any) -> None:
 
 def _criteria(environment: Any) -> list[dict[str, Any]]:
     """The ``dropped_iterations`` criterion, for runs with rated kinds."""
-    control = arrival_control(environment)
+    control = arrival_control_of(environment)
     verdict = control.criterion(max_dropped_ratio(environment)) if control is not None else None
     if verdict is None:
         return []
@@ -151,5 +151,5 @@ def _criteria(environment: Any) -> list[dict[str, Any]]:
 
 
 def _run_keys(environment: Any) -> dict[str, Any]:
-    control = arrival_control(environment)
+    control = arrival_control_of(environment)
     return control.run_keys() if control is not None else {}

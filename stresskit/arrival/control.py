@@ -27,7 +27,7 @@ import gevent
 from stresskit.arrival.dispatch import ensure_dispatcher
 from stresskit.arrival.pacer import RateSchedule, schedules, split_shares
 from stresskit.report.sketch import decode_hist, encode, merge_encoded, new_sketch
-from stresskit.scenarios import RATE_UNITS
+from stresskit.run.scenarios import RATE_UNITS
 
 __all__ = ["DEFAULT_MAX_DROPPED_RATIO", "MSG_PLAN", "REPORT_KEY", "WARN_INTERVAL", "ArrivalControl"]
 

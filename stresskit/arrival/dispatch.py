@@ -29,8 +29,8 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from stresskit.arrival.pacer import Pacer, RateSchedule
-from stresskit.lateness import current_lateness_ms, set_lateness_ms
-from stresskit.perrun import PerRun
+from stresskit.core.lateness import current_lateness_ms, set_lateness_ms
+from stresskit.core.perrun import PerRun
 from stresskit.report.sketch import encode, new_sketch
 
 __all__ = ["DROPPED", "KindPace", "TicketDispatcher", "current_lateness_ms", "dispatcher_of", "pace_user_class"]

@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from stresskit.scenarios import RATE_UNITS, Scenario
+from stresskit.run.scenarios import RATE_UNITS, Scenario
 
 __all__ = ["Pacer", "RateSchedule", "Segment", "schedules", "split_shares"]
 

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from stresskit.report.latency import SERIES_MEANING
-from stresskit.scenarios import RATE_UNITS
+from stresskit.run.scenarios import RATE_UNITS
 
 __all__ = ["TAB_KEY", "extend_web_ui", "table_rows"]
 
@@ -51,9 +51,9 @@ def table_rows(environment: Any, control: Any) -> list[dict[str, str]]:
                      "sent": "", "intended": "",
                      "note": f"rate now {control.schedules[kind].rate_at(now) / factor:.4g} {unit}, at most "
                              f"{control.ceilings.get(kind, 0)} busy users{lag_p99}"})
-    from stresskit.latency import latency_recorder
+    from stresskit.observe.latency import latency_recorder_of
 
-    recorder = latency_recorder(environment)
+    recorder = latency_recorder_of(environment)
     if recorder is not None:
         intended = recorder.run_quantiles((0.5, 0.99), series="intended")
         sent = recorder.run_quantiles((0.5, 0.99))

@@ -6,11 +6,11 @@ fresh profile directory that is removed when the session is quit. Crashpad is sw
 its handler processes detach from the browser (re-parented to init) and would outlive every
 restarted session.
 
-A :class:`BrowserSession` knows its own processes (see :mod:`stresskit.browser_memory`): the
+A :class:`BrowserSession` knows its own processes (see :mod:`stresskit.observe.browser_memory`): the
 pids to kill for a crash test, their memory, whether the session is still alive, and on
 :meth:`BrowserSession.quit` it kills whatever of its own tree survived ``driver.quit()``.
 
-Each chromedriver leads a process group of its own, registered with :mod:`stresskit.browser_guard`
+Each chromedriver leads a process group of its own, registered with :mod:`stresskit.core.browser_guard`
 from the moment it starts: a browser whose session was never quit (a restart cut short, a stop
 timeout, a signal, a SIGKILL of the process) is killed by that group when the run quits, or by
 the guard when the process that started it dies.
@@ -27,11 +27,11 @@ from typing import Any
 
 import psutil
 
-from stresskit import browser_guard
-from stresskit.binaries import find_chrome, find_chromedriver
-from stresskit.browser_memory import kill_processes, session_processes, tree_rss_bytes
+from stresskit.core import browser_guard
+from stresskit.core.binaries import find_chrome, find_chromedriver
+from stresskit.core.process import pdeathsig_preexec
 from stresskit.errors import BrowserError
-from stresskit.process import pdeathsig_preexec
+from stresskit.observe.browser_memory import kill_processes, session_processes, tree_rss_bytes
 
 log = logging.getLogger("stresskit.browser")
 

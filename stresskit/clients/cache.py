@@ -34,7 +34,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from stresskit.redact import redact_url  # the one redaction helper (re-exported)
+from stresskit.core.redact import redact_url  # the one redaction helper (re-exported)
 
 __all__ = ["REQUEST_TYPE", "KeySpace", "RedisCacheClient", "redact_url", "url_with_password"]
 

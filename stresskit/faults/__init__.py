@@ -27,14 +27,14 @@ __all__ = [
     "ToxiproxyClient",
     "UserSchedule",
     "add_arguments",
-    "fault_injector",
+    "fault_injector_of",
     "start_fault_proxy",
     "use_faults",
 ]
 
 _LAZY = {
-    "use_faults": "stresskit.faults.setup",
-    "fault_injector": "stresskit.faults.setup",
+    "use_faults": "stresskit.faults.wiring",
+    "fault_injector": "stresskit.faults.wiring",
     "add_arguments": "stresskit.faults.config",
     "FaultConfig": "stresskit.faults.config",
     "FaultInjector": "stresskit.faults.injector",

@@ -3,10 +3,10 @@
 A scenario names conditions (``memory_pressure``, ``network_instability``, ...). Each is either
 
 * **produced** — the run has the means (:data:`MEANS`): an agent that allows faults, the fault
-  proxy; a local run with no ``--host`` brings both itself (:mod:`stresskit.embedded`);
+  proxy; a local run with no ``--host`` brings both itself (:mod:`stresskit.run.embedded`);
 * **not evaluated** — the user opted out with ``--skip-condition NAME``: the verdict then says so
   (a ``condition: NAME`` criterion with ``passed`` null, exit code
-  :attr:`~stresskit.exitcodes.ExitCode.NOT_EVALUATED` instead of a plain PASS);
+  :attr:`~stresskit.core.exitcodes.ExitCode.NOT_EVALUATED` instead of a plain PASS);
 * otherwise the run **refuses to start**: exit code 2 and one line naming the condition and the
   option that provides it, before any load. (A condition that cannot be produced in a test
   started from the web UI, where no refusal is possible, is ``not produced`` and fails the run.)
@@ -23,9 +23,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from stresskit.core.options import option
+from stresskit.core.perrun import PerRun
 from stresskit.errors import ConfigError
-from stresskit.options import option
-from stresskit.perrun import PerRun
 
 __all__ = [
     "MEANS",
@@ -63,7 +63,7 @@ MEANS: dict[str, Means] = {
                                  "blackhole window every period", "--fault-proxy URL (stresskit proxy or "
                                  "Toxiproxy in front of the target; --host pointing at it)"),
 }
-"""One row per condition a scenario may name (``stresskit.scenarios.CONDITIONS``); a new condition joins here."""
+"""One row per condition a scenario may name (``stresskit.run.scenarios.CONDITIONS``); a new condition joins here."""
 
 
 def add_arguments(parser: Any) -> None:
@@ -160,7 +160,7 @@ class Conditions:
     def adjust(self, code: int) -> int:
         """The run's exit code given its conditions: a harness error is 1 (no verdict, whatever else happened,
         bar a bad configuration); a pass with conditions not evaluated is ``NOT_EVALUATED``, never 0."""
-        from stresskit.exitcodes import ExitCode
+        from stresskit.core.exitcodes import ExitCode
 
         if code == ExitCode.BAD_CONFIG:
             return code

@@ -1,6 +1,6 @@
 """Fault options: the Locust command-line options and the validated :class:`FaultConfig`.
 
-``add_arguments(parser)`` adds the options (through ``stresskit.options.register_options``);
+``add_arguments(parser)`` adds the options (through ``stresskit.core.options.register_options``);
 :func:`load_config` turns ``environment.parsed_options`` plus the loaded scenario into a
 :class:`FaultConfig`, raising :class:`~stresskit.errors.ConfigError` with one line for any
 bad value, so a wrong kind, a rate outside [0, 1] or a fault that needs a missing agent stops
@@ -14,9 +14,9 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stresskit.core.options import option
 from stresskit.errors import ConfigError
 from stresskit.faults.kinds import KINDS, USER_KINDS, parse_kinds
-from stresskit.options import option
 
 __all__ = ["FaultConfig", "add_arguments", "check_needs", "load_config", "missing_need"]
 
@@ -125,9 +125,9 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
     ``notes`` says why. Raises :class:`ConfigError` for bad input.
     """
     if scenario is None:
-        from stresskit.shape import running_scenario
+        from stresskit.run.shape import scenario_of
 
-        scenario = running_scenario(environment)
+        scenario = scenario_of(environment)
     explicit = option(environment, "failure_rate")
     if explicit is not None:
         rate, source = _number(explicit, "--failure-rate", 0.0, 1.0), "--failure-rate"
@@ -175,7 +175,7 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
 def _embedded(environment: Any) -> bool:
     """Whether stresskit starts the demo system for this run (a local run without ``--host``)."""
     try:
-        from stresskit.embedded import will_start
+        from stresskit.run.embedded import will_start
     except ImportError:
         return False
     return will_start(environment)

@@ -46,6 +46,8 @@ from locust import User
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import WorkerRunner
 
+from stresskit.core.kinds import KIND_NAMES
+from stresskit.core.perrun import Listeners
 from stresskit.errors import ConfigError, FaultError, FaultUnavailable, HarnessError
 from stresskit.faults.admin import TargetAdmin
 from stresskit.faults.config import FaultConfig, load_config
@@ -54,8 +56,6 @@ from stresskit.faults.kinds import KINDS, RECOVERY_REQUEST_TYPE, kinds_for_user
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report, worker_id
 from stresskit.faults.schedule import UserSchedule, slot_name
 from stresskit.faults.toxiproxy import ToxiproxyClient
-from stresskit.kinds import KIND_NAMES
-from stresskit.perrun import Listeners
 
 __all__ = ["FaultInjector", "current_user", "user_kind"]
 
@@ -508,6 +508,6 @@ def _own_action(user: User, state: UserState, name: str) -> bool:
 
 
 def _option(environment: Any, name: str) -> Any:
-    from stresskit.options import option
+    from stresskit.core.options import option
 
     return option(environment, name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from stresskit.core.kinds import KIND_NAMES as USER_KINDS_ALL
 from stresskit.errors import ConfigError
 from stresskit.faults.effects import (
     Injected,
@@ -31,7 +32,6 @@ from stresskit.faults.effects import (
     network,
     ratelimit,
 )
-from stresskit.kinds import KIND_NAMES as USER_KINDS_ALL
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -58,7 +58,7 @@ RunBuilder = Callable[[RunFaultContext], RunFault]
 class FaultKind:
     """One fault kind: one row of the catalogue.
 
-    ``targets`` are the user kinds (:data:`stresskit.kinds.USER_KINDS`; plain Locust HTTP users
+    ``targets`` are the user kinds (:data:`stresskit.core.kinds.USER_KINDS`; plain Locust HTTP users
     count as ``api``) the fault can hit; ``needs`` names what must be configured before the run
     starts (``agent``, ``admin``, ``proxy``, ``redis``). A ``user`` kind has an ``effect``, a
     ``run`` kind a ``build``. ``single_flight``: a timed effect with one shared means (a toxic, a

@@ -3,7 +3,7 @@
 Faults happen where the users run (a worker, or the only process of a local run). Each event —
 ``injected``, ``recovered``, ``critical`` — is sent as a Locust custom message
 (:data:`EVENT_MESSAGE`) to the master (a local runner delivers it to itself), where the
-:class:`FaultLog` writes one CSV row with :data:`stresskit.schema.FAULT_COLUMNS`, flushed at
+:class:`FaultLog` writes one CSV row with :data:`stresskit.core.schema.FAULT_COLUMNS`, flushed at
 once, updates the run state (``faults_injected``, ``faults_recovered``,
 ``record_critical()``) and fires the stresskit event (``fault_injected``, ``fault_recovered``,
 ``critical_failure``). So the stresskit events fire once per fault for the whole run, on the
@@ -20,13 +20,13 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
-from stresskit.events import stresskit_events
-from stresskit.options import option
-from stresskit.perrun import PerRun
-from stresskit.runstate import run_state
-from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX
+from stresskit.core.options import option
+from stresskit.core.perrun import PerRun
+from stresskit.core.runstate import run_state_of
+from stresskit.core.schema import FAULT_COLUMNS, FAULTS_SUFFIX
+from stresskit.events import stresskit_events_of
 
-__all__ = ["EVENT_MESSAGE", "RUN_FAULT_MESSAGE", "FaultLog", "fault_log", "harness_error", "report"]
+__all__ = ["EVENT_MESSAGE", "RUN_FAULT_MESSAGE", "FaultLog", "fault_log_of", "harness_error", "report"]
 
 log = logging.getLogger("stresskit.faults")
 
@@ -91,13 +91,13 @@ class FaultLog:
                     if self._file is not None:
                         self._file.flush()
                 except OSError as exc:  # disk full: say so once, keep counting, name the file in _run.json
-                    from stresskit.lifecycle import discard, note_write_error
+                    from stresskit.run.lifecycle import discard, note_write_error
 
                     discard(self._file)
                     self._file = self._writer = None
                     note_write_error(self.environment, self.path or "", exc)
-        state = run_state(self.environment)
-        hooks = stresskit_events(self.environment)
+        state = run_state_of(self.environment)
+        hooks = stresskit_events_of(self.environment)
         if event == "injected":
             state.add(faults_injected=1)
             hooks.fault_injected.fire(kind=kind, user=row["user"], worker=row["worker"], detail=row["detail"],
@@ -137,7 +137,7 @@ class FaultLog:
         self.close()
 
 
-def fault_log(environment: Any) -> FaultLog | None:
+def fault_log_of(environment: Any) -> FaultLog | None:
     """The environment's :class:`FaultLog` (created by :func:`stresskit.faults.use_faults` on the
     master or local runner), or ``None`` on a worker."""
     return _SLOT.get(environment)
@@ -145,7 +145,7 @@ def fault_log(environment: Any) -> FaultLog | None:
 
 def attach_log(environment: Any) -> FaultLog:
     """Create the fault log of a master or local runner (once)."""
-    existing = fault_log(environment)
+    existing = fault_log_of(environment)
     if existing is not None:
         return existing
     sink = FaultLog(environment)
@@ -158,7 +158,7 @@ def report(environment: Any, event: str, kind: str, user: str = "", detail: str 
     """Send one fault event to the master's log (from a worker) or record it (local/master)."""
     row: dict[str, Any] = {"timestamp": timestamp or time.time(), "event": event, "kind": kind, "user": user,
            "worker": worker_id(environment), "detail": detail, "recovery_time": recovery_time}
-    sink = fault_log(environment)
+    sink = fault_log_of(environment)
     if sink is not None:
         sink.record(**row)
         return
@@ -207,7 +207,7 @@ def harness_error(environment: Any, text: str) -> None:
         return
     import gevent
 
-    from stresskit.runstate import run_state
+    from stresskit.core.runstate import run_state_of
 
-    run_state(environment).stop_reason = f"harness error: {text}"
+    run_state_of(environment).stop_reason = f"harness error: {text}"
     gevent.spawn(runner.quit if option(environment, "headless", False) else runner.stop)

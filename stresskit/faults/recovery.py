@@ -10,7 +10,7 @@ timed to its next success (``RECOVERY`` / ``<kind>`` stats entries); after ``--r
 seconds it ends the fault and logs a run-level ``recovered`` row with the time until the target
 answered again. A fault still on when the test stops is always ended.
 
-The restartable target of a recovery run is :func:`stresskit.embedded.use_managed_target`. The
+The restartable target of a recovery run is :func:`stresskit.run.embedded.use_managed_target`. The
 scenario conditions (memory pressure, network instability, resource exhaustion) run here too,
 as periodic episodes (:func:`start_conditions`).
 """
@@ -24,14 +24,14 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
-from stresskit.embedded import managed_system
+from stresskit.core.options import option, register_options
+from stresskit.core.perrun import Listeners, PerRun
 from stresskit.errors import ConfigError, DependencyMissing, FaultError
 from stresskit.faults.config import FaultConfig
 from stresskit.faults.effects import RunFault
 from stresskit.faults.effects.host import HostPressure
 from stresskit.faults.log import RUN_FAULT_MESSAGE, report
-from stresskit.options import option, register_options
-from stresskit.perrun import Listeners, PerRun
+from stresskit.run.embedded import managed_system_of
 
 __all__ = [
     "HostPressure",
@@ -227,7 +227,7 @@ def use_recovery(events: Any, kind: str) -> None:
             if every and every <= down:
                 raise ConfigError(f"--recovery-every ({every:g}s) must be longer than --recovery-down ({down:g}s)")
         except ConfigError as exc:
-            from stresskit.exitcodes import quit_bad_configuration
+            from stresskit.core.exitcodes import quit_bad_configuration
 
             quit_bad_configuration(environment, f"recovery: {exc}")
         limit = float(option(environment, "fault_recovery_limit", 30.0))
@@ -254,7 +254,7 @@ class _RunContext:
     def __init__(self, environment: Any, kind: str) -> None:
         self.environment = environment
         self.kind = kind
-        self.system = managed_system(environment)
+        self.system = managed_system_of(environment)
         self.host = environment.host or option(environment, "host")
 
     def option(self, name: str, default: Any = None) -> Any:
@@ -369,7 +369,7 @@ def _network_instability(environment: Any, config: FaultConfig, period: float) -
 
 
 def _scenario_duration(environment: Any) -> float:
-    from stresskit.shape import running_scenario
+    from stresskit.run.shape import scenario_of
 
-    scenario = running_scenario(environment)
+    scenario = scenario_of(environment)
     return float(scenario.duration) if scenario is not None else 600.0

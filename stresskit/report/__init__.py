@@ -9,7 +9,7 @@
     report.write(html="run_report.html", json_path="run_report.json", junit="run_report.junit.xml")
 
 Importing this package is cheap: the analysis modules load on first use, and the Locust-side
-latency recorder (:mod:`stresskit.latency`) imports only :mod:`stresskit.report.sketch`.
+latency recorder (:mod:`stresskit.observe.latency`) imports only :mod:`stresskit.report.sketch`.
 """
 
 from __future__ import annotations

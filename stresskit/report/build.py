@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stresskit.core.limits import MAX_ERROR_RATIO
+from stresskit.core.schema import LATENCY_SUFFIX
 from stresskit.errors import ReportError
-from stresskit.limits import MAX_ERROR_RATIO
 from stresskit.report import load
 from stresskit.report.baseline import DEFAULT_TOLERANCE, compare
 from stresskit.report.jsonout import SCHEMA, report_dict
@@ -34,7 +35,6 @@ from stresskit.report.runinfo import extra_criteria, run_extras
 from stresskit.report.throughput import Throughput, failure_categories, fault_summary, throughput
 from stresskit.report.verdict import FAIL, PASS, Criterion, ReportExit, Verdict, judge, run_criteria
 from stresskit.report.windows import window_for
-from stresskit.schema import LATENCY_SUFFIX
 
 __all__ = ["SCHEMA", "EmptyRunError", "NoRunFilesError", "Report", "build_report"]
 

@@ -13,8 +13,8 @@ import sys
 import traceback
 from typing import Any
 
+from stresskit.core.limits import RESOURCE_ALERT_PERCENT
 from stresskit.errors import ReportError
-from stresskit.limits import RESOURCE_ALERT_PERCENT
 from stresskit.report.verdict import ReportExit
 
 __all__ = ["configure", "run"]

@@ -2,7 +2,7 @@
 
 Two sources, and the report says which one it used:
 
-- **ddsketch** (``PREFIX_latency.jsonl``, written by :mod:`stresskit.latency`): every response
+- **ddsketch** (``PREFIX_latency.jsonl``, written by :mod:`stresskit.observe.latency`): every response
   time recorded on the workers into DDSketches merged on the master; each percentile is within
   1% (relative) of a recorded value at that rank, per window and for the whole run.
 - **locust** (``_stats.csv`` and ``_stats_history.csv``): Locust rounds each response time to
@@ -57,7 +57,7 @@ PRECISION_SKETCH = ("DDSketch, 1% relative accuracy: each percentile is within 1
                     "recorded at that rank; merged across workers without loss")
 PRECISION_LOCUST = ("Locust stats: response times rounded to ~2 significant digits before bucketing; "
                     "per-window values are request-weighted means of Locust's rolling ~10 s percentiles "
-                    "(approximate); record precise ones with stresskit.latency.record_latency")
+                    "(approximate); record precise ones with stresskit.observe.latency.use_latency")
 
 
 @dataclass

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stresskit.core.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCES_SUFFIX, RUN_SUFFIX
 from stresskit.report.plausible import (
     TIME,
     Plausible,
@@ -25,7 +26,6 @@ from stresskit.report.plausible import (
     note_fields,
     time_bounds,
 )
-from stresskit.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCES_SUFFIX, RUN_SUFFIX
 
 __all__ = [
     "EXCEPTIONS_SUFFIX",
@@ -292,7 +292,7 @@ _KIND_REQUIRES = {"system": ("memory_percent",), "process": ("rss_bytes",), "bro
 
 
 def read_resources(path: str, bounds: tuple[float, float] | None = None) -> _Read:
-    """The collector's ``_resources.csv`` (see :data:`stresskit.schema.RESOURCE_COLUMNS`).
+    """The collector's ``_resources.csv`` (see :data:`stresskit.core.schema.RESOURCE_COLUMNS`).
 
     A row counts as corrupt when its kind is unknown or a field its kind needs is empty
     (a process row without RSS, a system row without memory %): skipped and counted. Rows that
@@ -350,7 +350,7 @@ def _note_implausible(note: InputNote, counts: Plausible) -> None:
 
 
 def read_faults(prefix: str, bounds: tuple[float, float] | None = None) -> _Read:
-    """The fault injector's ``_faults.csv`` (see :data:`stresskit.schema.FAULT_COLUMNS`); rows that
+    """The fault injector's ``_faults.csv`` (see :data:`stresskit.core.schema.FAULT_COLUMNS`); rows that
     cannot be true are left out and counted (:func:`stresskit.report.plausible.check_faults`)."""
     read = read_csv_robust(f"{prefix}{FAULTS_SUFFIX}", required=("timestamp", "event", "kind"),
                            numeric=("timestamp", "recovery_time"), strings=("event", "kind", "user", "worker",

@@ -1,7 +1,7 @@
 """Resources of the run: min/max/mean per host and per process, time above the alert thresholds,
 the memory series for the leak regression, and chart-sized timelines.
 
-Works from ``PREFIX_resources.csv`` (see :data:`stresskit.schema.RESOURCE_COLUMNS`). Process rows
+Works from ``PREFIX_resources.csv`` (see :data:`stresskit.core.schema.RESOURCE_COLUMNS`). Process rows
 of the same (host, name) at the same timestamp are summed (a process and its children, or a
 process restarted under a new pid, stay one series). :func:`analyze_resources` takes a path so it
 can run in a child process beside the stats work; its result is small and picklable.
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresskit.limits import RESOURCE_ALERT_PERCENT
+from stresskit.core.limits import RESOURCE_ALERT_PERCENT
 from stresskit.report.leak import MB, LeakResult, LeakRule, analyze_leak
 from stresskit.report.load import InputNote, read_resources
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from stresskit.kinds import KIND_NAMES
+from stresskit.core.kinds import KIND_NAMES
 from stresskit.report.verdict import FAIL, NOT_EVALUATED, PASS, Criterion
 
 __all__ = ["CLIENT_KINDS", "extra_criteria", "extras_lines", "run_extras"]

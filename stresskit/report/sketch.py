@@ -1,6 +1,6 @@
 """The ``_latency.jsonl`` codec: DDSketch latency histograms as JSON lines, and quantiles from them.
 
-Shared by the Locust-side recorder (:mod:`stresskit.latency`) and the report; it imports only
+Shared by the Locust-side recorder (:mod:`stresskit.observe.latency`) and the report; it imports only
 the ``ddsketch`` package and numpy, never Locust or pandas, so a worker pays little for it.
 
 A sketch line::

@@ -26,8 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from stresskit.exitcodes import SEVERITY as EXIT_SEVERITY
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import SEVERITY as EXIT_SEVERITY
+from stresskit.core.exitcodes import ExitCode
 
 __all__ = ["NOT_EVALUATED", "SEVERITY", "Criterion", "ReportExit", "Verdict", "judge"]
 
@@ -35,10 +35,10 @@ PASS, FAIL, INCONCLUSIVE, NOT_EVALUATED = "pass", "fail", "inconclusive", "not e
 
 
 ReportExit = ExitCode
-"""The report's exit codes are the run's (:mod:`stresskit.exitcodes`, the one table)."""
+"""The report's exit codes are the run's (:mod:`stresskit.core.exitcodes`, the one table)."""
 
 SEVERITY = tuple(code for code in EXIT_SEVERITY if code not in (ExitCode.INTERRUPTED, ExitCode.NOT_EVALUATED))
-"""Most severe first (the one order of :data:`stresskit.exitcodes.SEVERITY`)."""
+"""Most severe first (the one order of :data:`stresskit.core.exitcodes.SEVERITY`)."""
 
 
 @dataclass

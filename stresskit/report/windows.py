@@ -2,7 +2,7 @@
 
 A chart of a 21 s run needs 1 s windows; one of a 20 h run about 5 min. The report picks the
 window from :data:`GRAINS` so that a chart has at most :data:`POINTS` points (1 s at the finest);
-:mod:`stresskit.latency` records each sketch at the coarsest grain of the same chain that is at
+:mod:`stresskit.observe.latency` records each sketch at the coarsest grain of the same chain that is at
 most ``elapsed / POINTS``. Each grain divides the next, and a run of length ``d`` that reached
 ``t ≤ d`` gets a window ``≥ d / POINTS ≥ t / POINTS``, so every recorded grain divides the
 report's window: sketches re-aggregate to it exactly, and a long run still writes few lines.

@@ -10,9 +10,9 @@ import os
 import signal
 from typing import Any
 
+from stresskit.core.options import non_negative_float, positive_float, positive_int
+from stresskit.core.redact import redact_text, redact_url
 from stresskit.errors import ConfigError, TargetUnreachable
-from stresskit.options import non_negative_float, positive_float, positive_int
-from stresskit.redact import redact_text, redact_url
 from stresskit.target.config import TargetConfig
 
 

@@ -16,8 +16,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from stresskit.binaries import find_redis_server
-from stresskit.process import ManagedProcess
+from stresskit.core.binaries import find_redis_server
+from stresskit.core.process import ManagedProcess
 
 __all__ = ["ManagedProcess", "RedisServer", "TargetServer", "free_port", "start_redis", "start_target"]
 

@@ -2,7 +2,7 @@
 
 The demo target and a redis-server (and optionally the fault proxy in front of the target), so
 that run-wide faults (``backend_crash``, ``cache_disconnect``) can kill them for real and start
-them again on the same ports. Wired into a run by :func:`stresskit.embedded.use_managed_target`.
+them again on the same ports. Wired into a run by :func:`stresskit.run.embedded.use_managed_target`.
 """
 
 from __future__ import annotations

@@ -32,10 +32,10 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, task
 
-from stresskit.clients.api import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
+from stresskit.clients.endpoints import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
+from stresskit.core.options import non_negative_float, non_negative_int, setting
+from stresskit.core.perrun import log_once
 from stresskit.errors import ConfigError
-from stresskit.options import non_negative_float, non_negative_int, setting
-from stresskit.perrun import log_once
 
 __all__ = ["REFERENCE_ENDPOINTS", "ApiUser", "Endpoint", "add_arguments"]
 

@@ -15,7 +15,7 @@ Stats entries are listed in :mod:`stresskit.clients.cache` (``GET hit``, ``GET m
 The hit rate (:class:`CacheHitRate`): every process counts its users' hits and misses; a worker
 sends the counts of each report interval to the master with Locust's ``report_to_master``
 event, the master (or a local runner directly) adds them to
-``stresskit.runstate.run_state(environment).cache_hits / cache_misses`` and keeps per-interval
+``stresskit.core.runstate.run_state_of(environment).cache_hits / cache_misses`` and keeps per-interval
 rates. The master's web UI shows a *Cache* tab (total and last-interval hit rate, recent
 intervals); the end of the run logs the rate, and ``--cache-min-hit-rate`` sets exit code
 :data:`EXIT_CACHE_HIT_RATE` when the run's rate is below it.
@@ -40,10 +40,10 @@ import redis
 from locust import User, task
 
 from stresskit.clients.cache import KeySpace, RedisCacheClient
-from stresskit.exitcodes import ExitCode
-from stresskit.options import positive_int, setting
-from stresskit.perrun import PerRun, log_once
-from stresskit.runstate import run_state
+from stresskit.core.exitcodes import ExitCode
+from stresskit.core.options import positive_int, setting
+from stresskit.core.perrun import PerRun, log_once
+from stresskit.core.runstate import run_state_of
 
 __all__ = ["EXIT_CACHE_HIT_RATE", "CacheHitRate", "CacheUser", "add_arguments", "init_cache_hit_rate"]
 
@@ -153,7 +153,7 @@ class CacheHitRate:
             self._add(hits, misses)
 
     def _add(self, hits: int, misses: int) -> None:
-        run_state(self.environment).add(cache_hits=hits, cache_misses=misses)
+        run_state_of(self.environment).add(cache_hits=hits, cache_misses=misses)
         start = time.time() // self.interval * self.interval
         if self.intervals and self.intervals[-1][0] == start:
             self.intervals[-1][1] += hits
@@ -181,16 +181,16 @@ class CacheHitRate:
 
     @property
     def hits(self) -> int:
-        return run_state(self.environment).cache_hits
+        return run_state_of(self.environment).cache_hits
 
     @property
     def misses(self) -> int:
-        return run_state(self.environment).cache_misses
+        return run_state_of(self.environment).cache_misses
 
     @property
     def rate(self) -> float | None:
         """The run's hit rate so far (master / local), None before the first read."""
-        return run_state(self.environment).cache_hit_rate
+        return run_state_of(self.environment).cache_hit_rate
 
     def last_interval(self) -> tuple[int, int, float | None]:
         """Hits, misses and rate of the last complete interval (the current one if it is the only one)."""

@@ -11,8 +11,8 @@ Subclass it like Locust's ``HttpUser``::
 Each user owns one headless Chromium session (a
 :class:`~stresskit.clients.page.PageProcessor`), started in ``on_start`` and always quit in
 ``on_stop``. Its task takes the next page from the run's shared quota
-(:func:`stresskit.quota.page_quota`), processes it (navigate, wait for the rendered rows,
-extract them), reports it, fires ``stresskit_events(env).page_completed(page=, rows=)`` and
+(:func:`stresskit.cluster.quota.page_quota_of`), processes it (navigate, wait for the rendered rows,
+extract them), reports it, fires ``stresskit_events_of(env).page_completed(page=, rows=)`` and
 goes on. With the quota exhausted the user waits ``quota_poll_interval`` and asks again while
 pages are still held elsewhere; once every page is finished it stops itself.
 
@@ -38,11 +38,11 @@ from locust import User, constant, task
 from locust.exception import StopUser
 
 from stresskit.clients.page import PageProcessor, PageResult
+from stresskit.cluster.quota import PageGrant, PageQuota, page_quota_of
+from stresskit.core.options import non_negative_int, positive_float, setting
+from stresskit.core.perrun import log_once
 from stresskit.errors import ConfigError, StressKitError
-from stresskit.events import stresskit_events
-from stresskit.options import non_negative_int, positive_float, setting
-from stresskit.perrun import log_once
-from stresskit.quota import PageGrant, PageQuota, page_quota
+from stresskit.events import stresskit_events_of
 
 __all__ = ["PageProcessorUser", "add_arguments"]
 
@@ -111,7 +111,7 @@ class PageProcessorUser(User):
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.processor: PageProcessor | None = None
-        self.quota: PageQuota = page_quota(environment)
+        self.quota: PageQuota = page_quota_of(environment)
         self._held: PageGrant | None = None
         self._start_error: BaseException | None = None
         self._next_memory_sample = 0.0
@@ -200,7 +200,7 @@ class PageProcessorUser(User):
         except StressKitError as exc:  # the browser is dead and cannot be restarted
             self._held = None
             self.quota.release(grant)
-            stresskit_events(self.environment).critical_failure.fire(
+            stresskit_events_of(self.environment).critical_failure.fire(
                 kind="browser_restart", detail=f"page {grant.page}: {exc}")
             log_once(self.environment, log, f"page processor stopped: {exc}")
             raise StopUser() from None
@@ -208,7 +208,7 @@ class PageProcessorUser(User):
         if result.ok:
             self.quota.complete(grant)
             self.pages_processed += 1
-            stresskit_events(self.environment).page_completed.fire(page=grant.page, rows=len(result.rows))
+            stresskit_events_of(self.environment).page_completed.fire(page=grant.page, rows=len(result.rows))
         else:
             self.quota.fail(grant)
         self.on_page(grant.page, result)
@@ -234,6 +234,6 @@ class PageProcessorUser(User):
         try:
             self.processor.restart(reason)
         except StressKitError as exc:
-            stresskit_events(self.environment).critical_failure.fire(kind="browser_restart", detail=str(exc))
+            stresskit_events_of(self.environment).critical_failure.fire(kind="browser_restart", detail=str(exc))
             log_once(self.environment, log, f"page processor stopped: {exc}")
             raise StopUser() from None

@@ -34,8 +34,8 @@ from locust import User
 from locust.exception import StopUser
 
 from stresskit.clients.websocket import REFUSAL_CODES, WebSocketConnection, websocket_url
-from stresskit.options import positive_float, positive_int, setting
-from stresskit.perrun import log_once
+from stresskit.core.options import positive_float, positive_int, setting
+from stresskit.core.perrun import log_once
 
 __all__ = ["WebSocketUser", "add_arguments"]
 

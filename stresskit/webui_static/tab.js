@@ -1,4 +1,4 @@
-/* Injected into Locust's own page by stresskit.webui: while the "Resources" tab is selected
+/* Injected into Locust's own page by stresskit.observe.webui: while the "Resources" tab is selected
  * (?tab=stresskit-resources), the tab shows the live charts page (same origin, Locust's look) in
  * an iframe that grows with its content, so the tab reads as one page. */
 (function () {

@@ -3,9 +3,9 @@ fails (404), and the precise latency recorder switched on."""
 
 from locust import FastHttpUser, constant, events, task
 
-from stresskit.latency import record_latency
+from stresskit.observe.latency import use_latency
 
-record_latency(events, window_s=2.0, grace_s=3.0)
+use_latency(events, window_s=2.0, grace_s=3.0)
 
 
 class ReportUser(FastHttpUser):

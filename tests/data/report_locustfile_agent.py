@@ -3,7 +3,7 @@
 
 from locust import events
 
-from stresskit.collector import use_collector
+from stresskit.observe.collector import use_collector
 from tests.data.report_locustfile import ReportUser  # noqa: F401  (the user class; latency recorder on)
 
 use_collector(events, web_ui=False)

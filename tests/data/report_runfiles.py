@@ -1,5 +1,5 @@
 """Helpers of the report tests: a real short Locust run's files plus synthetic resources, faults
-and run.json files written per :mod:`stresskit.schema`."""
+and run.json files written per :mod:`stresskit.core.schema`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stresskit.schema import FAULT_COLUMNS, RESOURCE_COLUMNS
+from stresskit.core.schema import FAULT_COLUMNS, RESOURCE_COLUMNS
 
 LOCUSTFILE = Path(__file__).with_name("report_locustfile.py")
 ROOT = Path(__file__).resolve().parents[2]

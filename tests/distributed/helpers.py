@@ -91,7 +91,7 @@ def failure_count(prefix: Path) -> int:
 
 
 def worker_rows(prefix: Path) -> list[dict[str, str]]:
-    """The master's ``<prefix>_workers.csv`` (stresskit.distributed)."""
+    """The master's ``<prefix>_workers.csv`` (stresskit.cluster.distributed)."""
     return read_csv(Path(f"{prefix}_workers.csv"))
 
 

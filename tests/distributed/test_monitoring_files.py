@@ -1,7 +1,7 @@
 """docker/: the monitoring profile (Prometheus + Grafana) agrees with the exporters and the compose file.
 
 The Grafana dashboard must be valid JSON whose every query names only metrics the exporters
-really serve: the names come from the tables both exporters render from (stresskit.metrics and
+really serve: the names come from the tables both exporters render from (stresskit.observe.metrics and
 stresskit.agent.prometheus); tests/e2e/test_prometheus_metrics.py checks that what a real
 Prometheus scraped from a real run is within those tables. No container engine is needed.
 """
@@ -16,8 +16,8 @@ import subprocess
 import pytest
 import yaml
 
-from stresskit import metrics
 from stresskit.agent import prometheus as agent_prometheus
+from stresskit.observe import metrics
 from tests.distributed.compose import ROOT, load_compose, services
 
 DOCKER = ROOT / "docker"

@@ -35,14 +35,14 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner
 
-from stresskit import quota
-from stresskit.events import stresskit_events
-from stresskit.options import register_options
-from stresskit.runstate import run_state
+from stresskit.cluster import quota
+from stresskit.events import stresskit_events_of
+from stresskit.core.options import register_options
+from stresskit.core.runstate import run_state_of
 from stresskit.users.page import PageProcessorUser, add_arguments
 
 register_options(events, quota.add_arguments, add_arguments)
-quota.install(events, stop_when_done=True)
+quota.use_page_quota(events, stop_when_done=True)
 OUT = os.environ["PAGE_TEST_OUT"]
 HOLD_AFTER = int(os.environ.get("PAGE_TEST_HOLD_AFTER", "0"))
 
@@ -51,8 +51,8 @@ HOLD_AFTER = int(os.environ.get("PAGE_TEST_HOLD_AFTER", "0"))
 def record(environment, **_):
     if isinstance(environment.runner, MasterRunner):
         def dump(**_):
-            q = quota.page_quota(environment)
-            data = {"state": run_state(environment).snapshot(), "done": q.done,
+            q = quota.page_quota_of(environment)
+            data = {"state": run_state_of(environment).snapshot(), "done": q.done,
                     "finished": {str(k): v for k, v in q.ledger.finished_pages.items()},
                     "duplicates": q.ledger.duplicates, "reclaimed": q.ledger.reclaimed}
             with open(os.path.join(OUT, "master.json"), "w") as f:
@@ -64,7 +64,7 @@ def record(environment, **_):
         def log_page(page, rows, **_):
             with open(path, "a") as f:
                 f.write(json.dumps({"page": page, "rows": rows}) + "\\n")
-        stresskit_events(environment).page_completed.add_listener(log_page)
+        stresskit_events_of(environment).page_completed.add_listener(log_page)
 
 
 class Pages(PageProcessorUser):

@@ -1,5 +1,5 @@
 """The master's published web UI behind ``--web-login`` with stresskit's password login
-(stresskit.weblogin): a real ``locust`` serving its UI on loopback, a real HTTP client with a
+(stresskit.observe.weblogin): a real ``locust`` serving its UI on loopback, a real HTTP client with a
 cookie jar."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import ExitCode
 from stresskit.target.launcher import free_port
 from tests.conftest import ROOT
 from tests.e2e.test_drills_lifecycle import _child_env, _finish, _poll, _still_running, _tree

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.distributed import EXIT_ALL_WORKERS_LOST, EXIT_LOCUSTFILE_MISMATCH, EXIT_MASTER_UNREACHABLE
+from stresskit.cluster.distributed import EXIT_ALL_WORKERS_LOST, EXIT_LOCUSTFILE_MISMATCH, EXIT_MASTER_UNREACHABLE
 from tests.distributed.helpers import (
     CHECKED,
     UNCHECKED,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import ExitCode
 from stresskit.report.latency import read_latency
 from stresskit.target.launcher import free_port
 from tests.conftest import ROOT

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import ExitCode
 from tests.conftest import ROOT
 from tests.support.wait import wait_for
 

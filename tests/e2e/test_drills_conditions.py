@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import ExitCode
 from stresskit.faults.effects.ratelimit import BURST_BUDGET, BURST_NAME, BURST_REQUEST_TYPE
 from stresskit.target.launcher import start_target
 from tests.conftest import ADMIN_TOKEN, ROOT

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import ExitCode
 from tests.conftest import ROOT
 
 PRODUCTION = "locustfiles/production.py"

@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from stresskit.exitcodes import ExitCode
-from stresskit.pacing import PagePace
-from stresskit.scenarios import load_scenarios
+from stresskit.core.exitcodes import ExitCode
+from stresskit.run.pacing import PagePace
+from stresskit.run.scenarios import load_scenarios
 from tests.conftest import ROOT
 from tests.e2e.test_scenario_runs import LOCUSTFILE, LocustRun, run_locust
 

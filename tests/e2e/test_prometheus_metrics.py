@@ -32,10 +32,10 @@ from pathlib import Path
 
 import pytest
 
-from stresskit import metrics
 from stresskit.agent import prometheus as agent_prometheus
 from stresskit.agent.launcher import start_agent
-from stresskit.process import ManagedProcess
+from stresskit.core.process import ManagedProcess
+from stresskit.observe import metrics
 from stresskit.target.launcher import free_port
 from tests.conftest import ROOT
 

@@ -12,9 +12,9 @@ pytestmark = pytest.mark.timeout(120)
 
 LOCUSTFILE = textwrap.dedent("""
     from locust import constant, events
-    from stresskit.collector import add_arguments as collector_arguments
+    from stresskit.observe.collector import add_arguments as collector_arguments
     from stresskit.faults import use_faults
-    from stresskit.options import register_options
+    from stresskit.core.options import register_options
     from stresskit.users.api import ApiUser, Endpoint
 
     register_options(events, collector_arguments)

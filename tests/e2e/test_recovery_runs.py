@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.schema import FAULT_COLUMNS
+from stresskit.core.schema import FAULT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(120)

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from stresskit.agent.launcher import start_agent
-from stresskit.exitcodes import ExitCode
-from stresskit.scenarios import load_scenarios
+from stresskit.core.exitcodes import ExitCode
+from stresskit.run.scenarios import load_scenarios
 from stresskit.target.launcher import free_port, start_target
 from tests.conftest import ADMIN_TOKEN, ROOT
 

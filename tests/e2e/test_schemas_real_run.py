@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stresskit.exitcodes import ExitCode
+from stresskit.core.exitcodes import ExitCode
 from stresskit.report import build_report
 from stresskit.schemas import validate
 from tests.e2e.test_drills_availability import Drill

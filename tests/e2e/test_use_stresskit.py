@@ -9,8 +9,8 @@ import os
 import subprocess
 import sys
 
-from stresskit.exitcodes import ExitCode
-from stresskit.scenarios import load_scenarios
+from stresskit.core.exitcodes import ExitCode
+from stresskit.run.scenarios import load_scenarios
 from tests.conftest import ROOT
 
 LOCUSTFILE = "tests/e2e/locustfiles/own_users.py"

@@ -18,7 +18,7 @@ TOKEN = "webui-test-token-0123456789"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOCUSTFILE = textwrap.dedent("""
     from locust import User, constant, events, task
-    from stresskit.collector import use_collector
+    from stresskit.observe.collector import use_collector
 
     use_collector(events)
 

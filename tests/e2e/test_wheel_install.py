@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from stresskit.process import ManagedProcess
+from stresskit.core.process import ManagedProcess
 from stresskit.target.launcher import free_port
 from tests.conftest import ROOT
 

@@ -12,11 +12,11 @@ import pytest
 from locust import constant
 from locust.env import Environment
 
-from stresskit.arrival import arrival_control, use_arrival
+from stresskit.arrival import arrival_control_of, use_arrival
 from stresskit.arrival.webui import TAB_KEY
-from stresskit.latency import record_latency
+from stresskit.observe.latency import use_latency
 from stresskit.report.latency import SERIES_MEANING
-from stresskit.scenarios import parse_scenarios
+from stresskit.run.scenarios import parse_scenarios
 from stresskit.target.launcher import free_port
 from stresskit.users import ApiUser
 from stresskit.users.api import Endpoint
@@ -54,10 +54,10 @@ def test_paced_users_tab_and_fallback_to_closed_model(monkeypatch, server):
     port = free_port()
     web_ui = env.create_web_ui("127.0.0.1", port)
     try:
-        record_latency(env.events)
+        use_latency(env.events)
         use_arrival(env.events)
         env.events.init.fire(environment=env, runner=runner, web_ui=web_ui)
-        control = arrival_control(env)
+        control = arrival_control_of(env)
         control.start(SCENARIO, None)
         runner.start(5, spawn_rate=100)
         wait_for(lambda: control.counts()["api"]["started"] >= 60, timeout=30, what="60 paced iterations")

@@ -1,4 +1,4 @@
-"""Locust's per-second statistics on the master stay bounded over a long run (stresskit.statsbound).
+"""Locust's per-second statistics on the master stay bounded over a long run (stresskit.observe.statsbound).
 
 A real Locust Environment and LocalRunner: requests are recorded through the real ``request``
 event, then the per-second counters a 2 h run leaves behind are put in place (one key per
@@ -14,7 +14,7 @@ from locust import User, events as locust_events, task
 from locust.env import Environment
 from locust.event import Events
 
-from stresskit.statsbound import KEEP_SECONDS, thin_history, trim_stats, use_bounded_stats
+from stresskit.observe.statsbound import KEEP_SECONDS, thin_history, trim_stats, use_bounded_stats
 
 
 class Noop(User):

@@ -18,10 +18,10 @@ from locust.env import Environment
 
 from stresskit.agent.client import AgentClient
 from stresskit.agent.launcher import start_agent
-from stresskit.collector import AlertPolicy, Collector, get_collector, use_collector
-from stresskit.events import stresskit_events
-from stresskit.runstate import run_state
-from stresskit.schema import RESOURCE_COLUMNS
+from stresskit.core.runstate import run_state_of
+from stresskit.core.schema import RESOURCE_COLUMNS
+from stresskit.events import stresskit_events_of
+from stresskit.observe.collector import AlertPolicy, Collector, collector_of, use_collector
 from stresskit.target.launcher import free_port
 
 TOKEN = "collector-test-token-0123456789"
@@ -147,7 +147,7 @@ def test_every_sample_is_written_as_it_arrives_and_fired_as_an_event(tmp_path, a
     agent = agents("--pid", str(os.getpid()))
     environment, collector = make_collector(tmp_path, [agent.url])
     fired = []
-    stresskit_events(environment).resource_sample.add_listener(lambda sample: fired.append(sample["seq"]))
+    stresskit_events_of(environment).resource_sample.add_listener(lambda sample: fired.append(sample["seq"]))
     collector.start()
     try:
         wait_until(lambda: collector.links[0].samples >= 6, what="6 samples")
@@ -252,7 +252,7 @@ def test_an_agent_gone_until_the_end_is_a_gap_and_the_run_goes_on(tmp_path, agen
     agent.kill()
     wait_until(lambda: not link.connected, what="the collector to notice")
     time.sleep(1.0)
-    with caplog.at_level("WARNING", logger="stresskit.collector"):
+    with caplog.at_level("WARNING", logger="stresskit.observe.collector"):
         collector.close()
     gaps = [r for r in read_rows(collector.csv_path) if r["kind"] == "gap"]
     assert len(gaps) == 1 and int(gaps[0]["count"]) >= 4
@@ -279,7 +279,7 @@ def test_sustained_load_alerts_once_into_the_run_state_and_the_event(tmp_path, a
     policy = AlertPolicy(cpu=100, memory=0.01, sustain=0.5)  # any host uses more than 0.01% of its memory
     environment, collector = make_collector(tmp_path, [agent.url], policy=policy)
     fired = []
-    stresskit_events(environment).resource_alert.add_listener(lambda **kw: fired.append(kw))
+    stresskit_events_of(environment).resource_alert.add_listener(lambda **kw: fired.append(kw))
     collector.start()
     try:
         link = collector.links[0]
@@ -292,7 +292,7 @@ def test_sustained_load_alerts_once_into_the_run_state_and_the_event(tmp_path, a
     alert = fired[0]
     assert alert["host"] == socket.gethostname() and alert["metric"] == "memory_percent"
     assert alert["threshold"] == 0.01 and alert["value"] > 0.01 and alert["since"] <= time.time()
-    state_alerts = run_state(environment).alerts
+    state_alerts = run_state_of(environment).alerts
     assert len(state_alerts) == 1 and state_alerts[0]["metric"] == "memory_percent"
     assert collector.snapshot()["alerts"]["active"][0]["metric"] == "memory_percent"
 
@@ -306,7 +306,7 @@ def test_use_collector_wires_options_and_locust_events(tmp_path, agents):
     use_collector(environment.events, web_ui=False)  # twice is harmless
     runner = environment.create_local_runner()
     environment.events.init.fire(environment=environment, runner=runner, web_ui=None)
-    collector = get_collector(environment)
+    collector = collector_of(environment)
     assert collector.agents == [agent.url, agent.url]
     assert collector.policy == AlertPolicy(cpu=95.0, memory=97.0, sustain=5.0)
     environment.events.test_start.fire(environment=environment)
@@ -324,7 +324,7 @@ def test_use_collector_wires_options_and_locust_events(tmp_path, agents):
 
 LOCUSTFILE = textwrap.dedent("""
     from locust import User, constant, events, task
-    from stresskit.collector import use_collector
+    from stresskit.observe.collector import use_collector
 
     use_collector(events)
 

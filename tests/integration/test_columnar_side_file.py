@@ -11,7 +11,7 @@ import pytest
 from locust.env import Environment
 
 from stresskit.agent.launcher import start_agent
-from stresskit.collector import AlertPolicy, Collector
+from stresskit.observe.collector import AlertPolicy, Collector
 from stresskit.report.columnar import INDEX_NAME, SIDE_SUFFIX, read_columnar
 from stresskit.report.load import read_resources
 from tests.support.wait import wait_for

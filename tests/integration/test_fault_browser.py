@@ -15,7 +15,7 @@ from locust.env import Environment
 from stresskit.faults.config import FaultConfig
 from stresskit.faults.injector import FaultInjector
 from stresskit.faults.log import attach_log
-from stresskit.quota import page_quota
+from stresskit.cluster.quota import page_quota_of
 from stresskit.users.page import PageProcessorUser
 from tests.support.wait import wait_for as poll_until
 
@@ -42,7 +42,7 @@ class Pages(PageProcessorUser):
 def test_each_browser_fault_has_its_real_effect_and_the_user_recovers(target):
     env = Environment(user_classes=[Pages], host=target.url)
     runner = env.create_local_runner()
-    page_quota(env).set_total(40)
+    page_quota_of(env).set_total(40)
     log = attach_log(env)
     injector = FaultInjector(env, FaultConfig(rate=0.0, recovery_limit=30.0))
     pages = "/pages/[page]"

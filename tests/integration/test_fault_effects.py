@@ -227,7 +227,7 @@ def test_an_agent_without_allow_faults_refuses_and_nothing_is_counted(target, tm
 
 
 def test_a_user_that_does_not_recover_within_the_limit_is_a_critical_failure(target_factory):
-    from stresskit.runstate import run_state
+    from stresskit.core.runstate import run_state_of
 
     target = target_factory(["--latency-ms", "0"])
     config = FaultConfig(rate=0.0, duration=3.0, recovery_limit=1.0, admin_token=ADMIN_TOKEN)
@@ -235,10 +235,10 @@ def test_a_user_that_does_not_recover_within_the_limit_is_a_critical_failure(tar
     try:
         wait_for(lambda: count(env, "/api/items", "GET") >= 3, what="first requests")
         assert injector.inject(the_user(runner), "network_timeout")  # 3 s of timeouts > the 1 s limit
-        wait_for(lambda: run_state(env).critical_failures == 1, timeout=5, what="a critical failure")
+        wait_for(lambda: run_state_of(env).critical_failures == 1, timeout=5, what="a critical failure")
     finally:
         runner.quit()
         injector.remove()
     assert count(env, "network_timeout", "RECOVERY", failures=True) == 1
     assert [r["event"] for r in log.rows] == ["injected", "critical"]
-    assert "not recovered within 1s" in run_state(env).critical_details[0]
+    assert "not recovered within 1s" in run_state_of(env).critical_details[0]

@@ -26,7 +26,7 @@ from stresskit.faults.injector import FaultInjector
 from stresskit.faults.log import attach_log
 from stresskit.faults.proxy import start_fault_proxy
 from stresskit.faults.recovery import announce_recovery, start_conditions
-from stresskit.runstate import run_state
+from stresskit.core.runstate import run_state_of
 from stresskit.users.api import ApiUser, Endpoint
 from tests.conftest import ADMIN_TOKEN
 from tests.support.wait import wait_for as poll_until
@@ -85,7 +85,7 @@ def test_toxics_of_different_faults_and_of_the_same_fault_twice_never_collide(ta
         for driver in getattr(env, "_stresskit_conditions", []):
             driver.remove()
         proxy.stop()
-    assert conditions_of(env).harness_errors == [] and run_state(env).critical_failures == 0
+    assert conditions_of(env).harness_errors == [] and run_state_of(env).critical_failures == 0
 
 
 def test_a_fault_proxy_api_that_is_gone_is_a_harness_error_not_a_critical_failure(target, tmp_path):
@@ -104,7 +104,7 @@ def test_a_fault_proxy_api_that_is_gone_is_a_harness_error_not_a_critical_failur
     state = conditions_of(env)
     assert len(state.harness_errors) == 1 and "could not inject network_timeout" in state.harness_errors[0]
     assert "fault proxy" in state.harness_errors[0]
-    assert run_state(env).critical_failures == 0
+    assert run_state_of(env).critical_failures == 0
     assert not [r for r in log.rows if r["event"] == "critical"]
     assert state.adjust(0) == 1
 
@@ -134,7 +134,7 @@ def test_a_condition_is_owed_from_its_lift_and_only_by_the_users_it_hit(target_f
         injector.remove()
     recovered = [r for r in log.rows if r["event"] == "recovered"]
     assert len(recovered) == 3 and all(float(r["recovery_time"]) < 2.0 for r in recovered)  # timed from the lift
-    assert run_state(env).critical_failures == 0
+    assert run_state_of(env).critical_failures == 0
 
 
 class GoesIdle(HttpUser):
@@ -165,7 +165,7 @@ def test_a_user_with_nothing_to_do_owes_no_recovery(target):
         GoesIdle.idle = False
         runner.quit()
         injector.remove()
-    assert run_state(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
+    assert run_state_of(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
 
 
 def test_an_agent_refusing_a_condition_mid_run_is_a_harness_error_not_a_critical_failure(tmp_path):
@@ -187,5 +187,5 @@ def test_an_agent_refusing_a_condition_mid_run_is_a_harness_error_not_a_critical
         agent.stop()
     [error] = conditions_of(env).harness_errors
     assert error.startswith("could not begin memory_pressure: agent ") and "refused to hold 64 MB" in error
-    assert run_state(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
+    assert run_state_of(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
     assert conditions_of(env).adjust(0) == 1

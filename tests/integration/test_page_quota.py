@@ -14,9 +14,9 @@ from locust.env import Environment
 from locust.event import Events
 
 from stresskit.errors import ConfigError
-from stresskit.events import stresskit_events
-from stresskit.quota import PageLedger, add_arguments, install, page_quota
-from stresskit.runstate import run_state
+from stresskit.events import stresskit_events_of
+from stresskit.cluster.quota import PageLedger, add_arguments, use_page_quota, page_quota_of
+from stresskit.core.runstate import run_state_of
 from stresskit.users.page import PageProcessorUser
 
 
@@ -101,17 +101,17 @@ def test_total_comes_from_set_total_then_option_then_env_then_default(monkeypatc
     monkeypatch.delenv("STRESSKIT_PAGES", raising=False)
     env = Environment(events=Events())
     env.create_local_runner()
-    assert page_quota(env).total == 10
+    assert page_quota_of(env).total == 10
     monkeypatch.setenv("STRESSKIT_PAGES", "7")
-    assert page_quota(env).total == 7
+    assert page_quota_of(env).total == 7
     env.parsed_options = argparse.Namespace(pages=5)
-    assert page_quota(env).total == 5
-    page_quota(env).set_total(3)
-    assert page_quota(env).total == 3
-    assert run_state(env).pages_total == 3
+    assert page_quota_of(env).total == 5
+    page_quota_of(env).set_total(3)
+    assert page_quota_of(env).total == 3
+    assert run_state_of(env).pages_total == 3
     fresh = Environment(events=Events(), parsed_options=argparse.Namespace(pages="many"))
     with pytest.raises(ConfigError, match="--pages"):
-        _ = page_quota(fresh).total
+        _ = page_quota_of(fresh).total
 
 
 def test_pages_option_reads_the_environment_variable(monkeypatch):
@@ -128,11 +128,11 @@ def test_pages_option_reads_the_environment_variable(monkeypatch):
 
 def test_install_resets_at_test_start_and_stops_the_run_when_done():
     events = Events()
-    install(events, stop_when_done=True)
+    use_page_quota(events, stop_when_done=True)
     env = Environment(events=events)
     runner = env.create_local_runner()
     events.init.fire(environment=env, runner=runner, web_ui=None)
-    quota = page_quota(env)
+    quota = page_quota_of(env)
     quota.set_total(2)
     events.test_start.fire(environment=env)
     epoch = quota.ledger.epoch
@@ -143,7 +143,7 @@ def test_install_resets_at_test_start_and_stops_the_run_when_done():
     quota.fail(g2)
     gevent.sleep(0)  # the stop runs in its own greenlet, never inside a message handler
     assert stopped == ["stop"]
-    assert (run_state(env).pages_completed, run_state(env).pages_failed) == (1, 1)
+    assert (run_state_of(env).pages_completed, run_state_of(env).pages_failed) == (1, 1)
     events.test_start.fire(environment=env)
     assert quota.ledger.epoch == epoch + 1 and quota.completed == 0 and quota.total == 2
 
@@ -167,10 +167,10 @@ def test_two_page_processors_process_each_page_exactly_once(target):
 
     env = Environment(user_classes=[Pages], host=target.url, events=Events())
     runner = env.create_local_runner()
-    quota = page_quota(env)
+    quota = page_quota_of(env)
     quota.set_total(8)
     done_by = []
-    stresskit_events(env).page_completed.add_listener(lambda page, rows, **_: done_by.append((page, rows)))
+    stresskit_events_of(env).page_completed.add_listener(lambda page, rows, **_: done_by.append((page, rows)))
     runner.start(2, spawn_rate=2)
     deadline = time.monotonic() + 120
     gevent.sleep(0.1)
@@ -185,7 +185,7 @@ def test_two_page_processors_process_each_page_exactly_once(target):
     assert all(rows == 20 for _, rows in done_by)
     assert quota.done and users_left == 0
     assert (quota.completed, quota.failed, quota.ledger.duplicates) == (8, 0, 0)
-    state = run_state(env)
+    state = run_state_of(env)
     assert (state.pages_total, state.pages_completed, state.pages_failed) == (8, 8, 0)
     assert env.stats.get("/pages/[page]", "PAGE").num_requests == 8
     assert len(worked) == 2 and sum(worked.values()) == 8  # both users took pages from the one quota

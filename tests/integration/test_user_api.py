@@ -17,7 +17,7 @@ from gevent.pywsgi import WSGIServer
 from locust import constant
 from locust.env import Environment
 
-from stresskit.clients.api import check_shape, parse_retry_after, shape_checker
+from stresskit.clients.endpoints import check_shape, parse_retry_after, shape_checker
 from stresskit.errors import ConfigError
 from stresskit.target.launcher import free_port
 from stresskit.users.api import REFERENCE_ENDPOINTS, ApiUser, Endpoint

@@ -20,7 +20,7 @@ from locust import constant
 from locust.env import Environment
 
 from stresskit.clients.cache import KeySpace, redact_url
-from stresskit.runstate import run_state
+from stresskit.core.runstate import run_state_of
 from stresskit.target.launcher import free_port
 from stresskit.users.cache import EXIT_CACHE_HIT_RATE, CacheHitRate, CacheUser, init_cache_hit_rate
 from tests.support.wait import wait_for
@@ -72,7 +72,7 @@ def test_reads_count_hits_and_misses_in_stats_and_run_state(redis_server):
         wait_for(lambda: count(env, "GET hit") >= 200, what="200 hits")
     finally:
         runner.quit()
-    state = run_state(env)
+    state = run_state_of(env)
     # a local runner adds directly: the run state is exactly the stats rows
     assert (state.cache_hits, state.cache_misses) == (count(env, "GET hit"), count(env, "GET miss"))
     assert 0 < count(env, "GET miss") < count(env, "GET hit")  # 20 keys fill quickly
@@ -87,7 +87,7 @@ def test_pipelining_sends_batches_and_counts_their_reads(redis_server):
         wait_for(lambda: count(env, "PIPELINE") >= 50, what="50 pipelines")
     finally:
         runner.quit()
-    state = run_state(env)
+    state = run_state_of(env)
     assert entry(env, "PIPELINE").num_failures == 0 and count(env, "GET hit") + count(env, "GET miss") == 0
     assert state.cache_hits + state.cache_misses == 5 * count(env, "PIPELINE")
 
@@ -116,7 +116,7 @@ def test_hit_rate_is_aggregated_from_workers_on_the_master(redis_server, monkeyp
     try:
         wait_for(lambda: master.worker_count == 2, what="2 workers")
         master.start(4, spawn_rate=100)
-        state = run_state(master_env)
+        state = run_state_of(master_env)
         wait_for(lambda: state.cache_hits + state.cache_misses >= 300, what="hits on the master")
         master.stop()
         # after the workers' final reports the master's figures equal its aggregated stats rows
@@ -130,7 +130,7 @@ def test_hit_rate_is_aggregated_from_workers_on_the_master(redis_server, monkeyp
     tracker = CacheHitRate.attach(master_env)
     assert len(tracker.worker_totals) == 2 and all(sum(t) > 0 for t in tracker.worker_totals.values())
     assert sum(t[0] for t in tracker.worker_totals.values()) == state.cache_hits
-    assert all(run_state(env).cache_hits == 0 for env, _ in workers)  # workers only forward
+    assert all(run_state_of(env).cache_hits == 0 for env, _ in workers)  # workers only forward
     assert 0 < state.cache_hit_rate < 1
 
 
@@ -144,7 +144,7 @@ def test_web_ui_shows_a_cache_tab(redis_server, monkeypatch):
     init_cache_hit_rate(env)
     try:
         runner.start(1, spawn_rate=10)
-        wait_for(lambda: run_state(env).cache_hits > 0, what="a hit")
+        wait_for(lambda: run_state_of(env).cache_hits > 0, what="a hit")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=5) as resp:
             body = json.loads(resp.read())
         table = next(t for t in body["extended_stats"] if t["key"] == "stresskit-cache")
@@ -166,7 +166,7 @@ def test_min_hit_rate_sets_the_exit_code(redis_server, read_ratio, key_space, th
     cls = user_class(redis_server.url, read_ratio=read_ratio, key_space=key_space)
     env, runner = start(cls, options={"cache_min_hit_rate": threshold})
     try:
-        wait_for(lambda: run_state(env).cache_hits + run_state(env).cache_misses >= 100, what="100 reads")
+        wait_for(lambda: run_state_of(env).cache_hits + run_state_of(env).cache_misses >= 100, what="100 reads")
     finally:
         runner.quit()
     env.events.quitting.fire(environment=env)

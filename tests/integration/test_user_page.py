@@ -14,9 +14,9 @@ import pytest
 from locust.env import Environment
 from locust.event import Events
 
-from stresskit.events import stresskit_events
-from stresskit.quota import page_quota
-from stresskit.runstate import run_state
+from stresskit.events import stresskit_events_of
+from stresskit.cluster.quota import page_quota_of
+from stresskit.core.runstate import run_state_of
 from stresskit.target.pages import page_rows
 from stresskit.users.page import PageProcessorUser
 
@@ -29,10 +29,10 @@ def run_pages(user_class, host, pages, users=1, timeout=90.0):
     every user stopped itself (users stop on their own once the quota says ``done``)."""
     env = Environment(user_classes=[user_class], host=host, events=Events())
     runner = env.create_local_runner()
-    quota = page_quota(env)
+    quota = page_quota_of(env)
     quota.set_total(pages)
     completed = []
-    stresskit_events(env).page_completed.add_listener(lambda page, rows, **_: completed.append((page, rows)))
+    stresskit_events_of(env).page_completed.add_listener(lambda page, rows, **_: completed.append((page, rows)))
     runner.start(users, spawn_rate=users)
     deadline = time.monotonic() + timeout
     gevent.sleep(0.1)
@@ -94,7 +94,7 @@ def test_processes_pages_extracts_rows_and_quits_browser(target):
     assert (stats.num_requests, stats.num_failures) == (4, 0)
     assert stats.avg_content_length == ROWS_PER_PAGE
     assert env.stats.total.num_failures == 0
-    state = run_state(env)
+    state = run_state_of(env)
     assert (state.pages_total, state.pages_completed, state.pages_failed) == (4, 4, 0)
     # the user's own browser: chromedriver plus several Chromium processes, all gone after on_stop
     assert len(pids) >= 3
@@ -142,7 +142,7 @@ def test_killed_browser_is_detected_and_restarted(target):
     assert entry(env, "error: session dead").num_failures == 2
     assert entry(env, "recovered: session dead").num_requests == 2
     assert entry(env, PAGE).num_failures == 0
-    assert run_state(env).session_restarts == 2
+    assert run_state_of(env).session_restarts == 2
 
 
 @pytest.mark.browser
@@ -183,7 +183,7 @@ def test_stale_and_missing_elements_refresh_and_retry_and_js_errors_are_reported
     errors = [e for e in env.stats.errors.values() if e.name == "js error"]
     assert len(errors) == 1 and "injected-js-error" in str(errors[0].error)
     assert entry(env, PAGE).num_failures == 0
-    assert run_state(env).session_restarts == 0
+    assert run_state_of(env).session_restarts == 0
 
 
 @pytest.mark.browser
@@ -197,7 +197,7 @@ def test_proactive_restart_after_configured_pages(target):
     assert entry(env, "restart: proactive").num_requests == 2  # after pages 2 and 4
     assert entry(env, "restart: proactive").num_failures == 0
     assert entry(env, "restart: crash").num_requests == 0
-    assert run_state(env).session_restarts == 2
+    assert run_state_of(env).session_restarts == 2
 
 
 @pytest.mark.browser
@@ -214,7 +214,7 @@ def test_browser_memory_is_sampled_and_a_runaway_browser_restarted(target):
     assert memory.avg_content_length > 50 * 2**20
     assert entry(env, "browser memory limit").num_failures == 2
     assert entry(env, "restart: memory").num_requests == 2
-    assert run_state(env).session_restarts == 2
+    assert run_state_of(env).session_restarts == 2
 
 
 def test_missing_chromedriver_is_one_clear_error_and_the_user_stops(target, monkeypatch, caplog):
@@ -225,7 +225,7 @@ def test_missing_chromedriver_is_one_clear_error_and_the_user_stops(target, monk
 
     env = Environment(user_classes=[Pages], host=target.url, events=Events())
     runner = env.create_local_runner()
-    page_quota(env).set_total(3)
+    page_quota_of(env).set_total(3)
     with caplog.at_level(logging.ERROR):
         runner.start(2, spawn_rate=2)
         deadline = time.monotonic() + 20
@@ -242,7 +242,7 @@ def test_missing_chromedriver_is_one_clear_error_and_the_user_stops(target, monk
     message = errors[0].getMessage()
     assert "STRESSKIT_CHROMEDRIVER='/nonexistent'" in message and "\n" not in message
     assert not any(r.exc_info for r in caplog.records)
-    assert page_quota(env).completed == 0 and page_quota(env).ledger.in_flight == 0
+    assert page_quota_of(env).completed == 0 and page_quota_of(env).ledger.in_flight == 0
 
 
 @pytest.mark.browser
@@ -252,7 +252,7 @@ def test_user_stopped_while_its_browser_starts_leaves_no_process(target):
 
     env = Environment(user_classes=[Pages], host=target.url, events=Events())
     runner = env.create_local_runner()
-    page_quota(env).set_total(1)
+    page_quota_of(env).set_total(1)
     me = psutil.Process()
     runner.start(1, spawn_rate=1)
     browser = []
@@ -276,7 +276,7 @@ def test_missing_host_is_one_clear_error_and_no_browser_starts(caplog):
 
     env = Environment(user_classes=[Pages], events=Events())
     runner = env.create_local_runner()
-    page_quota(env).set_total(3)
+    page_quota_of(env).set_total(3)
     with caplog.at_level(logging.ERROR):
         runner.start(1, spawn_rate=1)
         deadline = time.monotonic() + 10

@@ -68,7 +68,7 @@ class CountingServer:
     def __init__(self, workdir: Path | None = None) -> None:
         import os
 
-        from stresskit.process import ManagedProcess
+        from stresskit.core.process import ManagedProcess
 
         work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="counting-"))
         ready = work / "counting-server.json"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from stresskit.collector import AlertPolicy, AlertTracker
+from stresskit.observe.collector import AlertPolicy, AlertTracker
 
 POLICY = AlertPolicy(cpu=90.0, memory=80.0, sustain=10.0)
 

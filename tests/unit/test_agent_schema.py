@@ -10,7 +10,7 @@ from stresskit.agent.schema import (
     sample_rows,
     validate_sample,
 )
-from stresskit.schema import RESOURCE_COLUMNS
+from stresskit.core.schema import RESOURCE_COLUMNS
 
 
 def make_sample(**overrides):

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from stresskit.arrival.pacer import Pacer, RateSchedule, Segment, schedules, split_shares
-from stresskit.scenarios import parse_scenarios
+from stresskit.run.scenarios import parse_scenarios
 
 STEADY = RateSchedule([Segment(0, 10, 100, 100)])
 RAMP = RateSchedule([Segment(0, 10, 0, 100), Segment(10, 20, 100, 100)])

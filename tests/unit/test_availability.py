@@ -11,7 +11,9 @@ import time
 import pytest
 from locust.env import Environment
 
-from stresskit.availability import (
+from stresskit.core.runstate import run_state_of
+from stresskit.events import stresskit_events_of
+from stresskit.run.availability import (
     REPORT_KEY,
     USER_FAULT_GRACE,
     Availability,
@@ -22,9 +24,7 @@ from stresskit.availability import (
     judge,
     kind_of,
 )
-from stresskit.criteria import RunCriteria
-from stresskit.events import stresskit_events
-from stresskit.runstate import run_state
+from stresskit.run.criteria import RunCriteria
 from tests.support.wait import wait_for
 
 T = int(time.time())  # an epoch second (recorded counts must be near this machine's clock)
@@ -163,7 +163,7 @@ def test_worker_counts_reach_the_master_through_the_report_hooks():
 def test_injected_faults_excuse_the_kinds_they_hit():
     env = env_with()
     tracker = Availability(env)
-    hooks = stresskit_events(env)
+    hooks = stresskit_events_of(env)
     hooks.fault_injected.fire(kind="backend_crash", user="", worker="local", detail="", timestamp=T + 10.2)
     hooks.fault_recovered.fire(kind="backend_crash", user="", worker="local", recovery_time=3.0, timestamp=T + 13.5)
     hooks.fault_injected.fire(kind="websocket_drop", user="u1", worker="local", detail="", timestamp=T + 50.0)
@@ -192,7 +192,7 @@ def test_a_user_fault_excuses_nothing_when_its_kind_has_other_users():
     runner.start(2, spawn_rate=100)
     try:
         wait_for(lambda: runner.user_count == 2, timeout=10, what="two users")
-        stresskit_events(env).fault_injected.fire(kind="websocket_drop", user="u1", worker="local", detail="",
+        stresskit_events_of(env).fault_injected.fire(kind="websocket_drop", user="u1", worker="local", detail="",
                                                   timestamp=T + 50.0)
         assert not any(tracker._excused("websocket")(w) for w in range(T, T + 60))
     finally:
@@ -208,7 +208,7 @@ def criteria_env(tmp_path):
 
 
 def test_a_kind_that_was_down_fails_although_the_global_ratio_passes(tmp_path):
-    from stresskit import availability as module
+    from stresskit.run import availability as module
 
     env = criteria_env(tmp_path)
     tracker = Availability(env)
@@ -251,12 +251,12 @@ def test_a_new_test_resets_the_run_state_and_the_stop_reason(tmp_path):
     """A second test on the same master, stopped with STOP, must not show the first one's reason."""
     env = criteria_env(tmp_path)
     crit = RunCriteria(env, [])
-    state = run_state(env)
+    state = run_state_of(env)
     state.stop_reason = "error ratio 90% > 50%"
     state.record_critical("first test")
     state.add(faults_injected=3, cache_hits=5, pages_total=10)
     crit.stop_reason, crit.stopped_early = "error ratio 90% > 50%", True
-    stresskit_events(env).resource_sample.fire(sample={})
+    stresskit_events_of(env).resource_sample.fire(sample={})
     env.events.test_start.fire(environment=env)
     try:
         doc = crit.document(crit.criteria_results(), [], 0)
@@ -280,7 +280,7 @@ def test_the_live_log_says_when_an_outage_starts_and_ends(caplog):
     for second, (ok, failed) in enumerate([(2, 0), (2, 0), (0, 1), (0, 0), (0, 1), (3, 0), (1, 0)]):
         tracker.record("api", T + second, ok, failed)
         tracker.record("cache", T + second, 5, 0)
-    with caplog.at_level("WARNING", logger="stresskit.availability"):
+    with caplog.at_level("WARNING", logger="stresskit.run.availability"):
         tracker.check_live(now=T + 3 + 1.6)   # windows up to T+3 are judged: the outage began at T+2
         tracker.check_live(now=T + 3 + 1.6)   # said once
         tracker.check_live(now=T + 7 + 1.6)

@@ -12,13 +12,13 @@ import pytest
 from locust.env import Environment
 from locust.runners import STATE_STOPPED
 
-from stresskit import criteria as criteria_module
-from stresskit.criteria import MIN_REQUESTS, RunCriteria, use_criteria
-from stresskit.events import stresskit_events
-from stresskit.exitcodes import ExitCode, describe, worst
-from stresskit.runstate import run_state
-from stresskit.schema import RUN_SUFFIX
-from stresskit.thresholds import evaluate, parse_thresholds
+from stresskit.core.exitcodes import ExitCode, describe, worst
+from stresskit.core.runstate import run_state_of
+from stresskit.core.schema import RUN_SUFFIX
+from stresskit.events import stresskit_events_of
+from stresskit.run import criteria as criteria_module
+from stresskit.run.criteria import MIN_REQUESTS, RunCriteria, use_criteria
+from stresskit.run.thresholds import evaluate, parse_thresholds
 
 
 def make(tmp_path=None, thresholds=(), headless=False):
@@ -46,7 +46,7 @@ def code(crit):
 
 
 def pages(env, total, done):
-    state = run_state(env)
+    state = run_state_of(env)
     state.pages_total, state.pages_completed = total, done
 
 
@@ -75,7 +75,7 @@ def test_page_completion_is_judged_against_the_pages_due(due, done, passed):
     env, crit = make(thresholds=("page_completion>=80%",))
     requests(env, 10)
     pages(env, 10, done)
-    run_state(env).pages_due = due
+    run_state_of(env).pages_due = due
     result = crit.criteria_results()[0]
     assert (result.passed, result.value) == (passed, done / due)
     assert f"{done} of {due} pages due completed" in result.detail
@@ -93,7 +93,7 @@ def test_a_critical_failure_fails_the_run_with_its_own_code():
     env, crit = make()
     requests(env, 50)
     pages(env, 10, 10)
-    run_state(env).record_critical("browser_restart: chromedriver gone")
+    run_state_of(env).record_critical("browser_restart: chromedriver gone")
     assert results(crit)["critical_failures"] is False
     assert "first: browser_restart: chromedriver gone" in crit.criteria_results()[1].detail
     assert code(crit) == ExitCode.CRITICAL_FAILURE
@@ -117,9 +117,9 @@ def test_resources_stable_from_agent_samples_and_alerts():
     env, crit = make()
     requests(env, 10)
     assert "not evaluated" in crit.criteria_results()[3].detail
-    stresskit_events(env).resource_sample.fire(sample={"kind": "system", "cpu_percent": 50})
+    stresskit_events_of(env).resource_sample.fire(sample={"kind": "system", "cpu_percent": 50})
     assert crit.criteria_results()[3].detail == "no sustained >90% CPU/memory in 1 agent samples"
-    run_state(env).alerts.append({"host": "db1", "metric": "memory_percent", "value": 93.5, "threshold": 90})
+    run_state_of(env).alerts.append({"host": "db1", "metric": "memory_percent", "value": 93.5, "threshold": 90})
     result = crit.criteria_results()[3]
     assert not result.passed and "memory_percent at 94% on db1" in result.detail
     assert code(crit) == ExitCode.CRITERIA_FAILED
@@ -186,7 +186,7 @@ def test_finish_writes_run_json_with_the_schema_fields(tmp_path):
     env, crit = make(tmp_path, thresholds=["fail_ratio<0.1"])
     requests(env, 40, fail=1)
     pages(env, 10, 9)
-    run_state(env).add(session_restarts=2)
+    run_state_of(env).add(session_restarts=2)
     crit.finish()
     doc = json.loads((tmp_path / f"run{RUN_SUFFIX}").read_text())
     for key in ("scenario", "time_scale", "started", "ended", "pages_total", "pages_completed", "session_restarts",

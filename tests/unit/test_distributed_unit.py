@@ -1,4 +1,4 @@
-"""stresskit.distributed without a cluster: the locustfile digest, the reasons a master is
+"""stresskit.cluster.distributed without a cluster: the locustfile digest, the reasons a master is
 unreachable (real sockets on loopback), and import inertness."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from stresskit.distributed import explain_unreachable, locustfile_digest
+from stresskit.cluster.distributed import explain_unreachable, locustfile_digest
 from stresskit.target.launcher import free_port
 
 
@@ -42,7 +42,7 @@ def test_an_open_port_without_a_master_is_named_as_such():
 
 
 def test_importing_the_modules_registers_and_imports_nothing():
-    code = ("import sys, stresskit.distributed, stresskit.weblogin\n"
+    code = ("import sys, stresskit.cluster.distributed, stresskit.observe.weblogin\n"
             "print(sorted(m for m in ('locust', 'gevent', 'flask') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
@@ -52,7 +52,7 @@ def test_importing_the_modules_registers_and_imports_nothing():
 def test_opting_in_twice_adds_each_listener_once():
     from locust.event import Events
 
-    from stresskit.distributed import use_distributed_checks
+    from stresskit.cluster.distributed import use_distributed_checks
 
     events = Events()
     use_distributed_checks(events)

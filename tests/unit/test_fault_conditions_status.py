@@ -5,10 +5,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from stresskit.core.exitcodes import ExitCode, describe, verdict_word, worst
 from stresskit.errors import ConfigError
-from stresskit.exitcodes import ExitCode, describe, verdict_word, worst
 from stresskit.faults.conditions import MEANS, Conditions, assess, refusal, skipped_conditions
-from stresskit.scenarios import CONDITIONS
+from stresskit.run.scenarios import CONDITIONS
 
 NONE = {"agent": False, "proxy": False}
 

@@ -72,9 +72,9 @@ def test_explicit_admin_kind_without_token_against_an_explicit_host_is_an_error(
     with pytest.raises(ConfigError, match="network_timeout' needs the fault proxy or the target's admin token"):
         load_config(env(failure_rate=0.05, faults="network_timeout"))
     # when the embedded demo system is started (a local run with no --host) its proxy and token are known
-    import stresskit.embedded
+    import stresskit.run.embedded
 
-    monkeypatch.setattr(stresskit.embedded, "will_start", lambda environment: True)
+    monkeypatch.setattr(stresskit.run.embedded, "will_start", lambda environment: True)
     assert load_config(env(host="", failure_rate=0.05, faults="network_timeout")).kinds == ("network_timeout",)
     assert load_config(env(host="", failure_rate=0.05, faults="memory_pressure")).kinds == ("memory_pressure",)
 

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 from locust.env import Environment
 from locust.rpc import Message
 
-from stresskit.events import stresskit_events
+from stresskit.events import stresskit_events_of
 from stresskit.faults.log import EVENT_MESSAGE, attach_log, report
-from stresskit.runstate import run_state
-from stresskit.schema import FAULT_COLUMNS
+from stresskit.core.runstate import run_state_of
+from stresskit.core.schema import FAULT_COLUMNS
 
 
 def make_env(tmp_path):
@@ -28,7 +28,7 @@ def test_rows_csv_run_state_and_events(tmp_path):
     env = make_env(tmp_path)
     log = attach_log(env)
     seen = {"injected": [], "recovered": [], "critical": []}
-    hooks = stresskit_events(env)
+    hooks = stresskit_events_of(env)
     hooks.fault_injected.add_listener(lambda **kw: seen["injected"].append(kw))
     hooks.fault_recovered.add_listener(lambda **kw: seen["recovered"].append(kw))
     hooks.critical_failure.add_listener(lambda **kw: seen["critical"].append(kw))
@@ -47,7 +47,7 @@ def test_rows_csv_run_state_and_events(tmp_path):
         ("injected", "browser_crash", "w0/Pages/0", "local"), ("recovered", "browser_crash", "w0/Pages/0", "local"),
         ("injected", "rate_limiting", "w0/Api/1", "local"), ("critical", "rate_limiting", "w0/Api/1", "local")]
     assert rows[1]["recovery_time"] == "1.25" and rows[0]["recovery_time"] == ""
-    state = run_state(env)
+    state = run_state_of(env)
     assert (state.faults_injected, state.faults_recovered, state.critical_failures) == (2, 1, 1)
     assert "rate_limiting: not recovered within 30s (user w0/Api/1 on local)" in state.critical_details
     assert seen["injected"][0]["kind"] == "browser_crash" and seen["injected"][0]["worker"] == "local"
@@ -65,7 +65,7 @@ def test_rows_from_workers_arrive_as_custom_messages_and_keep_the_worker_id(tmp_
                                                          "user": "w3/Chat/0", "worker": "", "detail": "cut",
                                                          "recovery_time": None}, "host_abc"))
     assert log.rows[0]["worker"] == "host_abc" and log.rows[0]["user"] == "w3/Chat/0"
-    assert run_state(env).faults_injected == 1
+    assert run_state_of(env).faults_injected == 1
 
 
 def test_no_csv_prefix_means_no_file_but_rows_are_kept(tmp_path):
@@ -78,7 +78,7 @@ def test_no_csv_prefix_means_no_file_but_rows_are_kept(tmp_path):
 
 
 def test_importing_the_faults_package_registers_nothing():
-    code = ("import locust.env, stresskit.faults, stresskit.faults.injector, stresskit.faults.setup, "
+    code = ("import locust.env, stresskit.faults, stresskit.faults.injector, stresskit.faults.wiring, "
             "stresskit.faults.recovery, stresskit.faults.proxy\n"
             "from locust import events\n"
             "assert not events.init._handlers and not events.request._handlers, 'listeners registered on import'\n"

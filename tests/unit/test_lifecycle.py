@@ -7,10 +7,10 @@ import types
 import locust  # noqa: F401  (gevent patching first)
 import pytest
 
-from stresskit import browser_guard
+from stresskit.core import browser_guard
+from stresskit.core.exitcodes import ExitCode, worst
 from stresskit.errors import ConfigError
-from stresskit.exitcodes import ExitCode, worst
-from stresskit.lifecycle import check_redis_url, note_lost_worker, note_write_error, run_fields
+from stresskit.run.lifecycle import check_redis_url, note_lost_worker, note_write_error, run_fields
 
 
 def env(**options):
@@ -67,7 +67,7 @@ def test_the_guard_kills_only_a_group_that_is_still_the_registered_session():
 
 
 def test_stop_all_spares_what_ran_before_the_run(tmp_path):
-    from stresskit.process import ManagedProcess, running_processes, stop_all
+    from stresskit.core.process import ManagedProcess, running_processes, stop_all
 
     before = ManagedProcess("before", [sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "a.log")
     kept = {proc.pid for proc in running_processes()}  # also the session's fixtures (target, Redis)

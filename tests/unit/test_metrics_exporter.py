@@ -10,7 +10,7 @@ import re
 from locust import User, constant, task
 from locust.env import Environment
 
-from stresskit.metrics import FAMILIES, MetricsExporter, metric_names
+from stresskit.observe.metrics import FAMILIES, MetricsExporter, metric_names
 
 LINE = re.compile(r'[a-z_][a-z0-9_]*(\{([a-z_]+="[^"]*",?)*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|NaN|[+-]Inf)')
 

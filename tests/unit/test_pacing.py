@@ -2,9 +2,9 @@
 
 import pytest
 
-from stresskit.pacing import PagePace, PageProgress, stage_weight
-from stresskit.quota import PageLedger
-from stresskit.scenarios import load_scenarios, parse_scenarios
+from stresskit.cluster.quota import PageLedger
+from stresskit.run.pacing import PagePace, PageProgress, stage_weight
+from stresskit.run.scenarios import load_scenarios, parse_scenarios
 
 SCENARIOS = load_scenarios()
 HOUR = 3600.0

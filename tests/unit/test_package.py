@@ -61,7 +61,7 @@ def test_target_port_in_use_is_one_line(target):
 
 
 def test_missing_chromedriver_names_the_fix(monkeypatch):
-    from stresskit.binaries import find_chromedriver
+    from stresskit.core.binaries import find_chromedriver
     from stresskit.errors import DependencyMissing
 
     monkeypatch.setenv("STRESSKIT_CHROMEDRIVER", "/nonexistent/chromedriver")

@@ -1,12 +1,12 @@
-"""Known answers of the one redaction helper (stresskit.redact): URLs, free text, registered secrets,
+"""Known answers of the one redaction helper (stresskit.core.redact): URLs, free text, registered secrets,
 log records."""
 
 import logging
 
 import pytest
 
-from stresskit import redact
-from stresskit.redact import MASK, redact_argv, redact_text, redact_url, register_secret
+from stresskit.core import redact
+from stresskit.core.redact import MASK, redact_argv, redact_text, redact_url, register_secret
 
 
 @pytest.mark.parametrize(("url", "shown"), [

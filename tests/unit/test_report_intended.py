@@ -7,8 +7,8 @@ import json
 import greenlet
 from locust.env import Environment
 
-from stresskit.latency import INTENDED, LatencyRecorder
-from stresskit.lateness import set_lateness_ms
+from stresskit.core.lateness import set_lateness_ms
+from stresskit.observe.latency import INTENDED, LatencyRecorder
 from stresskit.report.build import build_report
 from stresskit.report.html import render_html
 from stresskit.report.latency import SERIES_MEANING

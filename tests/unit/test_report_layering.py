@@ -13,7 +13,7 @@ def test_report_modules_do_not_import_locust():
         "import stresskit.report, stresskit.report.build, stresskit.report.cli, stresskit.report.html, "
         "stresskit.report.charts, stresskit.report.junit, stresskit.report.jsonout\n"
         "from stresskit.report import build_report, LeakRule\n"
-        "import stresskit.latency\n"
+        "import stresskit.observe.latency\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent'))\n"
         "print(bad)\n"
         "assert not bad, bad\n"
@@ -26,14 +26,14 @@ def test_report_modules_do_not_import_locust():
 def test_record_latency_registers_only_when_called():
     from locust.env import Environment
 
-    import stresskit.latency  # noqa: F401  (imported: nothing may be registered yet)
+    import stresskit.observe.latency  # noqa: F401  (imported: nothing may be registered yet)
 
     env = Environment()
     before = len(env.events.request._handlers)
-    from stresskit.latency import record_latency
+    from stresskit.observe.latency import use_latency
 
     assert len(env.events.request._handlers) == before
-    recorder = record_latency(env)
+    recorder = use_latency(env)
     assert len(env.events.request._handlers) == before + 1
     recorder.remove()
     assert len(env.events.request._handlers) == before

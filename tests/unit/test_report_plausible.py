@@ -1,6 +1,6 @@
 """The report believes only what can be true: crafted files that would have given a false verdict.
 
-Each test writes a run (Locust CSVs, resources, faults, run.json per stresskit.schema), corrupts it
+Each test writes a run (Locust CSVs, resources, faults, run.json per stresskit.core.schema), corrupts it
 the way a crashed collector, a file appended twice or a jumping clock would, and checks the verdict
 is the one of the clean run, with the rows left out counted and named in text, JSON and HTML.
 """

@@ -6,7 +6,7 @@ import time
 
 from locust.env import Environment
 
-from stresskit.latency import MESSAGE_KEY, LatencyRecorder
+from stresskit.observe.latency import MESSAGE_KEY, LatencyRecorder
 from stresskit.report.latency import read_latency
 
 

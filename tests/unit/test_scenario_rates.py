@@ -4,7 +4,7 @@ stage and field (the CLI exit code 2 is checked end to end in tests/e2e/test_arr
 import pytest
 
 from stresskit.errors import ScenarioError
-from stresskit.scenarios import load_scenarios
+from stresskit.run.scenarios import load_scenarios
 
 BASE = """
 [scenarios.open_api]

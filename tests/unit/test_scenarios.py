@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from stresskit.errors import ScenarioError
-from stresskit.scenarios import (
+from stresskit.run.scenarios import (
     MAX_SCALED_SPAWN_RATE,
     default_scenario_file,
     format_duration,

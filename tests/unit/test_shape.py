@@ -14,17 +14,17 @@ from locust.env import Environment
 from locust.runners import WorkerNode
 
 import shapes
+from stresskit.cluster.quota import page_quota_of
+from stresskit.core.runstate import run_state_of
 from stresskit.errors import ScenarioError
-from stresskit.quota import page_quota
-from stresskit.runstate import run_state
-from stresskit.scenarios import load_scenarios
-from stresskit.shape import (
+from stresskit.run.scenarios import load_scenarios
+from stresskit.run.shape import (
     KindMixDispatcher,
     Plan,
     ScenarioShape,
     _install_dispatcher,
     _split,
-    running_scenario,
+    scenario_of,
 )
 
 
@@ -148,7 +148,7 @@ def test_tick_is_plan_at_run_time_with_time_scale(t, users):
     if users is None:
         assert tick is None
         assert "duration (9s) over" in shape.stop_reason
-        assert "duration" in run_state(env).stop_reason
+        assert "duration" in run_state_of(env).stop_reason
     else:
         count, rate, classes = tick
         assert count == users
@@ -181,12 +181,12 @@ def test_each_concrete_shape_pins_its_scenario_and_ignores_the_option():
         env, shape = make(shape=cls(), scenario="heavy")
         shape.build_plan(env)
         assert shape.scenario.name == name
-        assert running_scenario(env).name == name
+        assert scenario_of(env).name == name
 
 
 def test_selected_scenario_follows_the_option_and_scale():
     env, _shape = make(scenario="endurance", time_scale=0.5)
-    scenario = running_scenario(env)
+    scenario = scenario_of(env)
     assert scenario.name == "endurance" and scenario.duration == 4 * 3600 and scenario.time_scale == 0.5
 
 
@@ -208,8 +208,8 @@ def test_quota_done_ends_the_run_once_armed_with_end_on_quota():
     shape.now = 1.0
     assert shape.tick() is not None
     shape.begin(env)  # test_start: sets the page quota to light's 10 pages
-    quota = page_quota(env)
-    assert quota.total == 10 and run_state(env).pages_total == 10
+    quota = page_quota_of(env)
+    assert quota.total == 10 and run_state_of(env).pages_total == 10
     process_pages(quota, 9)
     assert shape.tick() is not None
     process_pages(quota, 1)
@@ -224,13 +224,13 @@ def test_a_paced_quota_hands_pages_out_when_due_and_done_pages_do_not_end_the_ru
     env, shape = make(time_scale=0.01)  # light: 9 s, 10 pages paced over 1.8 s @0.5, 6 s @1, 1.2 s @0.5
     shape.now = 0.0
     shape.begin(env)
-    quota = page_quota(env)
+    quota = page_quota_of(env)
     process_pages(quota, 1)  # page 1 is due at the start
     assert quota.acquire().status == "wait"
-    assert (run_state(env).pages_due, run_state(env).pages_behind) == (1, 0)
+    assert (run_state_of(env).pages_due, run_state_of(env).pages_behind) == (1, 0)
     shape.now = 4.0  # share (0.9 + 2.2) / 7.5 = 0.413: pages 1..5 due
     assert shape.tick() is not None
-    assert (run_state(env).pages_due, run_state(env).pages_behind) == (5, 4)
+    assert (run_state_of(env).pages_due, run_state_of(env).pages_behind) == (5, 4)
     process_pages(quota, 4)
     assert quota.acquire().status == "wait"
     shape.now = 8.99
@@ -240,20 +240,20 @@ def test_a_paced_quota_hands_pages_out_when_due_and_done_pages_do_not_end_the_ru
     shape.now = 9.0
     assert shape.tick() is None and "duration" in shape.stop_reason
     shape.end()
-    assert (run_state(env).pages_due, run_state(env).pages_behind) == (10, 0)
+    assert (run_state_of(env).pages_due, run_state_of(env).pages_behind) == (10, 0)
 
 
 def test_pages_option_wins_over_the_scenario():
     env, shape = make(pages=3)
     shape.begin(env)
-    assert page_quota(env).total == 3
+    assert page_quota_of(env).total == 3
 
 
 def test_no_page_quota_when_the_locustfile_has_no_page_processor():
     env, shape = make(classes=[Api, Ws])
     shape.begin(env)
     assert not shape.plan.has_pages
-    assert run_state(env).pages_total == 0
+    assert run_state_of(env).pages_total == 0
     shape.now = 1.0
     assert shape.tick() is not None
 
@@ -349,7 +349,8 @@ def test_importing_registers_nothing():
         "def count(): return sum(len(getattr(events, n)._handlers) for n in vars(events)\n"
         "                        if hasattr(getattr(events, n), '_handlers'))\n"
         "before = count()\n"
-        "import shapes, stresskit.shape, stresskit.criteria, stresskit.thresholds, stresskit.scenarios, stresskit.suite\n"
+        "import shapes, stresskit.run.shape, stresskit.run.criteria, stresskit.run.thresholds\n"
+        "import stresskit.run.scenarios, stresskit.run.suite\n"
         "from locust.dispatch import UsersDispatcher\n"
         "import locust.env\n"
         "assert count() == before, (before, count())\n"

@@ -5,9 +5,9 @@ import argparse
 import pytest
 from locust.env import Environment
 
+from stresskit.core.runstate import run_state_of
 from stresskit.errors import ThresholdError
-from stresskit.runstate import run_state
-from stresskit.thresholds import evaluate, parse_threshold, parse_thresholds
+from stresskit.run.thresholds import evaluate, parse_threshold, parse_thresholds
 
 PARSED = [
     # expression → (metric, name, method, op, limit, abort, grace)
@@ -112,9 +112,9 @@ def test_fail_ratio_passes_then_fails(env):
 def test_cache_hit_rate_reads_the_run_state(env):
     no_data = evaluate(parse_threshold("cache_hit_rate>0.9"), env)
     assert not no_data.passed and no_data.value is None and no_data.detail == "no data for cache_hit_rate"
-    run_state(env).add(cache_hits=95, cache_misses=5)
+    run_state_of(env).add(cache_hits=95, cache_misses=5)
     assert evaluate(parse_threshold("cache_hit_rate>0.9"), env).passed
-    run_state(env).add(cache_misses=20)
+    run_state_of(env).add(cache_misses=20)
     assert not evaluate(parse_threshold("cache_hit_rate>0.9"), env).passed
 
 

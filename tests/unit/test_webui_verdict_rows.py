@@ -1,7 +1,7 @@
-"""Known answers of the Verdict tab's rows (stresskit.webui.verdict_rows) for documents shaped like
+"""Known answers of the Verdict tab's rows (stresskit.observe.webui.verdict_rows) for documents shaped like
 ``_run.json``: every criterion, threshold, condition, kind and the pages, with the right status."""
 
-from stresskit.webui import verdict_rows
+from stresskit.observe.webui import verdict_rows
 
 DOCUMENT = {
     "exit_code": 3, "verdict": "a success criterion failed", "ended": None, "stop_reason": "",

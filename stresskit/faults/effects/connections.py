@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stresskit.core.redact import redact_url
 from stresskit.errors import ConfigError, FaultError
 from stresskit.faults.admin import TargetAdmin
 from stresskit.faults.effects import Injected, RunFault, RunFaultContext, UserFaultContext, run_admin
-from stresskit.redact import redact_url
 
 __all__ = [
     "CacheDisconnect",

@@ -8,7 +8,7 @@ import os
 
 from locust import FastHttpUser, constant, events, task
 
-from stresskit.distributed import use_distributed_checks
+from stresskit.cluster.distributed import use_distributed_checks
 
 use_distributed_checks(events, hello_timeout=float(os.environ.get("STRESSKIT_TEST_HELLO_TIMEOUT", "10")))
 

@@ -14,12 +14,12 @@ import gevent
 from locust import FastHttpUser, constant, events, task
 
 from shapes import SelectedScenario  # noqa: F401  (first shape imported: --scenario picks the scenario)
-from stresskit import quota
-from stresskit.collector import use_collector
-from stresskit.criteria import use_criteria
-from stresskit.distributed import use_distributed_checks
-from stresskit.options import register_options
-from stresskit.shape import use_scenarios
+from stresskit.cluster import quota
+from stresskit.cluster.distributed import use_distributed_checks
+from stresskit.core.options import register_options
+from stresskit.observe.collector import use_collector
+from stresskit.run.criteria import use_criteria
+from stresskit.run.shape import use_scenarios
 from stresskit.users import ApiUser, CacheUser, WebSocketUser
 from stresskit.users import api as api_users
 from stresskit.users import cache as cache_users
@@ -29,7 +29,7 @@ use_scenarios(events)
 use_criteria(events)
 use_collector(events)
 use_distributed_checks(events)
-quota.install(events)
+quota.use_page_quota(events)
 register_options(events, quota.add_arguments, ws_users.add_arguments, cache_users.add_arguments)
 events.init.add_listener(cache_users.init_cache_hit_rate)
 
@@ -61,7 +61,7 @@ class HttpPages(FastHttpUser):
     wait_time = constant(PAGE_WAIT)
 
     def on_start(self):
-        self.quota = quota.page_quota(self.environment)
+        self.quota = quota.page_quota_of(self.environment)
         self.grant = None
 
     def on_stop(self):

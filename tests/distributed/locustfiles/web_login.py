@@ -2,7 +2,7 @@
 
 from locust import HttpUser, constant, events, task
 
-from stresskit.weblogin import use_web_login
+from stresskit.observe.weblogin import use_web_login
 
 use_web_login(events)
 

@@ -16,16 +16,16 @@ from locust import constant, events
 
 from shapes import SelectedScenario  # noqa: F401
 from stresskit.arrival import use_arrival
-from stresskit.criteria import use_criteria
-from stresskit.latency import record_latency
-from stresskit.shape import use_scenarios
+from stresskit.observe.latency import use_latency
+from stresskit.run.criteria import use_criteria
+from stresskit.run.shape import use_scenarios
 from stresskit.users import ApiUser
 from stresskit.users.api import Endpoint
 
 use_scenarios(events)
 use_criteria(events)
 use_arrival(events)
-record_latency(events)
+use_latency(events)
 
 
 class Api(ApiUser):

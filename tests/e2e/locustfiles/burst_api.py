@@ -6,9 +6,9 @@
 
 from locust import HttpUser, constant, events, task
 
-from stresskit.criteria import use_criteria
 from stresskit.faults import use_faults
-from stresskit.finalcsv import use_final_csv
+from stresskit.observe.finalcsv import use_final_csv
+from stresskit.run.criteria import use_criteria
 
 use_criteria(events)
 use_faults(events)

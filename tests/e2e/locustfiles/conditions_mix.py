@@ -9,9 +9,9 @@ Used by tests/e2e/test_drills_conditions.py:
 from locust import events
 
 from shapes import EnduranceShape, HeavyShape, LightShape, MediumShape, ProductionShape, SelectedScenario  # noqa: F401
-from stresskit.embedded import use_embedded_target
+from stresskit.core.options import register_options
 from stresskit.faults import use_faults
-from stresskit.options import register_options
+from stresskit.run.embedded import use_embedded_target
 from stresskit.users import cache as cache_users
 from tests.e2e.locustfiles.scenario_mix import Api, Chat, HttpPages, Sessions  # noqa: F401
 

@@ -7,7 +7,7 @@ import os
 
 from locust import FastHttpUser, constant, events, task
 
-from stresskit.finalcsv import use_final_csv
+from stresskit.observe.finalcsv import use_final_csv
 
 use_final_csv(events)
 fired = {"count": 0}

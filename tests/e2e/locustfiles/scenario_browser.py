@@ -9,15 +9,15 @@ skipped (this locustfile has no class of those kinds; the shape says so in one l
 from locust import constant, events
 
 from shapes import LightShape, SelectedScenario  # noqa: F401
-from stresskit import quota
-from stresskit.criteria import use_criteria
-from stresskit.shape import use_scenarios
+from stresskit.cluster import quota
+from stresskit.run.criteria import use_criteria
+from stresskit.run.shape import use_scenarios
 from stresskit.users import ApiUser, PageProcessorUser
 from stresskit.users import api as api_users
 
 use_scenarios(events)
 use_criteria(events)
-quota.install(events)
+quota.use_page_quota(events)
 
 
 class Api(ApiUser):

@@ -27,12 +27,12 @@ from locust import FastHttpUser, constant, events, task
 from locust.exception import StopUser
 
 from shapes import EnduranceShape, HeavyShape, LightShape, MediumShape, ProductionShape, SelectedScenario  # noqa: F401
-from stresskit import quota
-from stresskit.collector import use_collector
-from stresskit.criteria import use_criteria
-from stresskit.options import register_options
-from stresskit.runstate import run_state
-from stresskit.shape import use_scenarios
+from stresskit.cluster import quota
+from stresskit.core.options import register_options
+from stresskit.core.runstate import run_state_of
+from stresskit.observe.collector import use_collector
+from stresskit.run.criteria import use_criteria
+from stresskit.run.shape import use_scenarios
 from stresskit.users import ApiUser, CacheUser, WebSocketUser
 from stresskit.users import api as api_users
 from stresskit.users import cache as cache_users
@@ -41,7 +41,7 @@ from stresskit.users import websocket as ws_users
 use_scenarios(events)
 use_criteria(events)
 use_collector(events, web_ui=False)  # --agent URL: the target host's resource samples and alerts
-quota.install(events)
+quota.use_page_quota(events)
 register_options(events, quota.add_arguments, ws_users.add_arguments)
 events.init.add_listener(cache_users.init_cache_hit_rate)
 
@@ -78,7 +78,7 @@ class HttpPages(FastHttpUser):
     wait_time = constant(PAGE_WAIT)
 
     def on_start(self):
-        self.quota = quota.page_quota(self.environment)
+        self.quota = quota.page_quota_of(self.environment)
         self.grant = None
         self.base = PAGES_HOST or ""  # an absolute URL goes to that host instead of --host
 
@@ -107,7 +107,7 @@ class HttpPages(FastHttpUser):
                     return
                 resp.failure("backend unreachable")
             gevent.sleep(0.2)
-        run_state(self.environment).record_critical(
+        run_state_of(self.environment).record_critical(
             f"pages backend {self.base or self.host} unreachable after {PAGE_ATTEMPTS} attempts")
         self.quota.release(grant)
         self.grant = None
