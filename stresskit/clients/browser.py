@@ -6,7 +6,7 @@ fresh profile directory that is removed when the session is quit. Crashpad is sw
 its handler processes detach from the browser (re-parented to init) and would outlive every
 restarted session.
 
-A :class:`BrowserSession` knows its own processes (see :mod:`stresskit.observe.browser_memory`): the
+A :class:`BrowserSession` knows its own processes (see :mod:`stresskit.core.browser_memory`): the
 pids to kill for a crash test, their memory, whether the session is still alive, and on
 :meth:`BrowserSession.quit` it kills whatever of its own tree survived ``driver.quit()``.
 
@@ -29,9 +29,9 @@ import psutil
 
 from stresskit.core import browser_guard
 from stresskit.core.binaries import find_chrome, find_chromedriver
+from stresskit.core.browser_memory import kill_processes, session_processes, tree_rss_bytes
 from stresskit.core.process import pdeathsig_preexec
 from stresskit.errors import BrowserError
-from stresskit.observe.browser_memory import kill_processes, session_processes, tree_rss_bytes
 
 log = logging.getLogger("stresskit.browser")
 
