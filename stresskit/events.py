@@ -11,6 +11,7 @@ from typing import Any
 
 from locust.event import EventHook
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import PerRun
 
 __all__ = ["StressKitEvents", "stresskit_events_of"]
@@ -76,7 +77,7 @@ class StressKitEvents:
             setattr(self, name, EventHook())
 
 
-def stresskit_events_of(environment: Any) -> StressKitEvents:
+def stresskit_events_of(environment: RunEnvironment) -> StressKitEvents:
     """Return the :class:`StressKitEvents` of a Locust environment, creating it on first use."""
     events = _SLOT.get_or_create(environment, StressKitEvents)
     return events

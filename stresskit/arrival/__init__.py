@@ -30,6 +30,7 @@ from stresskit.arrival.dispatch import (
     pace_user_class,
 )
 from stresskit.arrival.pacer import RateSchedule
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once, PerRun
 from stresskit.run.scenarios import RATE_UNITS
@@ -61,12 +62,12 @@ def add_arguments(parser: Any) -> None:
                              f"due iterations (default {DEFAULT_MAX_DROPPED_RATIO:g}, i.e. 1%%)")
 
 
-def arrival_control_of(environment: Any) -> ArrivalControl | None:
+def arrival_control_of(environment: RunEnvironment) -> ArrivalControl | None:
     """The master/local :class:`ArrivalControl` of an environment, if :func:`use_arrival` set one up."""
     return _SLOT.get(environment)
 
 
-def max_dropped_ratio(environment: Any) -> float:
+def max_dropped_ratio(environment: RunEnvironment) -> float:
     value = option(environment, "max_dropped_ratio", None)
     return DEFAULT_MAX_DROPPED_RATIO if value is None else float(value)
 
@@ -80,7 +81,7 @@ def use_arrival(events: Any) -> None:
     events.init.add_listener(_on_init)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, **_: Any) -> None:
     from locust.runners import MasterRunner, WorkerRunner
 
     for cls in environment.user_classes:
@@ -109,19 +110,19 @@ def _on_init(environment: Any, **_: Any) -> None:
             lambda client_id, data, **kw: control.on_report(client_id, data[REPORT_KEY]) if REPORT_KEY in data else None)
 
 
-def _on_plan(environment: Any, data: dict[str, Any]) -> None:
+def _on_plan(environment: RunEnvironment, data: dict[str, Any]) -> None:
     schedules = {kind: RateSchedule.from_data(segs) for kind, segs in data["kinds"].items()}
     shares = {kind: (float(share), float(phase)) for kind, (share, phase) in data["shares"].items()}
     ensure_dispatcher(environment).apply(schedules, shares, float(data["origin"]), float(data["elapsed"]))
 
 
-def _report(environment: Any, data: dict[str, Any]) -> None:
+def _report(environment: RunEnvironment, data: dict[str, Any]) -> None:
     dispatcher = dispatcher_of(environment)
     if dispatcher is not None and dispatcher.counts:
         data[REPORT_KEY] = {"totals": dispatcher.totals(), "lag": dispatcher.take_lag()}
 
 
-def _on_test_start(environment: Any) -> None:
+def _on_test_start(environment: RunEnvironment) -> None:
     from stresskit.run.shape import plan_of
 
     plan = plan_of(environment)
@@ -131,7 +132,7 @@ def _on_test_start(environment: Any) -> None:
     control.start(plan.scenario, environment.shape_class, kinds=plan.kinds)
 
 
-def _on_test_stop(environment: Any) -> None:
+def _on_test_stop(environment: RunEnvironment) -> None:
     control = arrival_control_of(environment)
     if control is not None and control.schedules:
         control.collect_local()
@@ -139,7 +140,7 @@ def _on_test_stop(environment: Any) -> None:
         control.stop()
 
 
-def _criteria(environment: Any) -> list[dict[str, Any]]:
+def _criteria(environment: RunEnvironment) -> list[dict[str, Any]]:
     """The ``dropped_iterations`` criterion, for runs with rated kinds."""
     control = arrival_control_of(environment)
     verdict = control.criterion(max_dropped_ratio(environment)) if control is not None else None
@@ -150,6 +151,6 @@ def _criteria(environment: Any) -> list[dict[str, Any]]:
              "detail": detail}]
 
 
-def _run_keys(environment: Any) -> dict[str, Any]:
+def _run_keys(environment: RunEnvironment) -> dict[str, Any]:
     control = arrival_control_of(environment)
     return control.run_keys() if control is not None else {}

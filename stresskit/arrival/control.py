@@ -26,6 +26,7 @@ import gevent
 
 from stresskit.arrival.dispatch import ensure_dispatcher
 from stresskit.arrival.pacer import RateSchedule, schedules, split_shares
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.report.sketch import decode_hist, encode, merge_encoded, new_sketch
 from stresskit.run.scenarios import RATE_UNITS
 
@@ -48,7 +49,7 @@ POLL_INTERVAL = 1.0
 class ArrivalControl:
     """Master/local side of arrival rates for one environment."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self.schedules: dict[str, RateSchedule] = {}
         self.ceilings: dict[str, int] = {}

@@ -29,6 +29,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 
 from stresskit.arrival.pacer import Pacer, RateSchedule
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.lateness import current_lateness_ms, set_lateness_ms
 from stresskit.core.perrun import PerRun
 from stresskit.report.sketch import encode, new_sketch
@@ -61,7 +62,7 @@ class KindPace:
 class TicketDispatcher:
     """Hands tickets to idle users of each paced kind at their due times (one process)."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self.kinds: dict[str, KindPace] = {}
         self.counts: dict[str, list[int]] = {}
@@ -226,11 +227,11 @@ class TicketDispatcher:
         return out
 
 
-def dispatcher_of(environment: Any) -> TicketDispatcher | None:
+def dispatcher_of(environment: RunEnvironment) -> TicketDispatcher | None:
     return _SLOT.get(environment)
 
 
-def ensure_dispatcher(environment: Any) -> TicketDispatcher:
+def ensure_dispatcher(environment: RunEnvironment) -> TicketDispatcher:
     """The environment's dispatcher, created on first use."""
     dispatcher = dispatcher_of(environment)
     if dispatcher is None:

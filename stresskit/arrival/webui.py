@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.report.latency import SERIES_MEANING
 from stresskit.run.scenarios import RATE_UNITS
 
@@ -35,7 +36,7 @@ def _ms(values: list[float | None] | None) -> str:
     return " / ".join("-" if v is None else f"{v:.1f}" for v in values)
 
 
-def table_rows(environment: Any, control: Any) -> list[dict[str, str]]:
+def table_rows(environment: RunEnvironment, control: Any) -> list[dict[str, str]]:
     """The tab's rows now (one row saying so while no stage has a rate)."""
     if not control.schedules:
         return [{"item": "(closed model)", "arrivals": "", "sent": "", "intended": "",
@@ -65,7 +66,7 @@ def table_rows(environment: Any, control: Any) -> list[dict[str, str]]:
     return rows
 
 
-def extend_web_ui(environment: Any, control: Any) -> bool:
+def extend_web_ui(environment: RunEnvironment, control: Any) -> bool:
     """Add the tab to ``environment.web_ui`` (once); False when there is no web UI or it is too late."""
     from flask import request
 

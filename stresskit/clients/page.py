@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stresskit.clients.browser import BrowserSession, start_chrome
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.errors import BrowserError, StressKitError
 
 __all__ = [
@@ -129,7 +130,7 @@ class PageProcessor:
 
     def __init__(
         self,
-        environment: Any,
+        environment: RunEnvironment,
         *,
         page_timeout: float = 15.0,
         max_retries: int = 2,

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import ExitCode
 from stresskit.core.options import register_options
 from stresskit.core.perrun import Once, PerRun
@@ -227,7 +228,7 @@ class _Membership:
     csv_path: Path | None = None
 
 
-def worker_events(environment: Any) -> list[dict[str, Any]]:
+def worker_events(environment: RunEnvironment) -> list[dict[str, Any]]:
     """The master's membership events so far (a copy; empty outside a master with checks)."""
     membership = _STATE_SLOT.get(environment)
     return [dict(e) for e in membership.events] if isinstance(membership, _Membership) else []
@@ -237,7 +238,7 @@ def _active(runner: Any) -> int:
     return len(runner.clients.ready) + len(runner.clients.spawning) + len(runner.clients.running)
 
 
-def _record(environment: Any, membership: _Membership, worker: str, event: str, detail: str = "") -> None:
+def _record(environment: RunEnvironment, membership: _Membership, worker: str, event: str, detail: str = "") -> None:
     now = time.time()
     row = {"timestamp": round(now, 3), "elapsed": round(now - membership.started, 3), "worker": worker,
            "event": event, "workers_active": _active(environment.runner), "detail": detail}
@@ -280,7 +281,7 @@ def _start_master_watch(parser: Any) -> None:
     gevent.spawn(_watch_master, parser, gevent.getcurrent(), state)
 
 
-def _on_init(environment: Any, runner: Any, hello_timeout: float) -> None:
+def _on_init(environment: RunEnvironment, runner: Any, hello_timeout: float) -> None:
     from locust.runners import MasterRunner, WorkerRunner
 
     runner = runner or environment.runner
@@ -300,7 +301,7 @@ class _WorkerChecks:
     on a CPU-starved machine — so the check before the first user never depends on ordering.
     """
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self.digest, self.names = locustfile_digest(environment.parsed_locustfiles or [])
         self.hello_sent = False
@@ -340,7 +341,7 @@ class _WorkerChecks:
             self.hello()
 
 
-def _worker_checks(environment: Any) -> _WorkerChecks:
+def _worker_checks(environment: RunEnvironment) -> _WorkerChecks:
     checks = _STATE_SLOT.get(environment)
     if not isinstance(checks, _WorkerChecks):
         checks = _WorkerChecks(environment)
@@ -348,7 +349,7 @@ def _worker_checks(environment: Any) -> _WorkerChecks:
     return checks
 
 
-def _on_test_start(environment: Any, **_: Any) -> None:
+def _on_test_start(environment: RunEnvironment, **_: Any) -> None:
     """On a worker this runs in the spawn handler before the spawning greenlet starts: no user has run."""
     from locust.runners import WorkerRunner
 
@@ -357,10 +358,10 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         _worker_checks(environment).check_spawn_order()
 
 
-def _init_worker(environment: Any, runner: Any) -> None:
+def _init_worker(environment: RunEnvironment, runner: Any) -> None:
     checks = _worker_checks(environment)
 
-    def on_reject(environment: Any, msg: Any, **_: Any) -> None:
+    def on_reject(environment: RunEnvironment, msg: Any, **_: Any) -> None:
         checks.reject_self(msg.data.get("reason", "rejected by the master"))
 
     runner.register_message(REJECT, on_reject)
@@ -376,7 +377,7 @@ def _quit_worker(runner: Any) -> None:
 
 # -- master side -------------------------------------------------------------------------------
 
-def _init_master(environment: Any, runner: Any, hello_timeout: float) -> None:
+def _init_master(environment: RunEnvironment, runner: Any, hello_timeout: float) -> None:
     import gevent
 
     digest, names = locustfile_digest(environment.parsed_locustfiles or [])
@@ -411,7 +412,7 @@ def _init_master(environment: Any, runner: Any, hello_timeout: float) -> None:
             _drop_worker(runner, client_id)
         _record(environment, membership, client_id, "rejected", reason)
 
-    def on_hello(environment: Any, msg: Any, **_: Any) -> None:
+    def on_hello(environment: RunEnvironment, msg: Any, **_: Any) -> None:
         data = msg.data or {}
         membership.hello[msg.node_id] = data
         if data.get("digest") != digest:
@@ -436,7 +437,7 @@ def _init_master(environment: Any, runner: Any, hello_timeout: float) -> None:
     environment.events.worker_connect.add_listener(on_worker_connect)
     gevent.spawn(_track_membership, environment, runner, membership)
 
-    def on_quitting(environment: Any, **_: Any) -> None:
+    def on_quitting(environment: RunEnvironment, **_: Any) -> None:
         _track_once(environment, runner, membership)
         joined = sum(1 for e in membership.events if e["event"] == "joined")
         lost = [e for e in membership.events if e["event"] == "missing"]
@@ -469,7 +470,7 @@ def _drop_worker(runner: Any, client_id: str) -> None:
     runner.server.send_to_client(Message("quit", None, client_id))
 
 
-def _track_membership(environment: Any, runner: Any, membership: _Membership) -> None:
+def _track_membership(environment: RunEnvironment, runner: Any, membership: _Membership) -> None:
     import gevent
 
     while True:
@@ -477,7 +478,7 @@ def _track_membership(environment: Any, runner: Any, membership: _Membership) ->
         gevent.sleep(POLL_INTERVAL)
 
 
-def _track_once(environment: Any, runner: Any, membership: _Membership) -> None:
+def _track_once(environment: RunEnvironment, runner: Any, membership: _Membership) -> None:
     now = {client_id: runner.clients[client_id].state for client_id in list(runner.clients)}
     lost_one = False
     for client_id, state in now.items():

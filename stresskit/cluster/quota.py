@@ -54,6 +54,7 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option
 from stresskit.core.perrun import Once, PerRun
 from stresskit.core.runstate import run_state_of
@@ -231,7 +232,7 @@ class PageQuota:
     the master read :attr:`total`, :attr:`completed`, :attr:`failed` and :attr:`done`.
     """
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self.ledger = PageLedger(0)
         self._explicit_total: int | None = None
@@ -392,7 +393,7 @@ class PageQuota:
             self._check_done()
 
     # master message handlers: constant work and one non-blocking send each
-    def _on_request(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_request(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         self._resolve_total()
         grant = self.ledger.grant(msg.node_id, self._limit())
         data = {"req": (msg.data or {}).get("req"), "status": grant.status, "page": grant.page,
@@ -400,15 +401,15 @@ class PageQuota:
                 "failed": self.ledger.failed}
         environment.runner.send_message(MSG_GRANT, data, client_id=msg.node_id)
 
-    def _on_finish(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_finish(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         data = msg.data or {}
         self._finish_local(int(data["page"]), bool(data.get("ok", True)), data.get("epoch"))
 
-    def _on_release(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_release(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         data = msg.data or {}
         self.ledger.release(int(data["page"]), msg.node_id, data.get("epoch"))
 
-    def _on_restart(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_restart(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         count = int((msg.data or {}).get("count", 1))
         run_state_of(environment).add(session_restarts=count)
 
@@ -461,7 +462,7 @@ class PageQuota:
             self._waiting.pop(req, None)
         return PageGrant(data["status"], data.get("page"), int(data.get("epoch", 0)))
 
-    def _on_grant(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_grant(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         data = msg.data or {}
         self._last = data
         waiter = self._waiting.get(data.get("req"))
@@ -508,7 +509,7 @@ class PageQuota:
             run_state_of(self.environment).add(session_restarts=count)
 
 
-def page_quota_of(environment: Any) -> PageQuota:
+def page_quota_of(environment: RunEnvironment) -> PageQuota:
     """The :class:`PageQuota` of ``environment``, created (and its messages registered) on first use."""
     quota = _SLOT.get(environment)
     if quota is None:
@@ -541,17 +542,17 @@ def use_page_quota(events: Any, stop_when_done: bool = False) -> None:
     if not _INSTALLED.first(events):
         return
 
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, **_: Any) -> None:
         quota = page_quota_of(environment)
         if stop_when_done and quota.role != "worker":
             quota.on_done(lambda q: gevent.spawn(_stop_run, environment))
 
-    def on_test_start(environment: Any, **_: Any) -> None:
+    def on_test_start(environment: RunEnvironment, **_: Any) -> None:
         quota = page_quota_of(environment)
         if quota.role != "worker":
             quota.reset()
 
-    def on_quitting(environment: Any, **_: Any) -> None:
+    def on_quitting(environment: RunEnvironment, **_: Any) -> None:
         quota = _SLOT.get(environment)
         if quota is not None and quota._reaper is not None:
             quota._reaper.kill(block=False)
@@ -561,7 +562,7 @@ def use_page_quota(events: Any, stop_when_done: bool = False) -> None:
     events.quitting.add_listener(on_quitting)
 
 
-def _stop_run(environment: Any) -> None:
+def _stop_run(environment: RunEnvironment) -> None:
     runner = environment.runner
     log.info("all %d pages finished: stopping the run", page_quota_of(environment).total)
     headless = bool(getattr(environment.parsed_options, "headless", False))

@@ -32,6 +32,7 @@ import logging
 from enum import IntEnum
 from typing import Any, NoReturn
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import PerRun
 
 __all__ = ["SEVERITY", "ExitCode", "describe", "is_bad_configuration", "quit_bad_configuration", "verdict_word",
@@ -121,12 +122,12 @@ def verdict_word(code: int, not_evaluated: list[str] | tuple[str, ...] = ()) -> 
 _BAD_CONFIG_SLOT: PerRun[Any] = PerRun("bad_config")
 
 
-def is_bad_configuration(environment: Any) -> bool:
+def is_bad_configuration(environment: RunEnvironment) -> bool:
     """Whether :func:`quit_bad_configuration` ended this environment's run."""
     return bool(_BAD_CONFIG_SLOT.get(environment))
 
 
-def quit_bad_configuration(environment: Any, message: str) -> NoReturn:
+def quit_bad_configuration(environment: RunEnvironment, message: str) -> NoReturn:
     """Log ``message`` as one error line and end the process with :attr:`ExitCode.BAD_CONFIG`.
 
     Called from ``init`` listeners, before any user is spawned. ``quitting`` is fired first so

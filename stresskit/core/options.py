@@ -15,6 +15,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
+
 Adder = Callable[[Any], None]
 
 _registered: dict[int, list[Adder]] = {}
@@ -71,7 +73,7 @@ def _add_all(parser: Any, adders: list[Adder]) -> None:
                     setattr(action, flag, False)
 
 
-def _protect_secrets(environment: Any, **_: Any) -> None:
+def _protect_secrets(environment: RunEnvironment, **_: Any) -> None:
     """Register the value of every secret option and redact every log record of the process.
 
     Secrets live in ``parsed_options`` only; nothing shows them (see :mod:`stresskit.core.redact`).
@@ -88,7 +90,7 @@ def _protect_secrets(environment: Any, **_: Any) -> None:
     install_log_redaction()
 
 
-def option(environment: Any, name: str, default: Any = None) -> Any:
+def option(environment: RunEnvironment, name: str, default: Any = None) -> Any:
     """An option's value from ``environment.parsed_options``, or ``default`` when it is absent
     (for example in an ``Environment`` built by a test without a parser)."""
     options = getattr(environment, "parsed_options", None)
@@ -96,7 +98,7 @@ def option(environment: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
-def setting(environment: Any, name: str, default: Any, parse: Callable[[str], Any] | None = None) -> Any:
+def setting(environment: RunEnvironment, name: str, default: Any, parse: Callable[[str], Any] | None = None) -> Any:
     """Option ``name`` when given, else ``default`` (a user class's attribute).
 
     Values typed into Locust's web UI arrive as text: with ``parse`` a text value goes through

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from stresskit.core.envtypes import RunEnvironment
+
 __all__ = ["Listeners", "Once", "PerRun", "log_once"]
 
 T = TypeVar("T")
@@ -27,21 +29,21 @@ class PerRun(Generic[T]):
     def __init__(self, name: str) -> None:
         self.attr = f"_stresskit_{name}"
 
-    def get(self, environment: Any) -> T | None:
+    def get(self, environment: RunEnvironment) -> T | None:
         return getattr(environment, self.attr, None)
 
-    def set(self, environment: Any, value: T) -> T:
+    def set(self, environment: RunEnvironment, value: T) -> T:
         setattr(environment, self.attr, value)
         return value
 
-    def get_or_create(self, environment: Any, factory: Callable[[], T]) -> T:
+    def get_or_create(self, environment: RunEnvironment, factory: Callable[[], T]) -> T:
         value = getattr(environment, self.attr, None)
         if value is None:
             value = factory()
             setattr(environment, self.attr, value)
         return value
 
-    def clear(self, environment: Any) -> None:
+    def clear(self, environment: RunEnvironment) -> None:
         if hasattr(environment, self.attr):
             delattr(environment, self.attr)
 
@@ -66,7 +68,7 @@ class Once:
         return id(events) in self._seen
 
 
-def log_once(environment: Any, logger: logging.Logger, message: str, level: int = logging.ERROR) -> bool:
+def log_once(environment: RunEnvironment, logger: logging.Logger, message: str, level: int = logging.ERROR) -> bool:
     """Log ``message`` once per run (per environment), however many users hit the same problem;
     True when it was logged now."""
     seen: set[str] = environment.__dict__.setdefault("_stresskit_logged", set())

@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import PerRun
 
 _SLOT: PerRun[Any] = PerRun("run_state")
@@ -81,7 +82,7 @@ class RunState:
         return data
 
 
-def run_state_of(environment: Any) -> RunState:
+def run_state_of(environment: RunEnvironment) -> RunState:
     """The :class:`RunState` of a Locust environment, created on first use."""
     state = _SLOT.get_or_create(environment, RunState)
     return state

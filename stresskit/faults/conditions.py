@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option
 from stresskit.core.perrun import PerRun
 from stresskit.errors import ConfigError
@@ -87,7 +88,7 @@ class ConditionStatus:
         return {"name": self.name, "status": self.status, "detail": self.detail}
 
 
-def skipped_conditions(environment: Any) -> tuple[str, ...]:
+def skipped_conditions(environment: RunEnvironment) -> tuple[str, ...]:
     """The names given with ``--skip-condition`` (each possibly comma separated), validated."""
     value = option(environment, "skip_condition", None) or ()
     items = [value] if isinstance(value, str) else list(value)
@@ -174,17 +175,17 @@ class Conditions:
 _SLOT: PerRun[Any] = PerRun("conditions_state")
 
 
-def conditions_of(environment: Any) -> Conditions:
+def conditions_of(environment: RunEnvironment) -> Conditions:
     """The environment's :class:`Conditions`, created on first use."""
     state = _SLOT.get_or_create(environment, Conditions)
     return state
 
 
-def criteria_results(environment: Any) -> list[dict[str, Any]]:
+def criteria_results(environment: RunEnvironment) -> list[dict[str, Any]]:
     """The conditions' criteria, dicts of the shared contract (the criteria's extension hook)."""
     return [dict(c) for c in conditions_of(environment).criteria()]
 
 
-def run_keys(environment: Any) -> dict[str, Any]:
+def run_keys(environment: RunEnvironment) -> dict[str, Any]:
     """``conditions``, ``not_evaluated`` and ``harness_errors`` for ``<prefix>_run.json`` (the extension hook)."""
     return conditions_of(environment).document()

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option
 from stresskit.errors import ConfigError
 from stresskit.faults.kinds import KINDS, USER_KINDS, parse_kinds
@@ -116,7 +117,7 @@ def _number(value: Any, name: str, low: float, high: float | None = None, low_op
     return number
 
 
-def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
+def load_config(environment: RunEnvironment, scenario: Any | None = None) -> FaultConfig:
     """Build and validate the run's :class:`FaultConfig` from its options and scenario.
 
     Precedence of the rate: an explicit ``--failure-rate``, else the scenario's ``failure_rate``,
@@ -172,7 +173,7 @@ def load_config(environment: Any, scenario: Any | None = None) -> FaultConfig:
     return replace(config, kinds=tuple(usable), notes=tuple(notes))
 
 
-def _embedded(environment: Any) -> bool:
+def _embedded(environment: RunEnvironment) -> bool:
     """Whether stresskit starts the demo system for this run (a local run without ``--host``)."""
     try:
         from stresskit.run.embedded import will_start

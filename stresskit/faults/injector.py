@@ -46,6 +46,7 @@ from locust import User
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import WorkerRunner
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.kinds import KIND_NAMES
 from stresskit.core.perrun import Listeners
 from stresskit.errors import ConfigError, FaultError, FaultUnavailable, HarnessError
@@ -111,7 +112,7 @@ class UserState:
 class FaultInjector:
     """Failure injection with real effects for the users of one Locust process (see module doc)."""
 
-    def __init__(self, environment: Any, config: FaultConfig | None = None) -> None:
+    def __init__(self, environment: RunEnvironment, config: FaultConfig | None = None) -> None:
         self.environment = environment
         self.config = config
         self.stats: Counter[str] = Counter()
@@ -441,7 +442,7 @@ class FaultInjector:
             return []
         return [g.args[0] for g in list(runner.user_greenlets) if g.args and isinstance(g.args[0], User)]
 
-    def _on_run_fault_message(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_run_fault_message(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         data = msg.data or {}
         if self._removed or self.config is None:
             return
@@ -507,7 +508,7 @@ def _own_action(user: User, state: UserState, name: str) -> bool:
     return page_name is None or text == page_name or text.startswith(("error: ", "recovered: "))
 
 
-def _option(environment: Any, name: str) -> Any:
+def _option(environment: RunEnvironment, name: str) -> Any:
     from stresskit.core.options import option
 
     return option(environment, name)

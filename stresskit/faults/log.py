@@ -20,6 +20,7 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option
 from stresskit.core.perrun import PerRun
 from stresskit.core.runstate import run_state_of
@@ -45,7 +46,7 @@ MAX_ROWS_KEPT = 500
 class FaultLog:
     """Master-side (or local) sink of fault events: CSV file, run state, stresskit events, summary."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self.rows: deque[dict[str, Any]] = deque(maxlen=MAX_ROWS_KEPT)
         self.by_kind: dict[str, dict[str, Any]] = defaultdict(
@@ -65,7 +66,7 @@ class FaultLog:
             runner.register_message(EVENT_MESSAGE, self._on_message)
         environment.events.quitting.add_listener(self._on_quitting)
 
-    def _on_message(self, environment: Any, msg: Any, **_: Any) -> None:
+    def _on_message(self, environment: RunEnvironment, msg: Any, **_: Any) -> None:
         data = dict(msg.data or {})
         if not data.get("worker"):
             data["worker"] = msg.node_id
@@ -137,13 +138,13 @@ class FaultLog:
         self.close()
 
 
-def fault_log_of(environment: Any) -> FaultLog | None:
+def fault_log_of(environment: RunEnvironment) -> FaultLog | None:
     """The environment's :class:`FaultLog` (created by :func:`stresskit.faults.use_faults` on the
     master or local runner), or ``None`` on a worker."""
     return _SLOT.get(environment)
 
 
-def attach_log(environment: Any) -> FaultLog:
+def attach_log(environment: RunEnvironment) -> FaultLog:
     """Create the fault log of a master or local runner (once)."""
     existing = fault_log_of(environment)
     if existing is not None:
@@ -153,7 +154,7 @@ def attach_log(environment: Any) -> FaultLog:
     return sink
 
 
-def report(environment: Any, event: str, kind: str, user: str = "", detail: str = "",
+def report(environment: RunEnvironment, event: str, kind: str, user: str = "", detail: str = "",
            recovery_time: float | None = None, timestamp: float | None = None) -> None:
     """Send one fault event to the master's log (from a worker) or record it (local/master)."""
     row: dict[str, Any] = {"timestamp": timestamp or time.time(), "event": event, "kind": kind, "user": user,
@@ -170,7 +171,7 @@ def report(environment: Any, event: str, kind: str, user: str = "", detail: str 
             log.warning("could not send a fault event to the master: %s", exc)
 
 
-def worker_id(environment: Any) -> str:
+def worker_id(environment: RunEnvironment) -> str:
     """The client id of this worker, or ``"local"``."""
     from locust.runners import WorkerRunner
 
@@ -180,7 +181,7 @@ def worker_id(environment: Any) -> str:
     return "local"
 
 
-def harness_error(environment: Any, text: str) -> None:
+def harness_error(environment: RunEnvironment, text: str) -> None:
     """Record a failure of the harness itself, say it in one line, and stop the run (exit code 1).
 
     On a worker the error goes to the master as a fault-log row (event ``harness_error``), where

@@ -24,6 +24,7 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Listeners, PerRun
 from stresskit.errors import ConfigError, DependencyMissing, FaultError
@@ -48,7 +49,7 @@ log = logging.getLogger("stresskit.faults")
 
 # -- announcing and driving ----------------------------------------------------------------------
 
-def begin_run_fault(environment: Any, kind: str, detail: str, since: float | None = None) -> float:
+def begin_run_fault(environment: RunEnvironment, kind: str, detail: str, since: float | None = None) -> float:
     """Log a run-wide fault and tell every worker's injector that its users owe a recovery."""
     since = since or time.time()
     report(environment, "injected", kind, user="", detail=detail, timestamp=since)
@@ -56,7 +57,7 @@ def begin_run_fault(environment: Any, kind: str, detail: str, since: float | Non
     return since
 
 
-def announce_recovery(environment: Any, kind: str, since: float, detail: str = "",
+def announce_recovery(environment: RunEnvironment, kind: str, since: float, detail: str = "",
                       affected_since: float | None = None) -> None:
     """Tell every injector that its running users owe a recovery from ``since``; with ``affected_since``
     only the users that failed since then (a condition announced at its lift)."""
@@ -86,7 +87,7 @@ class RecoveryDriver:
     while it was on. A fault the harness cannot begin or end is a harness error (exit code 1).
     """
 
-    def __init__(self, environment: Any, fault: RunFault, at: float, down: float, every: float = 0.0,
+    def __init__(self, environment: RunEnvironment, fault: RunFault, at: float, down: float, every: float = 0.0,
                  limit: float = 30.0, track_health: bool = True, at_lift: bool = False) -> None:
         self.environment = environment
         self.fault = fault
@@ -216,7 +217,7 @@ def use_recovery(events: Any, kind: str) -> None:
         raise ValueError(f"unknown run-wide fault {kind!r}; known: {', '.join(RUN_KINDS)}")
     register_options(events, add_recovery_arguments)
 
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, **_: Any) -> None:
         if isinstance(environment.runner, WorkerRunner):
             return
         try:
@@ -251,7 +252,7 @@ def _positive(value: Any, name: str, zero_ok: bool = False) -> float:
 class _RunContext:
     """What a run-wide builder gets (:class:`stresskit.faults.effects.RunFaultContext`)."""
 
-    def __init__(self, environment: Any, kind: str) -> None:
+    def __init__(self, environment: RunEnvironment, kind: str) -> None:
         self.environment = environment
         self.kind = kind
         self.system = managed_system_of(environment)
@@ -266,7 +267,7 @@ class _RunContext:
         return load_config(self.environment)
 
 
-def _build_fault(environment: Any, kind: str) -> RunFault:
+def _build_fault(environment: RunEnvironment, kind: str) -> RunFault:
     """The catalogue's builder for the run-wide ``kind`` (:data:`stresskit.faults.kinds.KINDS`)."""
     from stresskit.faults.kinds import KINDS
 
@@ -281,7 +282,7 @@ def _build_fault(environment: Any, kind: str) -> RunFault:
 _CONDITIONS_SLOT: PerRun[Any] = PerRun("conditions")
 
 
-def start_conditions(environment: Any, config: FaultConfig, period: float | None = None) -> list[RecoveryDriver]:
+def start_conditions(environment: RunEnvironment, config: FaultConfig, period: float | None = None) -> list[RecoveryDriver]:
     """Start the scenario's conditions for this test (master or local runner); returns the drivers.
 
     * ``memory_pressure``: ``--fault-memory-mb`` held on the target host through the agents, half
@@ -340,7 +341,7 @@ class _Instability(RunFault):
         return ""
 
 
-def _network_instability(environment: Any, config: FaultConfig, period: float) -> RecoveryDriver:
+def _network_instability(environment: RunEnvironment, config: FaultConfig, period: float) -> RecoveryDriver:
     from stresskit.faults.effects.network import toxic_name
     from stresskit.faults.toxiproxy import ToxiproxyClient
 
@@ -368,7 +369,7 @@ def _network_instability(environment: Any, config: FaultConfig, period: float) -
                           at_lift=True)
 
 
-def _scenario_duration(environment: Any) -> float:
+def _scenario_duration(environment: RunEnvironment) -> float:
     from stresskit.run.shape import scenario_of
 
     scenario = scenario_of(environment)

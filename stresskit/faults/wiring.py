@@ -24,6 +24,7 @@ from typing import Any
 
 from locust.runners import MasterRunner, WorkerRunner
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once, PerRun
 from stresskit.errors import ConfigError, FaultError
@@ -61,18 +62,18 @@ def use_faults(events: Any, conditions: bool = True) -> None:
     events.init.add_listener(lambda environment, **_: _on_init(environment, conditions))
 
 
-def fault_injector_of(environment: Any) -> FaultInjector | None:
+def fault_injector_of(environment: RunEnvironment) -> FaultInjector | None:
     """The environment's injector (on a worker or local runner), if faults are in use."""
     return _INJECTOR_SLOT.get(environment)
 
 
-def _on_init(environment: Any, conditions: bool) -> None:
+def _on_init(environment: RunEnvironment, conditions: bool) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         injector = FaultInjector(environment)
         _INJECTOR_SLOT.set(environment, injector)
 
-        def on_config(environment: Any, msg: Any, **_: Any) -> None:
+        def on_config(environment: RunEnvironment, msg: Any, **_: Any) -> None:
             injector.config = _config_from_dict(msg.data)
             injector.config_from_master = True
 
@@ -123,7 +124,7 @@ def _on_init(environment: Any, conditions: bool) -> None:
     environment.events.test_start.add_listener(on_test_start)
 
 
-def _embedded(environment: Any) -> bool:
+def _embedded(environment: RunEnvironment) -> bool:
     try:
         from stresskit.run.embedded import will_start
     except ImportError:
@@ -131,7 +132,7 @@ def _embedded(environment: Any) -> bool:
     return will_start(environment)
 
 
-def _assess_conditions(environment: Any, config: FaultConfig, refuse: bool) -> list[Any]:
+def _assess_conditions(environment: RunEnvironment, config: FaultConfig, refuse: bool) -> list[Any]:
     """Decide, for each condition the scenario names, produced / not evaluated / not produced; keep it for the
     verdict. ``refuse``: raise :class:`ConfigError` (exit 2 before any load) for one that cannot be produced."""
     embedded = _embedded(environment)
@@ -150,7 +151,7 @@ def _assess_conditions(environment: Any, config: FaultConfig, refuse: bool) -> l
     return statuses
 
 
-def _scenario_name(environment: Any) -> str:
+def _scenario_name(environment: RunEnvironment) -> str:
     scenario = scenario_of(environment)
     return getattr(scenario, "name", "") if scenario is not None else ""
 
@@ -161,7 +162,7 @@ def _config_from_dict(data: dict[str, Any]) -> FaultConfig:
     return FaultConfig(**values)
 
 
-def preflight(environment: Any, config: FaultConfig) -> None:
+def preflight(environment: RunEnvironment, config: FaultConfig) -> None:
     """Checks that need the network, done once at start: raise :class:`ConfigError` when
 
     * a kind needs the agent and an agent does not answer or does not allow faults;

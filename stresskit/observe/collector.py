@@ -45,6 +45,7 @@ import psutil
 
 from stresskit.agent.client import AgentClient, SampleStream
 from stresskit.agent.schema import SampleError, gap_row, generator_row, sample_rows, validate_sample
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.limits import RESOURCE_ALERT_PERCENT
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once, PerRun
@@ -298,7 +299,7 @@ class _Link:
 class Collector:
     """Subscribes to the agents while a test runs; see the module docstring."""
 
-    def __init__(self, environment: Any, agents: list[str], token: str | None, csv_path: Path | None,
+    def __init__(self, environment: RunEnvironment, agents: list[str], token: str | None, csv_path: Path | None,
                  policy: AlertPolicy, generator_name: str = "local", history: History | None = None,
                  read_timeout: float = 15.0, generator_interval: float = GENERATOR_INTERVAL) -> None:
         self.environment = environment
@@ -584,23 +585,23 @@ class Collector:
 
 # -- wiring ----------------------------------------------------------------------------------------
 
-def collector_of(environment: Any) -> Collector | None:
+def collector_of(environment: RunEnvironment) -> Collector | None:
     """The environment's collector (master or local runner with ``use_collector``), else ``None``."""
     return _SLOT.get(environment)
 
 
-def _policy(environment: Any) -> AlertPolicy:
+def _policy(environment: RunEnvironment) -> AlertPolicy:
     return AlertPolicy(cpu=float(option(environment, "alert_cpu", 90.0)),
                        memory=float(option(environment, "alert_memory", 90.0)),
                        sustain=float(option(environment, "alert_sustain", 60.0)))
 
 
-def _csv_path(environment: Any) -> Path | None:
+def _csv_path(environment: RunEnvironment) -> Path | None:
     prefix = option(environment, "csv_prefix", None)
     return Path(f"{prefix}{RESOURCES_SUFFIX}") if prefix else None
 
 
-def _on_init(environment: Any, want_web_ui: bool, runner: Any = None, web_ui: Any = None) -> None:
+def _on_init(environment: RunEnvironment, want_web_ui: bool, runner: Any = None, web_ui: Any = None) -> None:
     from locust.runners import LocalRunner, MasterRunner, WorkerRunner
 
     runner = runner or environment.runner
@@ -650,7 +651,7 @@ def use_collector(events: Any, *, web_ui: bool = True) -> None:
     if not _wired.first(events):
         return
 
-    def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
         _on_init(environment, want_web_ui, runner=runner, web_ui=web_ui)
 
     want_web_ui = web_ui

@@ -16,6 +16,7 @@ import os
 import tempfile
 from typing import Any, cast
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import Once
 
 log = logging.getLogger("stresskit.observe.finalcsv")
@@ -30,13 +31,13 @@ def use_final_csv(events: Any) -> None:
     if not _REGISTERED.first(events):
         return
 
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, **_: Any) -> None:
         environment.events.quit.add_listener(lambda **__: write_final_csv(environment))
 
     events.init.add_listener(on_init)
 
 
-def write_final_csv(environment: Any) -> None:
+def write_final_csv(environment: RunEnvironment) -> None:
     """Write the final stats, failures and exceptions CSV files of ``environment``'s run."""
     from locust.runners import WorkerRunner
     from locust.stats import PERCENTILES_TO_REPORT, StatsCSV

@@ -33,6 +33,7 @@ import os
 import time
 from typing import IO, Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.lateness import current_lateness_ms
 from stresskit.core.perrun import Listeners, PerRun
 from stresskit.core.schema import LATENCY_SUFFIX
@@ -75,7 +76,7 @@ class LatencyRecorder:
     :param grace_s: how long after a window's end the master waits for late worker reports
     """
 
-    def __init__(self, environment: Any, window_s: float = DEFAULT_WINDOW_S, path: str | None = None,
+    def __init__(self, environment: RunEnvironment, window_s: float = DEFAULT_WINDOW_S, path: str | None = None,
                  grace_s: float = DEFAULT_GRACE_S, relative_accuracy: float = RELATIVE_ACCURACY,
                  bin_limit: int = BIN_LIMIT) -> None:
         if not window_s > 0:
@@ -369,7 +370,7 @@ def use_latency(target: Any, window_s: float = DEFAULT_WINDOW_S, path: str | Non
     if hasattr(target, "runner") and hasattr(target, "events"):
         return LatencyRecorder(target, window_s=window_s, path=path, grace_s=grace_s)
 
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, **_: Any) -> None:
         if _SLOT.get(environment) is None:
             _SLOT.set(environment, LatencyRecorder(environment, window_s=window_s, path=path, grace_s=grace_s))
 
@@ -377,6 +378,6 @@ def use_latency(target: Any, window_s: float = DEFAULT_WINDOW_S, path: str | Non
     return None
 
 
-def latency_recorder_of(environment: Any) -> LatencyRecorder | None:
+def latency_recorder_of(environment: RunEnvironment) -> LatencyRecorder | None:
     """The run's :class:`LatencyRecorder`, if :func:`use_latency` set one up."""
     return _SLOT.get(environment)

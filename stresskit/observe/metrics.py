@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stresskit.core.addresses import is_loopback
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once, PerRun
 from stresskit.core.runstate import run_state_of
@@ -146,7 +147,7 @@ Row = tuple[str, dict[str, Any], float | None]
 class MetricsExporter:
     """Builds the exposition text from the environment's live figures (master or local runner)."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self._counters = _Counters()
         self._families = {family.name: family for family in FAMILIES}
@@ -293,7 +294,7 @@ def use_metrics(events: Any) -> None:
     events.init.add_listener(_on_init)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, **_: Any) -> None:
     from locust.runners import WorkerRunner
 
     from stresskit.core.exitcodes import quit_bad_configuration

@@ -23,6 +23,7 @@ from typing import Any
 
 import gevent
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import Once, PerRun
 
 __all__ = ["HISTORY_MAX_POINTS", "KEEP_SECONDS", "TRIM_INTERVAL", "thin_history", "trim_per_second",
@@ -71,7 +72,7 @@ def trim_stats(stats: Any, now: float | None = None) -> int:
     return removed + thin_history(stats.history)
 
 
-def _loop(environment: Any) -> None:
+def _loop(environment: RunEnvironment) -> None:
     while True:
         gevent.sleep(TRIM_INTERVAL)
         runner = environment.runner
@@ -92,14 +93,14 @@ def use_bounded_stats(events: Any) -> None:
     if not _INSTALLED.first(events):
         return
 
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, **_: Any) -> None:
         from locust.runners import WorkerRunner
 
         if isinstance(environment.runner, WorkerRunner) or _SLOT.get(environment) is not None:
             return
         _SLOT.set(environment, gevent.spawn(_loop, environment))
 
-    def on_quitting(environment: Any, **_: Any) -> None:
+    def on_quitting(environment: RunEnvironment, **_: Any) -> None:
         loop = _SLOT.get(environment)
         if loop is not None:
             loop.kill(block=False)

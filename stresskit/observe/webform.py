@@ -25,6 +25,7 @@ import argparse
 import logging
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import SECRET_OPTIONS
 from stresskit.core.redact import MASK, redact_text, redact_url
 
@@ -74,13 +75,13 @@ def _convert(action: argparse.Action, text: str) -> Any:
     return value
 
 
-def _check_scenario(environment: Any) -> None:
+def _check_scenario(environment: RunEnvironment) -> None:
     from stresskit.run.shape import scenario_settings
 
     scenario_settings(environment)
 
 
-def _check_faults(environment: Any) -> None:
+def _check_faults(environment: RunEnvironment) -> None:
     from stresskit.faults.config import load_config
 
     load_config(environment)
@@ -97,7 +98,7 @@ each raises :class:`~stresskit.errors.ConfigError` with one line (a new check jo
 class WebForm:
     """The start form of one web UI: what the page shows and what a start applies."""
 
-    def __init__(self, environment: Any, web_ui: Any) -> None:
+    def __init__(self, environment: RunEnvironment, web_ui: Any) -> None:
         self.environment = environment
         self.web_ui = web_ui
         self._actions: dict[str, argparse.Action] | None = None
@@ -215,7 +216,7 @@ class WebForm:
             form["host"] = [host]
 
 
-def install_web_form(environment: Any, web_ui: Any) -> WebForm:
+def install_web_form(environment: RunEnvironment, web_ui: Any) -> WebForm:
     """Clean the page's form and apply starts through :class:`WebForm`; redact every UI answer."""
     from flask import jsonify, request
     from werkzeug.datastructures import ImmutableMultiDict

@@ -23,6 +23,7 @@ import logging
 import secrets
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once
 
@@ -51,7 +52,7 @@ def use_web_login(events: Any) -> None:
     events.init.add_listener(_on_init)
 
 
-def _on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, web_ui: Any = None, **_: Any) -> None:
     if web_ui is None or not getattr(web_ui, "web_login", False):
         return
     username = str(option(environment, "web_username", "admin"))

@@ -25,6 +25,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import Once
 
 __all__ = ["STATIC_DIR", "TAB_KEY", "VERDICT_TAB_KEY", "install_resources_view", "install_verdict_view",
@@ -38,7 +39,7 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "webui_static"
 _STATIC = {"linechart.js": "application/javascript", "resources.js": "application/javascript",
            "tab.js": "application/javascript"}
 _INJECT = b'<script src="/stresskit/static/tab.js" defer></script>'
-def install_resources_view(environment: Any, collector: Any) -> None:
+def install_resources_view(environment: RunEnvironment, collector: Any) -> None:
     """Add the Resources tab, the charts page and its data route to ``environment.web_ui``."""
     from flask import Response, jsonify, request, send_from_directory
 
@@ -157,7 +158,7 @@ def verdict_rows(document: dict[str, Any] | None) -> list[dict[str, str]]:
     return rows
 
 
-def install_verdict_view(environment: Any) -> None:
+def install_verdict_view(environment: RunEnvironment) -> None:
     """Add the Verdict tab (a table fed through ``/stats/requests``, Locust's own look) and
     ``/stresskit/verdict/data`` (the live ``_run.json`` document as JSON) to the web UI."""
     from flask import jsonify, request
@@ -204,7 +205,7 @@ def use_web_ui(events: Any) -> None:
     if not _WIRED.first(events):
         return
 
-    def on_init(environment: Any, web_ui: Any = None, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, web_ui: Any = None, **_: Any) -> None:
         from locust.runners import WorkerRunner
 
         web_ui = web_ui or getattr(environment, "web_ui", None)

@@ -61,6 +61,7 @@ from typing import Any
 
 import gevent
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, kind_of_request_type
 from stresskit.core.limits import MAX_ERROR_RATIO
 from stresskit.core.options import option, register_options
@@ -327,7 +328,7 @@ class Availability:
     """Counts (every process) and judges (master or local runner) per-kind availability of one
     environment's runs; subscribes in ``__init__``, :meth:`remove` undoes it."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self.counts: dict[str, _Counts] = {}
         self.dropped = 0
@@ -655,7 +656,7 @@ def _fault_targets(kind: str) -> tuple[str, ...]:
     return tuple(fault.targets) if fault is not None else KINDS
 
 
-def _is_http_user(environment: Any, name: str) -> bool:
+def _is_http_user(environment: RunEnvironment, name: str) -> bool:
     for cls in environment.user_classes or []:
         if cls.__name__ == name:
             from locust import FastHttpUser, HttpUser
@@ -674,24 +675,24 @@ _SLOT: PerRun[Any] = PerRun("availability")
 _REGISTERED = Once()
 
 
-def availability_of(environment: Any) -> Availability | None:
+def availability_of(environment: RunEnvironment) -> Availability | None:
     """The environment's :class:`Availability`, if :func:`use_availability` set one up."""
     return _SLOT.get(environment)
 
 
-def criteria_results(environment: Any) -> Iterable[tuple[str, bool, float | None, float, str]]:
+def criteria_results(environment: RunEnvironment) -> Iterable[tuple[str, bool, float | None, float, str]]:
     """The availability criteria of a run, or nothing when the locustfile did not opt in."""
     tracker = availability_of(environment)
     return tracker.criteria() if tracker is not None else ()
 
 
-def document(environment: Any) -> dict[str, Any] | None:
+def document(environment: RunEnvironment) -> dict[str, Any] | None:
     """The ``availability`` key of ``_run.json``, or ``None`` when the locustfile did not opt in."""
     tracker = availability_of(environment)
     return tracker.document() if tracker is not None else None
 
 
-def document_key(environment: Any) -> dict[str, Any]:
+def document_key(environment: RunEnvironment) -> dict[str, Any]:
     """``{"availability": ...}`` for ``_run.json``, or ``{}`` when the locustfile did not opt in."""
     doc = document(environment)
     return {} if doc is None else {"availability": doc}
@@ -706,7 +707,7 @@ def use_availability(events: Any) -> None:
     events.init.add_listener(_on_init)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, **_: Any) -> None:
     previous = availability_of(environment)
     if previous is not None:
         previous.remove()

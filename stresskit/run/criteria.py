@@ -35,6 +35,7 @@ from typing import Any
 
 import gevent
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import (
     ExitCode,
     describe,
@@ -122,7 +123,7 @@ class CriterionResult:
 class RunCriteria:
     """The criteria and thresholds of one environment: subscribes in ``__init__``, :meth:`remove` undoes it."""
 
-    def __init__(self, environment: Any, thresholds: list[Threshold]) -> None:
+    def __init__(self, environment: RunEnvironment, thresholds: list[Threshold]) -> None:
         self.environment = environment
         self.thresholds = thresholds
         self.started: float | None = None
@@ -455,7 +456,7 @@ def _write_json(path: str, document: dict[str, Any]) -> None:
         raise
 
 
-def _pages(environment: Any) -> tuple[int, int] | None:
+def _pages(environment: RunEnvironment) -> tuple[int, int] | None:
     """(pages total, pages completed) from the run state the page quota mirrors, or ``None`` when the
     run has no page quota (a scenario without page processors, or no quota at all)."""
     from stresskit.run.shape import plan_of
@@ -500,7 +501,7 @@ def _mark(passed: bool | None) -> str:
     return "pass" if passed else ("n/e " if passed is None else "FAIL")
 
 
-def criteria_of(environment: Any) -> RunCriteria | None:
+def criteria_of(environment: RunEnvironment) -> RunCriteria | None:
     """The :class:`RunCriteria` of an environment (master/local), if :func:`use_criteria` set one up."""
     return _SLOT.get(environment)
 
@@ -521,7 +522,7 @@ def use_criteria(events: Any) -> None:
     events.init.add_listener(_on_init)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, **_: Any) -> None:
     from locust.runners import WorkerRunner
 
     if isinstance(environment.runner, WorkerRunner):

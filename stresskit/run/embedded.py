@@ -16,6 +16,7 @@ import logging
 import secrets
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.perrun import Once, PerRun
 from stresskit.core.redact import redact_url, register_secret
 from stresskit.errors import DependencyMissing
@@ -33,7 +34,7 @@ def use_embedded_target(events: Any, pages: int | None = None) -> None:
     events.init.add_listener(lambda environment, **_: _maybe_start(environment, pages))
 
 
-def will_start(environment: Any) -> bool:
+def will_start(environment: RunEnvironment) -> bool:
     """Whether this run gets the embedded demo system: a local run, no ``--host``, no user class with a host,
     and a locustfile that opted in. Parts that check their means at ``init`` (the scenario conditions) ask
     this, since the system itself is started after them."""
@@ -47,7 +48,7 @@ def will_start(environment: Any) -> bool:
     return not any(getattr(cls, "host", None) for cls in environment.user_classes)
 
 
-def _wants_agent(environment: Any) -> bool:
+def _wants_agent(environment: RunEnvironment) -> bool:
     """An agent with faults allowed is started when the scenario's conditions or ``--faults`` need one,
     and in a web-UI run (its form may pick any scenario)."""
     from stresskit.core.options import option
@@ -63,7 +64,7 @@ def _wants_agent(environment: Any) -> bool:
     return scenario is not None and bool({"memory_pressure", "resource_exhaustion"} & set(scenario.conditions))
 
 
-def _maybe_start(environment: Any, pages: int | None) -> None:
+def _maybe_start(environment: RunEnvironment, pages: int | None) -> None:
     if not will_start(environment):
         return
     from stresskit.target.launcher import start_redis, start_target
@@ -128,7 +129,7 @@ EMBEDDED_AGENT_MAX_MB = 512
 """The most memory the embedded agent holds for a memory_pressure condition (``--fault-memory-mb``, capped)."""
 
 
-def _start_agent(environment: Any, started: list[Any], options: Any) -> Any | None:
+def _start_agent(environment: RunEnvironment, started: list[Any], options: Any) -> Any | None:
     """A loopback agent with ``--allow-faults`` for the host conditions; ``--agent`` / ``--agent-token`` point at it.
 
     It is not given to the resource collector (which was set up before it): the demo machine's own
@@ -154,7 +155,7 @@ def _start_agent(environment: Any, started: list[Any], options: Any) -> Any | No
 _SYSTEM_SLOT: PerRun[ManagedSystem] = PerRun("managed_system")
 
 
-def managed_system_of(environment: Any) -> ManagedSystem | None:
+def managed_system_of(environment: RunEnvironment) -> ManagedSystem | None:
     """The system :func:`use_managed_target` started for this run, if any."""
     return _SYSTEM_SLOT.get(environment)
 
@@ -166,7 +167,7 @@ def use_managed_target(events: Any, pages: int | None = None, with_proxy: bool =
     Sets ``--host`` (the proxy when there is one), ``--redis-url``, ``--target-admin-token`` and
     ``--fault-proxy`` for the run. Call it before :func:`stresskit.faults.use_faults`.
     """
-    def on_init(environment: Any, **_: Any) -> None:
+    def on_init(environment: RunEnvironment, **_: Any) -> None:
         from locust.runners import LocalRunner
 
         if not isinstance(environment.runner, LocalRunner) or environment.host:

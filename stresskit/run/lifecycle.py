@@ -40,6 +40,7 @@ import gevent
 from locust.event import EventHook
 
 from stresskit.core import browser_guard, process
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import ExitCode, quit_bad_configuration, worst
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once, PerRun
@@ -93,23 +94,23 @@ class Lifecycle:
                 "lost_workers": [dict(w, pages_reclaimed=sorted(w["pages_reclaimed"])) for w in self.lost_workers]}
 
 
-def lifecycle_of(environment: Any) -> Lifecycle:
+def lifecycle_of(environment: RunEnvironment) -> Lifecycle:
     """The :class:`Lifecycle` of an environment, created on first use."""
     state = _SLOT.get_or_create(environment, Lifecycle)
     return state
 
 
-def run_fields(environment: Any) -> dict[str, Any]:
+def run_fields(environment: RunEnvironment) -> dict[str, Any]:
     """``interrupted``, ``truncated_files`` and ``lost_workers`` for ``<prefix>_run.json``."""
     return lifecycle_of(environment).fields()
 
 
-def exit_codes(environment: Any) -> list[int]:
+def exit_codes(environment: RunEnvironment) -> list[int]:
     """Exit codes this part adds to the verdict: :attr:`ExitCode.INTERRUPTED` after a signal."""
     return [int(ExitCode.INTERRUPTED)] if lifecycle_of(environment).interrupted else []
 
 
-def note_write_error(environment: Any, path: str | os.PathLike, error: BaseException) -> None:
+def note_write_error(environment: RunEnvironment, path: str | os.PathLike, error: BaseException) -> None:
     """Record that ``path`` stopped being written (once per file) and say so in one line."""
     state = lifecycle_of(environment)
     name = str(path)
@@ -121,7 +122,7 @@ def note_write_error(environment: Any, path: str | os.PathLike, error: BaseExcep
     _amend_run_json(environment)
 
 
-def write_or_note(environment: Any, path: str, write: Callable[[str, Any], None], document: Any) -> bool:
+def write_or_note(environment: RunEnvironment, path: str, write: Callable[[str, Any], None], document: Any) -> bool:
     """``write(path, document)``; on an OSError note the file as truncated (once) and return False."""
     try:
         write(path, document)
@@ -131,7 +132,7 @@ def write_or_note(environment: Any, path: str, write: Callable[[str, Any], None]
     return True
 
 
-def _amend_run_json(environment: Any) -> None:
+def _amend_run_json(environment: RunEnvironment) -> None:
     """A file that failed after ``_run.json`` was written (the final CSVs are written last): add it."""
     document = lifecycle_of(environment).run_document
     prefix = option(environment, "csv_prefix", None)
@@ -158,7 +159,7 @@ def discard(handle: Any) -> None:
             pass
 
 
-def note_lost_worker(environment: Any, worker: str, lost_at: float | None = None,
+def note_lost_worker(environment: RunEnvironment, worker: str, lost_at: float | None = None,
                      pages: list[int] | tuple[int, ...] = ()) -> None:
     """Record a worker lost mid-run (once per worker) and the pages reclaimed from it."""
     state = lifecycle_of(environment)
@@ -183,7 +184,7 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def check_output_directory(environment: Any) -> None:
+def check_output_directory(environment: RunEnvironment) -> None:
     """The ``--csv`` directory exists (or can be made) and takes a write, before any load is sent."""
     prefix = option(environment, "csv_prefix", None)
     if not prefix or _is_worker(environment):
@@ -205,7 +206,7 @@ def check_output_directory(environment: Any) -> None:
     atexit.register(_remove, reserve)
 
 
-def release_reserve(environment: Any) -> None:
+def release_reserve(environment: RunEnvironment) -> None:
     """Give back the space held since start, so the final files fit on a disk the run filled."""
     state = lifecycle_of(environment)
     if state.reserve:
@@ -220,7 +221,7 @@ def _remove(path: str) -> None:
         pass
 
 
-def check_redis_url(environment: Any) -> None:
+def check_redis_url(environment: RunEnvironment) -> None:
     """``--redis-url`` has a scheme redis-py understands (the URL itself is never printed: it may hold a password)."""
     url = option(environment, "redis_url", None)
     if not url:
@@ -230,7 +231,7 @@ def check_redis_url(environment: Any) -> None:
         raise ConfigError(f"--redis-url must start with redis://, rediss:// or unix:// (got scheme {scheme or 'none'!r})")
 
 
-def check_distributed_host(environment: Any) -> None:
+def check_distributed_host(environment: RunEnvironment) -> None:
     """A headless distributed run needs ``--host``: the demo target is started only in a local run."""
     from locust.runners import MasterRunner
 
@@ -268,7 +269,7 @@ class _GuardedInitHook(EventHook):
             _stop_started(environment)
 
 
-def _guarded(handler: Callable[..., Any], environment: Any) -> Callable[..., Any]:
+def _guarded(handler: Callable[..., Any], environment: RunEnvironment | None) -> Callable[..., Any]:
     def call(**kwargs: Any) -> Any:
         try:
             return handler(**kwargs)
@@ -280,7 +281,7 @@ def _guarded(handler: Callable[..., Any], environment: Any) -> Callable[..., Any
     return call
 
 
-def _stop_started(environment: Any) -> None:
+def _stop_started(environment: RunEnvironment) -> None:
     try:
         environment.events.quitting.fire(environment=environment, reverse=True)
     finally:
@@ -334,13 +335,13 @@ def _guard_locust_csv_writer() -> None:
     writer_class._stresskit_guarded = True
 
 
-def _is_worker(environment: Any) -> bool:
+def _is_worker(environment: RunEnvironment) -> bool:
     from locust.runners import WorkerRunner
 
     return isinstance(environment.runner, WorkerRunner)
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, **_: Any) -> None:
     for check in INIT_CHECKS:
         check(environment)
     environment.events.quitting.add_listener(lambda **__: _interrupted_code(environment))
@@ -360,7 +361,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         os._exit(int(ExitCode.ERROR))
 
 
-def _interrupted_code(environment: Any) -> None:
+def _interrupted_code(environment: RunEnvironment) -> None:
     """Registered before every other part's ``quitting`` listener, so (fired in reverse) it runs
     last: an interrupted run exits with INTERRUPTED whatever the criteria decided."""
     if lifecycle_of(environment).interrupted:
@@ -368,7 +369,7 @@ def _interrupted_code(environment: Any) -> None:
         environment.process_exit_code = int(worst(current if current is not None else 0, ExitCode.INTERRUPTED))
 
 
-def _clean_up(environment: Any) -> None:
+def _clean_up(environment: RunEnvironment) -> None:
     """After the runner quit (users stopped, sessions quit): kill any browser group still held and
     stop any child process still registered — those this run started, not what ran before it."""
     state = lifecycle_of(environment)
@@ -378,7 +379,7 @@ def _clean_up(environment: Any) -> None:
     process.stop_all(keep=state.kept_processes)
 
 
-def _install_signal_handlers(environment: Any) -> None:
+def _install_signal_handlers(environment: RunEnvironment) -> None:
     signals = [signal.SIGTERM]
     if option(environment, "headless", False):
         signals.append(signal.SIGINT)  # with the web UI, Locust's own Ctrl-C path stays
@@ -390,7 +391,7 @@ _IDLE_STATES = ("ready", "stopped")
 """Locust runner states in which no test runs (the web UI waits for the next one)."""
 
 
-def _on_signal(environment: Any, signum: int) -> None:
+def _on_signal(environment: RunEnvironment, signum: int) -> None:
     """First signal: stop the run through Locust's quit path; a second one (or the grace
     period running out) forces the exit."""
     state = lifecycle_of(environment)
@@ -425,7 +426,7 @@ def _on_signal(environment: Any, signum: int) -> None:
         environment.events.test_start.add_listener(quit_on_start)
 
 
-def _force_exit(environment: Any, why: str) -> None:
+def _force_exit(environment: RunEnvironment, why: str) -> None:
     log.error("forcing the exit: %s; stopping what this run started", why)
     try:
         state = lifecycle_of(environment)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stresskit.cluster.quota import page_quota_of
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import option
 from stresskit.core.perrun import PerRun
 from stresskit.core.runstate import run_state_of
@@ -66,7 +67,7 @@ def add_arguments(parser: Any) -> None:
              "lasts its duration")
 
 
-def end_on_quota(environment: Any) -> bool:
+def end_on_quota(environment: RunEnvironment) -> bool:
     """Whether ``--end-on-quota`` was given."""
     value = option(environment, "end_on_quota", False)
     if isinstance(value, str):
@@ -188,14 +189,14 @@ class PageProgress:
                 f"of {self.total}{mode}")
 
 
-def page_progress(environment: Any) -> PageProgress:
+def page_progress(environment: RunEnvironment) -> PageProgress:
     """The page figures now, from the master's (or local runner's) quota."""
     quota = page_quota_of(environment)
     return PageProgress(total=quota.total, due=quota.pages_due, completed=quota.completed,
                         failed=quota.failed, paced=quota.pace is not None)
 
 
-def report_progress(environment: Any, *, force_log: bool = False, now: float | None = None) -> PageProgress:
+def report_progress(environment: RunEnvironment, *, force_log: bool = False, now: float | None = None) -> PageProgress:
     """Mirror ``pages_due`` / ``pages_behind`` into the run state; log a progress line every
     :data:`PROGRESS_LOG_INTERVAL` seconds (or now, with ``force_log``). Master / local runner only."""
     progress = page_progress(environment)
@@ -210,7 +211,7 @@ def report_progress(environment: Any, *, force_log: bool = False, now: float | N
     return progress
 
 
-def apply_pace(environment: Any, scenario: Scenario, has_pages: bool, clock: Any) -> str:
+def apply_pace(environment: RunEnvironment, scenario: Scenario, has_pages: bool, clock: Any) -> str:
     """At test start: pace the quota over ``scenario`` (clock: the shape's run time), or leave it
     unpaced with ``--end-on-quota`` or without page processors. Returns a few words for the log."""
     if not has_pages:
@@ -227,7 +228,7 @@ def apply_pace(environment: Any, scenario: Scenario, has_pages: bool, clock: Any
     return f"{quota.total}, paced over the scenario's duration{rate}"
 
 
-def freeze_pace(environment: Any, elapsed: float) -> None:
+def freeze_pace(environment: RunEnvironment, elapsed: float) -> None:
     """At test stop: the pages due stay those due when the run stopped (the verdict comes later)."""
     quota = page_quota_of(environment)
     if quota.pace is not None:

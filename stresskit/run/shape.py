@@ -37,6 +37,7 @@ from locust import LoadTestShape
 from locust.dispatch import UsersDispatcher
 
 from stresskit.cluster.quota import page_quota_of
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import quit_bad_configuration
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once
@@ -161,7 +162,7 @@ class ScenarioSettings:
         return self.scenarios.get(name or self.selected).scaled(self.time_scale)
 
 
-def scenario_settings(environment: Any) -> ScenarioSettings:
+def scenario_settings(environment: RunEnvironment) -> ScenarioSettings:
     """Read and validate ``--scenario-file``, ``--scenario`` and ``--time-scale``; raises ConfigError."""
     scale = option(environment, "time_scale", 1.0)
     try:
@@ -204,7 +205,7 @@ class ScenarioShape(LoadTestShape):
         """The resolved (time-scaled) scenario of the current or last test, if any."""
         return self.plan.scenario if self.plan else None
 
-    def build_plan(self, environment: Any) -> Plan:
+    def build_plan(self, environment: RunEnvironment) -> Plan:
         """Resolve the scenario from the options and bind it to the environment's User classes.
 
         Memoised on (options, classes) so repeated calls at test start log their lines once.
@@ -221,7 +222,7 @@ class ScenarioShape(LoadTestShape):
         run_state_of(environment).scenario = self.plan.scenario
         return self.plan
 
-    def begin(self, environment: Any) -> None:
+    def begin(self, environment: RunEnvironment) -> None:
         """At test start: build the plan, set the page quota, log the scenario in one line."""
         self.stop_reason = ""
         plan = self.build_plan(environment)
@@ -271,7 +272,7 @@ class ScenarioShape(LoadTestShape):
         self.last_step = step
         return step.as_tick()
 
-    def _stop(self, environment: Any, reason: str) -> None:
+    def _stop(self, environment: RunEnvironment, reason: str) -> None:
         if not self.stop_reason:
             self.stop_reason = reason
             state = run_state_of(environment)
@@ -290,7 +291,7 @@ class SelectedScenario(ScenarioShape):
     scenario_name = None
 
 
-def _apply_page_quota(environment: Any, plan: Plan) -> int:
+def _apply_page_quota(environment: RunEnvironment, plan: Plan) -> int:
     """Set the page quota to the scenario's pages; unless ``--pages`` was given, or no page processor runs."""
     if not plan.has_pages:
         return 0
@@ -300,14 +301,14 @@ def _apply_page_quota(environment: Any, plan: Plan) -> int:
     return quota.total
 
 
-def _quota_done(environment: Any, plan: Plan) -> bool:
+def _quota_done(environment: RunEnvironment, plan: Plan) -> bool:
     if not plan.has_pages:
         return False
     quota = page_quota_of(environment)
     return quota.total > 0 and quota.done
 
 
-def plan_of(environment: Any) -> Plan | None:
+def plan_of(environment: RunEnvironment) -> Plan | None:
     """The plan of the environment's ScenarioShape (built on demand), or ``None`` without one."""
     shape = getattr(environment, "shape_class", None)
     if not isinstance(shape, ScenarioShape):
@@ -320,7 +321,7 @@ def plan_of(environment: Any) -> Plan | None:
     return shape.plan
 
 
-def scenario_of(environment: Any) -> Scenario | None:
+def scenario_of(environment: RunEnvironment) -> Scenario | None:
     """The scenario this run runs (time-scaled), or ``None`` when the locustfile has no scenarios.
 
     The one answer to "which scenario is running" for every part (faults, criteria, the embedded
@@ -411,7 +412,7 @@ class KindMixDispatcher(UsersDispatcher):
         return self._users_on_workers
 
 
-def _install_dispatcher(environment: Any) -> None:
+def _install_dispatcher(environment: RunEnvironment) -> None:
     if getattr(environment, "dispatcher_class", UsersDispatcher) is not UsersDispatcher:
         if not (isinstance(environment.dispatcher_class, type)
                 and issubclass(environment.dispatcher_class, KindMixDispatcher)):
@@ -438,14 +439,14 @@ def use_scenarios(events: Any) -> None:
     events.test_stop.add_listener(_on_test_stop)
 
 
-def _scenario_shapes(environment: Any) -> list[ScenarioShape]:
+def _scenario_shapes(environment: RunEnvironment) -> list[ScenarioShape]:
     shapes = dict(getattr(environment, "available_shape_classes", None) or {})
     if environment.shape_class is not None:
         shapes[type(environment.shape_class).__name__] = environment.shape_class
     return [s for s in shapes.values() if isinstance(s, ScenarioShape)]
 
 
-def _scenario_given(environment: Any) -> bool:
+def _scenario_given(environment: RunEnvironment) -> bool:
     """Did the user ask for a scenario (``--scenario`` on the command line, in a config file or
     ``STRESSKIT_SCENARIO``), as opposed to the default? Only then is an ignored one an error."""
     import os
@@ -456,7 +457,7 @@ def _scenario_given(environment: Any) -> bool:
     return any(word == "--scenario" or word.startswith("--scenario=") for word in sys.argv[1:])
 
 
-def _provide_default_shape(environment: Any) -> None:
+def _provide_default_shape(environment: RunEnvironment) -> None:
     """No shape in the locustfile: run :class:`SelectedScenario`, so ``--scenario`` is honoured."""
     shape = SelectedScenario()
     shape.runner = environment.runner
@@ -467,7 +468,7 @@ def _provide_default_shape(environment: Any) -> None:
              option(environment, "scenario", DEFAULT_SCENARIO))
 
 
-def _on_init(environment: Any, **_: Any) -> None:
+def _on_init(environment: RunEnvironment, **_: Any) -> None:
     from locust.runners import WorkerRunner
 
     if isinstance(environment.runner, WorkerRunner):
@@ -476,7 +477,7 @@ def _on_init(environment: Any, **_: Any) -> None:
         settings = scenario_settings(environment)
         if environment.shape_class is None and not option(environment, "class_picker", False):
             _provide_default_shape(environment)
-        elif environment.shape_class is None:
+        elif environment.shape_class is None and environment.available_shape_classes is not None:
             environment.available_shape_classes.setdefault("SelectedScenario", SelectedScenario())
         selected = _choose_shape(environment, settings)
         if isinstance(selected, ScenarioShape):
@@ -501,11 +502,12 @@ def _on_init(environment: Any, **_: Any) -> None:
         if shape.scenario_name not in settings.scenarios.scenarios:
             log.warning("shape %s offers scenario %r, which %s does not define; removed from the class picker",
                         type(shape).__name__, shape.scenario_name, settings.scenarios.path)
-            environment.available_shape_classes.pop(type(shape).__name__, None)
+            if environment.available_shape_classes is not None:
+                environment.available_shape_classes.pop(type(shape).__name__, None)
     _install_dispatcher(environment)
 
 
-def _choose_shape(environment: Any, settings: ScenarioSettings) -> Any:
+def _choose_shape(environment: RunEnvironment, settings: ScenarioSettings) -> Any:
     """Without ``--class-picker``, ``--scenario`` decides, not the import order of the locustfile.
 
     Locust runs the first shape class it finds in the locustfile (and import sorters reorder
@@ -531,7 +533,7 @@ def _choose_shape(environment: Any, settings: ScenarioSettings) -> Any:
     return current
 
 
-def _on_test_start(environment: Any, **_: Any) -> None:
+def _on_test_start(environment: RunEnvironment, **_: Any) -> None:
     shape = environment.shape_class
     if isinstance(shape, ScenarioShape) and environment.runner is not None:
         from locust.runners import WorkerRunner
@@ -544,7 +546,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
             log.error("cannot run shape %s: %s", type(shape).__name__, exc)
 
 
-def _on_test_stop(environment: Any, **_: Any) -> None:
+def _on_test_stop(environment: RunEnvironment, **_: Any) -> None:
     shape = environment.shape_class
     if isinstance(shape, ScenarioShape):
         shape.end()

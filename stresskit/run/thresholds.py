@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.errors import ThresholdError
 from stresskit.run.scenarios import parse_duration
 
@@ -77,7 +78,7 @@ class Threshold:
         """Whether ``value`` meets the threshold; no data (``None``) does not."""
         return value is not None and _OPS[self.op](value, self.limit)
 
-    def measure(self, environment: Any) -> float | None:
+    def measure(self, environment: RunEnvironment) -> float | None:
         """The metric's current value in ``environment`` (master/local), or ``None`` without data."""
         if self.metric in _RUN_METRICS:
             return _run_metric(self.metric, environment)
@@ -183,7 +184,7 @@ def parse_thresholds(expressions: Iterable[str] | None) -> list[Threshold]:
     return [parse_threshold(e) for e in (expressions or [])]
 
 
-def evaluate(threshold: Threshold, environment: Any) -> ThresholdResult:
+def evaluate(threshold: Threshold, environment: RunEnvironment) -> ThresholdResult:
     """The threshold's verdict now."""
     value = threshold.measure(environment)
     passed = threshold.check(value)
@@ -206,7 +207,7 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _stats_entry(environment: Any, name: str | None, method: str | None) -> Any | None:
+def _stats_entry(environment: RunEnvironment, name: str | None, method: str | None) -> Any | None:
     """The total, or the entries named ``name`` (and ``method``) merged into one."""
     stats = environment.runner.stats if environment.runner is not None else environment.stats
     if name is None:
@@ -224,7 +225,7 @@ def _stats_entry(environment: Any, name: str | None, method: str | None) -> Any 
     return merged
 
 
-def _run_metric(metric: str, environment: Any) -> float | None:
+def _run_metric(metric: str, environment: RunEnvironment) -> float | None:
     from stresskit.core.runstate import run_state_of
 
     state = run_state_of(environment)

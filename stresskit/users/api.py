@@ -33,6 +33,7 @@ import gevent
 from locust import FastHttpUser, task
 
 from stresskit.clients.endpoints import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import non_negative_float, non_negative_int, setting
 from stresskit.core.perrun import log_once
 from stresskit.errors import ConfigError
@@ -89,7 +90,7 @@ class ApiUser(FastHttpUser):
     backoff_base: float = 0.5
     backoff_max: float = 10.0
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.client_id = f"{self.client_id_prefix}-{uuid.uuid4().hex[:16]}"
         headers = dict(type(self).default_headers or {})
         headers["X-Client-Id"] = self.client_id

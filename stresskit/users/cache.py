@@ -40,6 +40,7 @@ import redis
 from locust import User, task
 
 from stresskit.clients.cache import KeySpace, RedisCacheClient
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import ExitCode
 from stresskit.core.options import positive_int, setting
 from stresskit.core.perrun import PerRun, log_once
@@ -118,7 +119,7 @@ class CacheHitRate:
     interval = 3.0
     history = 1200
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
         self._pending = [0, 0]
         self.intervals: deque[list[float]] = deque(maxlen=self.history)
@@ -132,7 +133,7 @@ class CacheHitRate:
             self._extend_web_ui(environment.web_ui)
 
     @classmethod
-    def attach(cls, environment: Any) -> CacheHitRate:
+    def attach(cls, environment: RunEnvironment) -> CacheHitRate:
         """The environment's tracker, created (and its listeners added) on first use."""
         tracker = _SLOT.get_or_create(environment, lambda: cls(environment))
         return tracker
@@ -219,7 +220,7 @@ class CacheHitRate:
         default = max((float(getattr(c, "min_hit_rate", 0.0)) for c in classes), default=0.0)
         return float(setting(self.environment, "cache_min_hit_rate", default, _ratio))
 
-    def _on_quitting(self, environment: Any = None, **_: Any) -> None:
+    def _on_quitting(self, environment: RunEnvironment | None = None, **_: Any) -> None:
         if self._is_worker():
             return
         self.evaluate()
@@ -281,7 +282,7 @@ def _row(label: str, hits: int, misses: int) -> dict[str, Any]:
             "hit_rate": f"{hits / total:.1%}" if total else "-"}
 
 
-def init_cache_hit_rate(environment: Any, **_: Any) -> None:
+def init_cache_hit_rate(environment: RunEnvironment, **_: Any) -> None:
     """``events.init`` listener: attach the hit-rate tracker on every process (master included)."""
     CacheHitRate.attach(environment)
 
@@ -317,7 +318,7 @@ class CacheUser(User):
     backoff_base: float = 0.5
     backoff_max: float = 10.0
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         super().__init__(environment)
         self.random = random.Random()
         self.cache: RedisCacheClient | None = None

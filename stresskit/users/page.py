@@ -39,6 +39,7 @@ from locust.exception import StopUser
 
 from stresskit.clients.page import PageProcessor, PageResult
 from stresskit.cluster.quota import PageGrant, PageQuota, page_quota_of
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import non_negative_int, positive_float, setting
 from stresskit.core.perrun import log_once
 from stresskit.errors import ConfigError, StressKitError
@@ -108,7 +109,7 @@ class PageProcessorUser(User):
     processor_class: type[PageProcessor] = PageProcessor
     """The :class:`~stresskit.clients.page.PageProcessor` (sub)class this user builds."""
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         super().__init__(environment)
         self.processor: PageProcessor | None = None
         self.quota: PageQuota = page_quota_of(environment)

@@ -34,6 +34,7 @@ from locust import User
 from locust.exception import StopUser
 
 from stresskit.clients.websocket import REFUSAL_CODES, WebSocketConnection, websocket_url
+from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import positive_float, positive_int, setting
 from stresskit.core.perrun import log_once
 
@@ -86,7 +87,7 @@ class WebSocketUser(User):
     retry_refused: bool = False
     handshake_headers: dict[str, str] | None = None
 
-    def __init__(self, environment: Any) -> None:
+    def __init__(self, environment: RunEnvironment) -> None:
         super().__init__(environment)
         self.connections: list[WebSocketConnection] = []
         self.ws: WebSocketConnection | None = None
