@@ -35,9 +35,15 @@ RESOURCE_COLUMNS = (
 FAULTS_SUFFIX = "_faults.csv"
 """One row per fault event. Written by the fault injector's log on the master."""
 
+FAULT_EVENTS = ("injected", "recovered", "critical")
+"""Events of ``_faults.csv`` that count as faults: what was injected, recovered, not recovered."""
+FAULT_NOTICES = ("unavailable", "harness_error")
+"""Events of ``_faults.csv`` that are notices, not faults: a fault this backend cannot produce (reported
+once), an error of the harness itself (the proxy's API, an agent refusing)."""
+
 FAULT_COLUMNS = (
     "timestamp",      # wall-clock seconds
-    "event",          # injected | recovered | critical
+    "event",          # one of FAULT_EVENTS or FAULT_NOTICES
     "kind",           # browser_crash, element_not_found, stale_element, javascript_error, network_timeout,
                       # rate_limiting, memory_pressure, websocket_drop, backend_crash, cache_disconnect, ...
     "user",           # user id ("" for run-wide faults)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from stresskit.core.schema import FAULT_COLUMNS, FAULTS_SUFFIX, RESOURCES_SUFFIX, RUN_SUFFIX
+from stresskit.core.schema import FAULT_COLUMNS, FAULT_EVENTS, FAULT_NOTICES, FAULTS_SUFFIX, RESOURCES_SUFFIX, RUN_SUFFIX
 from stresskit.report.plausible import (
     TIME,
     Plausible,
@@ -49,7 +49,6 @@ HISTORY_SUFFIX = "_stats_history.csv"
 FAILURES_SUFFIX = "_failures.csv"
 EXCEPTIONS_SUFFIX = "_exceptions.csv"
 RESOURCE_KINDS = ("system", "process", "browsers", "generator", "gap")
-FAULT_EVENTS = ("injected", "recovered", "critical")
 
 _SKIPPED = re.compile(r"Skipping line \d+")
 
@@ -352,7 +351,8 @@ def _note_implausible(note: InputNote, counts: Plausible) -> None:
 def read_faults(prefix: str, bounds: tuple[float, float] | None = None) -> _Read:
     """The fault injector's ``_faults.csv`` (see :data:`stresskit.core.schema.FAULT_COLUMNS`); rows that
     cannot be true are left out and counted (:func:`stresskit.report.plausible.check_faults`)."""
-    read = read_csv_robust(f"{prefix}{FAULTS_SUFFIX}", required=("timestamp", "event", "kind"),
+    # kind is not required of every row: a harness_error notice has none (a fault row without one is corrupt)
+    read = read_csv_robust(f"{prefix}{FAULTS_SUFFIX}", required=("timestamp", "event"),
                            numeric=("timestamp", "recovery_time"), strings=("event", "kind", "user", "worker",
                                                                              "detail"))
     frame = read.frame
@@ -361,7 +361,13 @@ def read_faults(prefix: str, bounds: tuple[float, float] | None = None) -> _Read
     for column in FAULT_COLUMNS:
         if column not in frame.columns:
             frame[column] = np.nan if column == "recovery_time" else ""
-    ok = frame["event"].isin(FAULT_EVENTS).to_numpy()
+    notices = frame["event"].isin(FAULT_NOTICES).to_numpy()
+    if notices.any():  # not faults: said in the input's line, kept out of the fault counts
+        shown = frame.loc[notices, ["event", "kind"]].astype(str).value_counts()
+        read.note.detail = "; ".join(f"{n} × {event} {kind}" for (event, kind), n in shown.items())
+        read.extra["notices"] = frame.loc[notices].reset_index(drop=True)
+        frame = frame.loc[~notices].reset_index(drop=True)
+    ok = (frame["event"].isin(FAULT_EVENTS) & frame["kind"].fillna("").astype(str).ne("")).to_numpy()
     dropped = int((~ok).sum())
     if dropped:
         frame = frame.loc[ok].reset_index(drop=True)

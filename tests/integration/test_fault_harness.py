@@ -189,3 +189,34 @@ def test_an_agent_refusing_a_condition_mid_run_is_a_harness_error_not_a_critical
     assert error.startswith("could not begin memory_pressure: agent ") and "refused to hold 64 MB" in error
     assert run_state_of(env).critical_failures == 0 and not [r for r in log.rows if r["event"] == "critical"]
     assert conditions_of(env).adjust(0) == 1
+
+
+@pytest.mark.parametrize(("throttle", "unavailable"), [("", True), ("5:40", False)],
+                         ids=["no-limiter", "limiter-tripped-once"])
+def test_a_burst_that_falls_short_disables_the_fault_only_if_it_was_never_produced(tmp_path, throttle, unavailable):
+    """A backend without a limiter: the first burst spends its budget, the fault is reported once and never drawn
+    again. A backend whose limiter tripped once (then let a burst through): the next burst's shortfall is a missed
+    injection, not a verdict on the backend — the fault stays in the draw (the demo once said "cannot be produced"
+    after a slow burst on a busy generator, though the target's limiter had tripped seconds before)."""
+    from tests.support.counting_server import CountingServer
+
+    server = CountingServer(tmp_path, throttle=throttle)
+    env, runner, log, injector = start(server.url, FaultConfig(rate=0.0))
+    try:
+        wait_for(lambda: count(env, "/api/items", "GET") >= 1, what="the user's first request")
+        user = users_of(runner)[0]
+        first = injector.inject(user, "rate_limiting")
+        assert first is not unavailable, (injector.stats, log.rows)
+        if not unavailable:  # once the hold is over (single flight), a second burst that gets no 429 at all
+            wait_for(lambda: injector.inject(user, "rate_limiting") is False and injector.stats["failed:rate_limiting"],
+                     what="a second burst that falls short")
+        else:
+            assert injector.inject(user, "rate_limiting") is False and injector.stats["skipped:rate_limiting"] == 1
+        assert injector.stats["failed:rate_limiting"] == 1, injector.stats
+        assert ("rate_limiting" in injector.unavailable) is unavailable, injector.unavailable
+        notices = [r for r in log.rows if r["event"] == "unavailable"]
+        assert len(notices) == (1 if unavailable else 0), notices
+    finally:
+        runner.quit()
+        injector.remove()
+        server.stop()

@@ -148,3 +148,20 @@ def test_request_names_with_tex_and_markup_are_plain_text(tmp_path):
     html = html_path.read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "/price/$[id]$" in html
+
+
+def test_fault_notices_are_said_not_counted_as_corrupt_or_as_faults(tmp_path):
+    """``unavailable`` and ``harness_error`` rows (written by the injector and the fault log) are notices: the
+    input line names them, the fault counts leave them out, nothing is called corrupt (the demo's report once
+    said "1 corrupt row(s) skipped" for a healthy run's ``unavailable`` row)."""
+    (tmp_path / "x_faults.csv").write_text(
+        "timestamp,event,kind,user,worker,detail,recovery_time\n"
+        "1.0,injected,rate_limiting,w0/U/0,local,burst,\n"
+        "1.5,recovered,rate_limiting,w0/U/0,local,first success,0.5\n"
+        "2.0,unavailable,rate_limiting,w0/U/1,local,cannot be produced against this backend,\n"
+        "3.0,harness_error,,,local,could not inject network_timeout: proxy API gone,\n")
+    read = read_faults(str(tmp_path / "x"))
+    assert read.note.skipped_rows == 0, read.note.line()
+    assert list(read.frame["event"]) == ["injected", "recovered"]
+    assert "1 × unavailable rate_limiting" in read.note.line() and "harness_error" in read.note.line()
+    assert len(read.extra["notices"]) == 2
