@@ -488,7 +488,7 @@ def _track_once(environment: RunEnvironment, runner: Any, membership: _Membershi
         elif state == "missing" and before != "missing":
             lost_one = True
             _record(environment, membership, client_id, "missing", "no heartbeat for 3s")
-            from stresskit.run.lifecycle import note_lost_worker
+            from stresskit.core.runstate import note_lost_worker
 
             note_lost_worker(environment, client_id)  # _run.json's lost_workers (pages: the quota adds them)
             log.warning("worker %s went missing (no heartbeat): the run continues on %d worker(s)%s", client_id,

@@ -426,7 +426,7 @@ class PageQuota:
                     if pages:
                         log.warning("worker %s is gone: pages %s go out again", holder, pages)
                         if worker is not None or runner.state in (STATE_RUNNING, STATE_SPAWNING):
-                            from stresskit.run.lifecycle import note_lost_worker
+                            from stresskit.core.runstate import note_lost_worker
 
                             note_lost_worker(self.environment, holder, pages=pages)  # _run.json lost_workers
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -44,6 +45,9 @@ class RunState:
     scenario: Any = field(default=None, repr=False, compare=False, metadata={"internal": True})
     """The resolved (time-scaled) scenario this run runs: set by the shape when it resolves its plan;
     read through :func:`stresskit.run.shape.scenario_of`, the one accessor."""
+    lost_workers: list[dict[str, Any]] = field(default_factory=list, metadata={"internal": True})
+    """Workers lost mid-run and the pages reclaimed from them (:func:`note_lost_worker`); ``_run.json``
+    carries them as its top-level ``lost_workers`` key (:func:`stresskit.run.lifecycle.run_fields`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **increments: int) -> None:
@@ -86,3 +90,19 @@ def run_state_of(environment: RunEnvironment) -> RunState:
     """The :class:`RunState` of a Locust environment, created on first use."""
     state = _SLOT.get_or_create(environment, RunState)
     return state
+
+
+def note_lost_worker(environment: RunEnvironment, worker: str, lost_at: float | None = None,
+                     pages: list[int] | tuple[int, ...] = ()) -> None:
+    """Record a worker lost mid-run (once per worker) and the pages reclaimed from it.
+
+    Here, below the cluster and the run's life cycle, so that the cluster's parts (worker checks, page
+    quota) record it without importing the life cycle, which writes it into ``_run.json``."""
+    state = run_state_of(environment)
+    with state._lock:
+        for entry in state.lost_workers:
+            if entry["worker"] == worker:
+                entry["pages_reclaimed"] = sorted(set(entry["pages_reclaimed"]) | set(pages))
+                return
+        state.lost_workers.append({"worker": worker, "lost_at": lost_at if lost_at is not None else time.time(),
+                                   "pages_reclaimed": sorted(set(pages))})

@@ -44,7 +44,7 @@ from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import ExitCode, quit_bad_configuration, worst
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once, PerRun
-from stresskit.core.runstate import run_state_of
+from stresskit.core.runstate import note_lost_worker, run_state_of
 from stresskit.errors import ConfigError
 
 __all__ = [
@@ -81,7 +81,6 @@ class Lifecycle:
     interrupted: str | None = None
     signals: int = 0
     truncated_files: list[dict[str, Any]] = field(default_factory=list)
-    lost_workers: list[dict[str, Any]] = field(default_factory=list)
     reserve: str | None = None
     kept_processes: set[int] = field(default_factory=set)
     kept_browsers: set[int] = field(default_factory=set)
@@ -89,9 +88,8 @@ class Lifecycle:
     """The ``_run.json`` document the criteria wrote last (amended when a file fails after it)."""
 
     def fields(self) -> dict[str, Any]:
-        """The ``_run.json`` keys of the shared contract."""
-        return {"interrupted": self.interrupted, "truncated_files": list(self.truncated_files),
-                "lost_workers": [dict(w, pages_reclaimed=sorted(w["pages_reclaimed"])) for w in self.lost_workers]}
+        """The ``_run.json`` keys of the shared contract this part owns (``lost_workers``: :func:`run_fields`)."""
+        return {"interrupted": self.interrupted, "truncated_files": list(self.truncated_files)}
 
 
 def lifecycle_of(environment: RunEnvironment) -> Lifecycle:
@@ -102,7 +100,8 @@ def lifecycle_of(environment: RunEnvironment) -> Lifecycle:
 
 def run_fields(environment: RunEnvironment) -> dict[str, Any]:
     """``interrupted``, ``truncated_files`` and ``lost_workers`` for ``<prefix>_run.json``."""
-    return lifecycle_of(environment).fields()
+    lost = [dict(w, pages_reclaimed=sorted(w["pages_reclaimed"])) for w in run_state_of(environment).lost_workers]
+    return {**lifecycle_of(environment).fields(), "lost_workers": lost}
 
 
 def exit_codes(environment: RunEnvironment) -> list[int]:
@@ -157,18 +156,6 @@ def discard(handle: Any) -> None:
             os.close(handle.fileno())
         except (OSError, ValueError):
             pass
-
-
-def note_lost_worker(environment: RunEnvironment, worker: str, lost_at: float | None = None,
-                     pages: list[int] | tuple[int, ...] = ()) -> None:
-    """Record a worker lost mid-run (once per worker) and the pages reclaimed from it."""
-    state = lifecycle_of(environment)
-    for entry in state.lost_workers:
-        if entry["worker"] == worker:
-            entry["pages_reclaimed"] = sorted(set(entry["pages_reclaimed"]) | set(pages))
-            return
-    state.lost_workers.append({"worker": worker, "lost_at": lost_at if lost_at is not None else time.time(),
-                               "pages_reclaimed": sorted(set(pages))})
 
 
 # -- options and checks before any load ---------------------------------------------------------
