@@ -21,23 +21,27 @@ class UserKind:
     """One client kind.
 
     ``request_types`` are the Locust request types its traffic is fired with (availability counts
-    them); ``rate_unit`` / ``rate_factor``: the unit a scenario stage's open-model ``rate`` is
-    written in for the kind, and its factor to iterations per second.
+    them); ``not_evidence``: stats-name prefixes of those types whose outcome says nothing about the
+    backend (a browser memory sample, a frame handed to the socket), left out of availability;
+    ``rate_unit`` / ``rate_factor``: the unit a scenario stage's open-model ``rate`` is written in
+    for the kind, and its factor to iterations per second.
     """
 
     name: str
     request_types: tuple[str, ...]
     rate_unit: str = "iterations per second"
     rate_factor: float = 1.0
+    not_evidence: tuple[str, ...] = ()
 
 
 _HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 
 USER_KINDS: dict[str, UserKind] = {k.name: k for k in (
     UserKind("api", _HTTP_METHODS, "requests per second"),
-    UserKind("websocket", ("WS", "WSS")),
+    UserKind("websocket", ("WS", "WSS"), not_evidence=("messages out",)),
     UserKind("cache", ("REDIS",)),
-    UserKind("browser", ("PAGE", "BROWSER"), "pages per hour", 1 / 3600),
+    UserKind("browser", ("PAGE", "BROWSER"), "pages per hour", 1 / 3600,
+             not_evidence=("browser memory", "session start", "restart:", "recovered:")),
 )}
 """The registry, in reporting order."""
 

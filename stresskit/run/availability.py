@@ -62,7 +62,7 @@ from typing import Any
 import gevent
 
 from stresskit.core.envtypes import RunEnvironment
-from stresskit.core.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, kind_of_request_type
+from stresskit.core.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, USER_KINDS, kind_of_request_type
 from stresskit.core.limits import MAX_ERROR_RATIO
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Listeners, Once, PerRun
@@ -119,10 +119,8 @@ _KIND_MEMO_LIMIT = 10_000
 
 
 NOT_EVIDENCE: dict[str, tuple[str, ...]] = {
-    "PAGE": ("browser memory", "session start", "restart:", "recovered:"),
-    "WS": ("messages out",),
-}
-"""Per request type, stats-name prefixes whose outcome says nothing about the backend."""
+    rtype: kind.not_evidence for kind in USER_KINDS.values() if kind.not_evidence for rtype in kind.request_types}
+"""Per request type, stats-name prefixes whose outcome says nothing about the backend (from the kinds' registry)."""
 
 
 kind_of = kind_of_request_type

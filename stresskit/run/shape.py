@@ -39,6 +39,7 @@ from locust.dispatch import UsersDispatcher
 from stresskit.cluster.quota import page_quota_of
 from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.exitcodes import quit_bad_configuration
+from stresskit.core.kinds import KIND_NAMES
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Once
 from stresskit.core.runstate import run_state_of
@@ -113,7 +114,7 @@ class Plan:
             raise ScenarioError(
                 f"scenario {scenario.name!r} needs users of kind {', '.join(sorted(wanted))} but no User class in "
                 f"the locustfile has one of these kinds (found: {', '.join(have) or 'no User classes'}); "
-                "set the class attribute kind = 'api' | 'websocket' | 'cache' | 'browser'"
+                f"set the class attribute kind = {' | '.join(repr(k) for k in KIND_NAMES)}"
             )
         self.all_classes: tuple[type, ...] = tuple(c for k in self.kinds for c in self.classes_by_kind[k])
         self.has_pages = "browser" in self.kinds and scenario.pages > 0
