@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from stresskit.report.latency import SERIES_MEANING
+from stresskit.report.leak import INCONCLUSIVE
 from stresskit.report.runinfo import extras_lines
 
 __all__ = ["fmt_duration", "summary_text"]
@@ -78,6 +79,9 @@ def summary_text(report: Any) -> str:
         lines.append("")
         lines.append("memory (leak regression on window floors)")
         for lk in sorted(leaks, key=lambda x: (x.verdict != "leak", x.series))[:12]:
+            if lk.verdict == INCONCLUSIVE and lk.reason:  # a slope of too short a series means nothing: say why
+                lines.append(f"  {lk.verdict:<12} {lk.series}: {lk.reason}")
+                continue
             slope = _f(lk.slope_mb_per_h, "{:+.3g}")
             eta = f", exhausted in ~{lk.hours_to_exhaustion:.1f} h" if lk.hours_to_exhaustion else ""
             lines.append(f"  {lk.verdict:<12} {lk.series}: {slope} MB/h{eta}")
