@@ -286,9 +286,8 @@ if role == "child":
     from stresskit.report.resources import analyze_resources, ResourceOptions
     from stresskit.report.build import _peek_span
     c1 = cpu(); analyze_resources(P + "_resources.csv", ResourceOptions(), _peek_span(P)); c2 = cpu()
-    print(f"helper process (resources): imports {c1 - c0:.2f} s, read + leak regression + memory/CPU charts {c2 -
-    c1:.2f} s"
-          f" = {c2 - c0:.2f} s")
+    print(f"helper process (resources): imports {c1 - c0:.2f} s, "
+          f"read + leak regression + memory/CPU charts {c2 - c1:.2f} s = {c2 - c0:.2f} s")
 else:
     from stresskit.report import load
     from stresskit.report.latency import history_windows
