@@ -23,9 +23,9 @@ def test_redact_url(url, shown):
 
 
 def test_redact_text_hides_every_url_password_and_given_secrets():
-    text = "cannot reach redis://:s3cret-pw@10.0.0.1:6379/0 nor http://a:b4c@h/ with token tok-999999"
+    text = "cannot reach redis://:s3cret-pw@198.18.0.1:6379/0 nor http://a:b4c@h/ with token tok-999999"
     assert redact_text(text, ["tok-999999"]) == \
-        "cannot reach redis://:***@10.0.0.1:6379/0 nor http://a:***@h/ with token ***"
+        "cannot reach redis://:***@198.18.0.1:6379/0 nor http://a:***@h/ with token ***"
 
 
 def test_registered_secrets_and_log_records_are_redacted(monkeypatch):
