@@ -5,6 +5,7 @@ Users run in a Locust LocalRunner in this process; every run lasts a few seconds
 
 import locust  # noqa: F401,I001  (gevent patching first)
 
+import time
 from functools import partial
 
 import psutil
@@ -108,6 +109,42 @@ def test_network_timeout_through_the_fault_proxy_times_requests_out_then_recover
     assert failures and any("timeout" in str(e.error).lower() or "timed out" in str(e.error).lower()
                             for e in failures)
     assert entry(env, "network_timeout", "RECOVERY").min_response_time >= 1400
+
+
+def test_a_request_begun_in_the_blackhole_does_not_hang_past_its_end(target, tmp_path):
+    """CI run of 39a9b4c: a bystander's request sent while another user's 0.5 s blackhole was on hung
+    10 s (its client timeout) after the toxic went, so its own recovery from rate_limiting missed the
+    10 s limit: a critical failure made by the harness. The blackhole's end now cuts its connections."""
+    import socket
+
+    import gevent
+
+    from stresskit.faults.effects.network import timeout_via_proxy
+
+    proxy = start_fault_proxy(f"127.0.0.1:{target.port}", workdir=tmp_path)
+    try:
+        client = proxy.client()
+        injected = timeout_via_proxy(client, "target", duration=0.5)
+        # the connection opens after the toxic: its own watchdog would close it only 0.5 s later,
+        # after the fault has gone, so only the end of the blackhole can free it
+        sock = socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=20)
+        sock.sendall(b"GET /api/items?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        reader = gevent.spawn(lambda: sock.recv(4096))
+        gevent.sleep(0)  # the recv is waiting before the fault ends
+        ended = time.monotonic()
+        injected.release()
+        reader.join(timeout=5)
+        assert reader.ready(), "the request hung on after the blackhole"
+        assert time.monotonic() - ended < 3
+        assert reader.value == b"" or isinstance(reader.exception, OSError)  # cut, nothing answered
+        sock.close()
+        assert client.proxy("target")["enabled"] and not client.toxics("target")
+        # the proxy serves again at once
+        with socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=5) as again:
+            again.sendall(b"GET /api/items?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert again.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        proxy.stop()
 
 
 def test_network_timeout_without_a_proxy_delays_responses_past_the_client_timeout(target_factory):
