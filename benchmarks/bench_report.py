@@ -205,32 +205,46 @@ def generate(directory: Path, hours: float = 20.0, processes: int = 50, names: i
     return str(prefix)
 
 
-def side_file(prefix: str) -> None:
-    """Write the collector's columnar side file of the resources CSV (once), as a real run has it:
-    the CSV's cells, read back as text, go through the collector's own writer."""
-    from stresskit.report.columnar import SIDE_SUFFIX, ColumnarWriter
+SIDE_FILES = ("_resources.csv", "_stats_history.csv")
+"""The CSVs a real run writes columnar side files of (the collector's, and Locust's history via
+stresskit.observe.historyside)."""
 
-    path = f"{prefix}_resources.csv"
-    if os.path.isdir(path + SIDE_SUFFIX) and os.path.exists(f"{prefix}.side-complete"):
-        return
-    t0 = time.perf_counter()
-    writer = ColumnarWriter(path)
-    size = os.path.getsize(path)
-    for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=200_000):
-        writer.append(chunk.to_dict("records"), size)
-    writer.close()
-    Path(f"{prefix}.side-complete").write_text(f"side file of {writer.rows} rows, {time.perf_counter() - t0:.0f}s\n")
+
+def side_file(prefix: str) -> None:
+    """Write the columnar side files of the resources CSV and the stats history (once), as a real run
+    has them: the CSVs' cells, read back as text, go through the same writer a run uses."""
+    from stresskit.report.columnar import HISTORY_NUMERIC, HISTORY_TEXT, SIDE_SUFFIX, ColumnarWriter
+
+    for suffix in SIDE_FILES:
+        path = f"{prefix}{suffix}"
+        done = Path(f"{prefix}{suffix}.side-complete")
+        if os.path.isdir(path + SIDE_SUFFIX) and done.exists():
+            continue
+        t0 = time.perf_counter()
+        if suffix == "_resources.csv":
+            writer = ColumnarWriter(path)
+        else:
+            header = list(pd.read_csv(path, nrows=0).columns)
+            writer = ColumnarWriter(path, numeric=tuple(c for c in HISTORY_NUMERIC if c in header),
+                                    text=tuple(c for c in HISTORY_TEXT if c in header))
+        size = os.path.getsize(path)
+        for chunk in pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=200_000):
+            writer.append(chunk.to_dict("records"), size)
+        writer.close()
+        done.write_text(f"side file of {writer.rows} rows, {time.perf_counter() - t0:.0f}s\n")
 
 
 def _swap_side_file(prefix: str, away: bool) -> None:
-    """Move the side file aside (the report then parses the CSV) or back."""
+    """Move the side files aside (the report then parses the CSVs) or back."""
     from stresskit.report.columnar import SIDE_SUFFIX
 
-    here, there = f"{prefix}_resources.csv{SIDE_SUFFIX}", f"{prefix}_resources.csv{SIDE_SUFFIX}.away"
-    if away and os.path.exists(here):
-        os.replace(here, there)
-    elif not away and os.path.exists(there):
-        os.replace(there, here)
+    for suffix in SIDE_FILES:
+        here = f"{prefix}{suffix}{SIDE_SUFFIX}"
+        there = here + ".away"
+        if away and os.path.exists(here):
+            os.replace(here, there)
+        elif not away and os.path.exists(there):
+            os.replace(there, here)
 
 
 def _tree_rss(pid: int) -> int:
@@ -312,7 +326,7 @@ def phases(prefix: str) -> None:
 
 
 def compare_csv(prefix: str, repeats: int) -> None:
-    """The side-file lever, measured: report runs alternating with and without it."""
+    """The side-file lever, measured: report runs alternating with and without the side files."""
     runs: dict[str, list[dict[str, float]]] = {"side file": [], "CSV parsed": []}
     try:
         for _ in range(repeats):
@@ -337,7 +351,7 @@ def main() -> int:
     parser.add_argument("--dir", default="/tmp/stresskit-bench-report")
     parser.add_argument("--phases", action="store_true", help="also measure each process's CPU share")
     parser.add_argument("--compare-csv", action="store_true",
-                        help="interleave runs with the collector's side file and with the CSV parsed (the lever)")
+                        help="interleave runs with the side files and with the CSVs parsed (the lever)")
     args = parser.parse_args()
     prefix = generate(Path(args.dir), args.hours, args.processes, args.names)
     side_file(prefix)

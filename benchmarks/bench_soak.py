@@ -100,7 +100,8 @@ def main() -> int:
     target = start_target(workdir=out / "target", redis_url=redis.url, admin_token="bench-soak",
                           extra_args=["--latency-ms", "2"])
     env = dict(os.environ, STRESSKIT_SOAK_PROBE=str(out / "probe.json"),
-               STRESSKIT_SOAK_PROBE_WARMUP=str(warmup)) if args.probe else dict(os.environ)
+               STRESSKIT_SOAK_PROBE_WARMUP=str(warmup),
+               STRESSKIT_SOAK_PROBE_END=str(max(warmup + 60, args.minutes * 60 - 20))) if args.probe else dict(os.environ)
     for var in ("STRESSKIT_SCENARIO", "STRESSKIT_TIME_SCALE", "STRESSKIT_PAGES", "STRESSKIT_END_ON_QUOTA"):
         env.pop(var, None)
     procs: dict[str, subprocess.Popen] = {}

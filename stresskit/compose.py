@@ -37,6 +37,7 @@ def use_stresskit(
     from stresskit.cluster import quota
     from stresskit.core.options import register_options
     from stresskit.observe.finalcsv import use_final_csv
+    from stresskit.observe.historyside import use_history_side_file
     from stresskit.observe.statsbound import use_bounded_stats
     from stresskit.run.lifecycle import use_lifecycle
     from stresskit.users import api, cache, page, websocket
@@ -47,6 +48,7 @@ def use_stresskit(
     events.init.add_listener(cache.init_cache_hit_rate)
     quota.use_page_quota(events)
     use_final_csv(events)
+    use_history_side_file(events)
     use_bounded_stats(events)
     if distributed_checks:
         from stresskit.cluster.distributed import use_distributed_checks

@@ -241,14 +241,13 @@ def read_stats(prefix: str) -> _Read:
 def read_history(prefix: str, bounds: tuple[float, float] | None = None) -> _Read:
     """Locust's ``_stats_history.csv`` (``--csv-full-history`` gives a row per name per second); rows
     timed outside ``bounds`` (see :func:`stresskit.report.plausible.time_bounds`) are left out and counted."""
+    from stresskit.report.columnar import HISTORY_NUMERIC, HISTORY_TEXT
+
     path = f"{prefix}{HISTORY_SUFFIX}"
-    wanted = ("Timestamp", "User Count", "Type", "Name", "Requests/s", "Total Request Count",
-              "Total Failure Count", "50%", "95%", "99%", "99.9%", "100%", "Total Max Response Time")
-    read = read_csv_robust(path, required=("Timestamp", "Name", "Total Request Count"),
-                           numeric=("Timestamp", "User Count", "Requests/s", "Total Request Count",
-                                    "Total Failure Count", "Total Max Response Time", "50%", "95%", "99%", "99.9%",
-                                    "100%"),
-                           usecols=wanted, categories=("Type", "Name"))
+    required = ("Timestamp", "Name", "Total Request Count")
+    read = _read_side_file(path, required) or read_csv_robust(
+        path, required=required, numeric=HISTORY_NUMERIC, usecols=(*HISTORY_NUMERIC, *HISTORY_TEXT),
+        categories=HISTORY_TEXT)
     if read.frame is not None:
         _coerce_percentiles(read.frame)
         for column in ("User Count", "Total Failure Count", "Requests/s"):
@@ -298,7 +297,8 @@ def read_resources(path: str, bounds: tuple[float, float] | None = None) -> _Rea
     parse but cannot be true (duplicates, timestamps outside ``bounds``, infinite or impossible
     values) are left out and counted apart (:func:`stresskit.report.plausible.check_resources`).
     """
-    read = _read_side_file(path) or read_csv_robust(path, required=("timestamp", "kind"), numeric=_RESOURCE_NUMERIC,
+    read = _read_side_file(path, ("timestamp", "kind")) or read_csv_robust(path, required=("timestamp", "kind"),
+                                                                            numeric=_RESOURCE_NUMERIC,
                                                     usecols=_RESOURCE_USED, categories=("host", "kind", "name"))
     frame = read.frame
     if frame is None:
@@ -325,15 +325,18 @@ def read_resources(path: str, bounds: tuple[float, float] | None = None) -> _Rea
     return read
 
 
-def _read_side_file(path: str) -> _Read | None:
-    """The collector's columnar copy of ``path`` when it matches the CSV (:mod:`stresskit.report.columnar`),
-    with rows lacking a timestamp or kind skipped and counted as the CSV reader does; else None."""
+def _read_side_file(path: str, required: tuple[str, ...]) -> _Read | None:
+    """The columnar copy of ``path`` when it matches the CSV (:mod:`stresskit.report.columnar`), with
+    rows lacking a ``required`` cell skipped and counted as the CSV reader does; else None."""
     from stresskit.report.columnar import read_columnar
 
     frame = read_columnar(path)
-    if frame is None:
+    if frame is None or any(column not in frame.columns for column in required):
         return None
-    ok = frame["timestamp"].notna().to_numpy() & (frame["kind"] != "").to_numpy()
+    ok = np.ones(len(frame), dtype=bool)
+    for column in required:
+        cells = frame[column]
+        ok &= (cells != "").to_numpy() if isinstance(cells.dtype, pd.CategoricalDtype) else cells.notna().to_numpy()
     dropped = int((~ok).sum())
     if dropped:
         frame = frame.loc[ok].reset_index(drop=True)
