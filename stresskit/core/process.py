@@ -76,16 +76,19 @@ def stop_all(timeout: float = 5.0, keep: frozenset[int] | set[int] = frozenset()
 
 
 class ManagedProcess:
-    """A child process that this process started and will stop by pid."""
+    """A child process that this process started and will stop by pid; it gets SIGTERM if this
+    process dies first (Linux ``PR_SET_PDEATHSIG``), so even a SIGKILL leaves nothing running."""
 
     def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115  (closed in stop())
+        # its own session (a Ctrl-C meant for us does not reach it), and SIGTERM when we die: a parent
+        # SIGKILLed (the OOM killer, kill -9) must not leave its target, Redis or proxy running
         self.process = subprocess.Popen(
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
+            env=env, start_new_session=True, preexec_fn=pdeathsig_preexec(signal.SIGTERM),
         )
         self.owner = os.getpid()
         _RUNNING[self.process.pid] = self

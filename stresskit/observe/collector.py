@@ -246,10 +246,13 @@ class History:
         points.append((self.revision, at, cpu, memory, rss))
 
     def prune(self, now: float) -> None:
-        """Forget series (e.g. processes that exited) with no point inside the window."""
+        """Forget the points older than the window, and the series (e.g. processes that exited) left without one."""
         horizon = now - self.window
-        for key in [k for k, pts in self._series.items() if not pts or pts[-1][1] < horizon]:
-            del self._series[key]
+        for key, points in list(self._series.items()):
+            while points and points[0][1] < horizon:
+                points.popleft()
+            if not points:
+                del self._series[key]
 
     def export(self, after: int = 0) -> list[dict[str, Any]]:
         """Series with their points added after revision ``after``, as ``[time, cpu, memory, rss]``."""

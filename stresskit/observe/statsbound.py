@@ -33,8 +33,10 @@ log = logging.getLogger("stresskit.observe.statsbound")
 
 KEEP_SECONDS = 30
 """Seconds of per-second request/failure counters kept per stats entry (Locust reads the last 12)."""
-HISTORY_MAX_POINTS = 2000
-"""Chart points kept in ``stats.history`` (one per 5 s: the last ~2.8 h at full resolution)."""
+HISTORY_MAX_POINTS = 360
+"""Chart points kept in ``stats.history`` (one per 5 s; each thinning keeps the newest half, 15 min
+and more, at full resolution). About 0.8 KiB a point: 2,000 points (this cap before) let the chart
+grow ~0.6 MB an hour for the first 2.8 h of a soak; 360 hold it under 0.3 MB."""
 TRIM_INTERVAL = 10.0
 """Seconds between trims on the master."""
 

@@ -164,6 +164,40 @@ def test_second_signal_forces_the_exit_and_still_stops_children(tmp_path):
     assert _poll(lambda: not _still_running(snapshot), 15, "the run's processes to be gone")
 
 
+def test_a_sigkilled_run_leaves_no_target_redis_or_browser_running(tmp_path):
+    """kill -9 (the OOM killer) gives a run no chance to clean up: its children go with it by
+    themselves (PR_SET_PDEATHSIG), so no demo target, Redis, chromedriver or Chromium is left."""
+    log = tmp_path / "locust.log"
+    command = [sys.executable, "-m", "locust", "-f", PRODUCTION, "--headless", "--only-summary",
+               "--scenario", "light", "--time-scale", "0.1", "--csv", str(tmp_path / "run")]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=_child_env(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        snapshot = _wait_and_snapshot(process, {"browser", "driver", "redis", "python"})
+        process.kill()
+        process.wait(10)
+        left = []
+
+        def gone():
+            left[:] = _still_running(snapshot)
+            return not left
+
+        try:
+            _poll(gone, 15, "the run's processes to be gone")
+        except AssertionError:
+            raise AssertionError(f"left running after kill -9: {left}") from None
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for pid, (created, _) in snapshot.items():  # never leave ours behind, even when the drill fails
+            try:
+                proc = psutil.Process(pid)
+                if proc.create_time() == created:
+                    proc.kill()
+            except psutil.Error:
+                continue
+
+
 @pytest.mark.parametrize(("args", "expect"), [
     (["--pages", "-1"], "page total must be >= 0"),
     (["--redis-url", "ftp://user:hunter2@127.0.0.1:1/0"], "--redis-url must start with redis://"),
