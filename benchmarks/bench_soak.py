@@ -18,6 +18,7 @@ the target, and the size of every file the run writes. At the end it reports:
 
 ``--probe`` also loads benchmarks/soak_probe.py into the locust process: tracemalloc snapshots
 after the warm-up and at the end, and the allocation sites that grew most (slows the run down).
+``--probe-target`` does the same inside the reference target (benchmarks/target_probe/).
 Production's conditions (memory pressure, network instability, resource exhaustion) are skipped
 with ``--skip-condition``: they would hold memory on purpose. Failure injection stays on.
 Load goes to loopback only; every process started here is stopped by its pid at the end.
@@ -88,6 +89,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples (default 5)")
     parser.add_argument("--workers", type=int, default=0, help="run as a master with N workers (default: local)")
     parser.add_argument("--probe", action="store_true", help="tracemalloc the locust process (see soak_probe.py)")
+    parser.add_argument("--probe-target", action="store_true",
+                        help="tracemalloc the reference target (see target_probe/sitecustomize.py)")
     parser.add_argument("--out", type=Path, default=None, help="directory for the run (default runs/soak-TIME)")
     args = parser.parse_args()
     if not (args.minutes > 0 and args.time_scale > 0 and args.interval > 0 and args.workers >= 0):
@@ -97,8 +100,22 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     prefix = out / "run"
     redis = start_redis(workdir=out / "redis")
-    target = start_target(workdir=out / "target", redis_url=redis.url, admin_token="bench-soak",
-                          extra_args=["--latency-ms", "2"])
+    probe_env = {"PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks" / "target_probe"),
+                                                os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+                 "STRESSKIT_TARGET_PROBE": str(out / "target_probe.json"),
+                 "STRESSKIT_TARGET_PROBE_WARMUP": str(warmup),
+                 "STRESSKIT_TARGET_PROBE_END": str(max(warmup + 60, args.minutes * 60 - 20))} if args.probe_target else {}
+    saved = {k: os.environ.get(k) for k in probe_env}
+    os.environ.update(probe_env)  # the target's process only: put back before the load starts
+    try:
+        target = start_target(workdir=out / "target", redis_url=redis.url, admin_token="bench-soak",
+                              extra_args=["--latency-ms", "2"])
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     env = dict(os.environ, STRESSKIT_SOAK_PROBE=str(out / "probe.json"),
                STRESSKIT_SOAK_PROBE_WARMUP=str(warmup),
                STRESSKIT_SOAK_PROBE_END=str(max(warmup + 60, args.minutes * 60 - 20))) if args.probe else dict(os.environ)
