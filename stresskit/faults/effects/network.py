@@ -1,7 +1,7 @@
 """``network_timeout``: requests that really time out, for ``duration`` seconds.
 
 With a fault proxy (``--fault-proxy``), a Toxiproxy ``timeout`` toxic on both streams drops
-every byte and every connection it held is cut when it ends, after ``duration``; without one, the target's admin knob
+every byte and closes each connection after ``duration``; without one, the target's admin knob
 delays every API response by ``duration`` — longer than any sensible client timeout. Either way
 the effect is lifted after ``duration`` seconds.
 """
@@ -56,22 +56,10 @@ def timeout_via_proxy(client: ToxiproxyClient, proxy: str, duration: float, faul
         raise
 
     def release() -> None:
-        # every connection the blackhole held has lost data for good; a timeout toxic that goes
-        # before its time leaves such a connection open and silent, so a request begun in the
-        # blackhole would hang until the client's own timeout, long after the fault. The end of the
-        # blackhole cuts them: the proxy is switched off around the removal (unless a partition
-        # already holds it down, which cut them itself and owns switching it on again)
-        cut = bool(client.proxy(proxy).get("enabled", True))
-        if cut:
-            client.set_enabled(proxy, False)
-        try:
-            _remove(client, proxy, added)
-        finally:
-            if cut:
-                client.set_enabled(proxy, True)
+        _remove(client, proxy, added)
 
-    return Injected(f"proxy {proxy}: timeout toxic ({ms} ms, data dropped, then every connection it held cut) "
-                    f"for {duration:g}s", release=release, release_after=duration)
+    return Injected(f"proxy {proxy}: timeout toxic ({ms} ms, data dropped, then closed) for {duration:g}s",
+                    release=release, release_after=duration)
 
 
 def timeout_via_admin(admin: TargetAdmin, duration: float) -> Injected:
