@@ -24,7 +24,10 @@ __all__ = ["use_history_side_file"]
 log = logging.getLogger("stresskit.observe.historyside")
 
 _REGISTERED = Once()
-_ENABLED_ATTR = "_stresskit_history_side"
+_WANTED_ATTR = "_stresskit_history_side_wanted"
+"""On the environment: the run opted in."""
+_SIDE_ATTR = "_stresskit_history_side"
+"""On Locust's CSV writer: its :class:`_Side`, or False once it stopped."""
 
 
 def use_history_side_file(events: Any) -> None:
@@ -34,7 +37,7 @@ def use_history_side_file(events: Any) -> None:
     _patch_writer()
 
     def on_init(environment: Any, **_: Any) -> None:
-        setattr(environment, _ENABLED_ATTR, True)
+        setattr(environment, _WANTED_ATTR, True)
 
     events.init.add_listener(on_init)
 
@@ -73,8 +76,8 @@ class _Tee:
 
 def _side_of(writer: Any) -> _Side | None:
     """The writer's side file, opened on first use; None when the run did not opt in or it stopped."""
-    side = writer.__dict__.get(_ENABLED_ATTR)
-    if side is False or (side is None and not getattr(writer.environment, _ENABLED_ATTR, False)):
+    side = writer.__dict__.get(_SIDE_ATTR)
+    if side is False or (side is None and not getattr(writer.environment, _WANTED_ATTR, False)):
         return None
     if side is None:
         try:
@@ -82,15 +85,15 @@ def _side_of(writer: Any) -> _Side | None:
         except (OSError, ValueError, TypeError) as exc:
             _give_up(writer, exc)
             return None
-        writer.__dict__[_ENABLED_ATTR] = side
+        writer.__dict__[_SIDE_ATTR] = side
     return side
 
 
 def _give_up(writer: Any, exc: Exception) -> None:
-    side = writer.__dict__.get(_ENABLED_ATTR)
+    side = writer.__dict__.get(_SIDE_ATTR)
     if isinstance(side, _Side):
         side.columnar.close()
-    writer.__dict__[_ENABLED_ATTR] = False
+    writer.__dict__[_SIDE_ATTR] = False
     log.warning("stats history: the columnar side file stopped (%s); the report will parse the CSV", exc)
 
 
@@ -120,7 +123,7 @@ def _patch_writer() -> None:
             _checkpoint(self, side)
 
     def close_files(self: Any) -> None:
-        side = self.__dict__.get(_ENABLED_ATTR)
+        side = self.__dict__.get(_SIDE_ATTR)
         if isinstance(side, _Side):
             try:  # the rows still in Locust's buffer reach the file now: flush first, then the checkpoint
                 self.stats_history_csv_filehandle.flush()

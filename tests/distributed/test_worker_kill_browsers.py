@@ -20,6 +20,7 @@ from stresskit.core.exitcodes import ExitCode
 from stresskit.target.launcher import free_port
 from tests.conftest import ROOT
 from tests.e2e.test_drills_lifecycle import _child_env, _finish, _poll, _still_running, _tree
+from tests.support.reap import reap
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -66,20 +67,6 @@ def _start(tmp_path, target, redis_server):
     return master, workers, prefix, log
 
 
-def _reap(master: subprocess.Popen, pids: dict[int, tuple[float, str]]) -> None:
-    """Teardown: stop the master, then anything of its tree still running, by pid."""
-    if master.poll() is None:
-        master.kill()
-        master.wait(10)
-    for pid, (created, _) in pids.items():
-        try:
-            proc = psutil.Process(pid)
-            if proc.create_time() == created:
-                proc.kill()
-        except psutil.Error:
-            continue
-
-
 def test_sigkilled_worker_takes_its_browsers_and_is_named_in_run_json(tmp_path, target, redis_server):
     master, workers, prefix, log = _start(tmp_path, target, redis_server)
     whole_run = _tree(master.pid)
@@ -105,7 +92,7 @@ def test_sigkilled_worker_takes_its_browsers_and_is_named_in_run_json(tmp_path, 
         master.send_signal(signal.SIGTERM)
         code = _finish(master, log)
     finally:
-        _reap(master, whole_run)
+        reap(master, whole_run)
     output = log.read_text()
     assert code == ExitCode.INTERRUPTED, output[-3000:]
     doc = json.loads(Path(f"{prefix}_run.json").read_text())
@@ -129,7 +116,7 @@ def test_sigkilled_master_takes_its_workers_and_their_browsers(tmp_path, target,
         except AssertionError as exc:
             raise AssertionError(f"{exc}: still running {_still_running(whole_run)}") from None
     finally:
-        _reap(master, whole_run)
+        reap(master, whole_run)
 
 
 def test_sigterm_to_a_worker_quits_it_cleanly_with_its_browsers(tmp_path, target, redis_server):
@@ -147,7 +134,7 @@ def test_sigterm_to_a_worker_quits_it_cleanly_with_its_browsers(tmp_path, target
         master.send_signal(signal.SIGTERM)
         code = _finish(master, log)
     finally:
-        _reap(master, whole_run)
+        reap(master, whole_run)
     assert code == ExitCode.INTERRUPTED, log.read_text()[-3000:]
     doc = json.loads(Path(f"{prefix}_run.json").read_text())
     assert doc["lost_workers"] == []  # it quit, it was not lost

@@ -19,6 +19,7 @@ import pytest
 
 from stresskit.core.exitcodes import ExitCode
 from tests.conftest import ROOT
+from tests.support.reap import reap
 
 PRODUCTION = "locustfiles/production.py"
 EXIT_TIMEOUT = 90
@@ -187,15 +188,7 @@ def test_a_sigkilled_run_leaves_no_target_redis_or_browser_running(tmp_path):
         except AssertionError:
             raise AssertionError(f"left running after kill -9: {left}") from None
     finally:
-        if process.poll() is None:
-            process.kill()
-        for pid, (created, _) in snapshot.items():  # never leave ours behind, even when the drill fails
-            try:
-                proc = psutil.Process(pid)
-                if proc.create_time() == created:
-                    proc.kill()
-            except psutil.Error:
-                continue
+        reap(process, snapshot)  # never leave ours behind, even when the drill fails
 
 
 @pytest.mark.parametrize(("args", "expect"), [
