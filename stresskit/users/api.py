@@ -18,6 +18,9 @@
   ``throttle_retries`` times. ``self.throttled`` counts them per user.
 - A connection error (nothing answering) is a failure; the user then backs off exponentially
   (capped) so an unreachable host gives one stats row and one log line, not a busy loop.
+- The mix goes out on the HTTPClient the session holds for the host, not through Locust's
+  session (:mod:`stresskit.clients.http` says why): no cookies kept, no redirects followed.
+  ``self.client`` stays Locust's session for anything else.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import gevent
+from geventhttpclient import HTTPClient
+from geventhttpclient.url import URL
 from locust import FastHttpUser, task
 
 from stresskit.clients.endpoints import Endpoint, EndpointMix, ResponseInvalid, parse_retry_after
+from stresskit.clients.http import ACCEPT_ENCODING, ApiResponse, send
 from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.options import non_negative_float, non_negative_int, setting
 from stresskit.core.perrun import log_once
@@ -99,6 +106,12 @@ class ApiUser(FastHttpUser):
             headers["Authorization"] = f"Bearer {token}"
         self.default_headers = headers
         super().__init__(environment)
+        base_url = self.client.base_url or ""  # FastHttpUser refuses to start without a host
+        base = URL(base_url)
+        self._http = self.client.client.clientpool.get_client(base)
+        self._base_url = base_url.rstrip("/")
+        self._base_path = base.path.rstrip("/")
+        self._headers: dict[int, dict[str, str]] = {}
         self.random = random.Random()
         self.throttled = 0
         self._errors_in_row = 0
@@ -129,45 +142,76 @@ class ApiUser(FastHttpUser):
             return
         self.call(self._mix.pick(self.random))
 
-    def call(self, endpoint: Endpoint) -> Any:
-        """Send ``endpoint`` (honouring 429 + Retry-After); the response, or None if throttled."""
+    def call(self, endpoint: Endpoint) -> ApiResponse | None:
+        """Send ``endpoint`` (honouring 429 + Retry-After); the response, or None if throttled.
+
+        Sent on the session's HTTPClient for the host (see :mod:`stresskit.clients.http`: no
+        cookies, no redirects followed); each attempt fires one request event with its verdict."""
         path = endpoint.url(self) if endpoint.params is not None else endpoint.path
-        body = endpoint.body(self) if endpoint.body is not None else None
+        data = None if endpoint.body is None else _dumps(endpoint.body(self))
+        headers = self._headers.get(id(endpoint)) or self._headers_for(endpoint)
         check_shape = self._validate == "shape" and endpoint.shape is not None
+        fire = self.environment.events.request.fire
         for _ in range(self._throttle_retries + 1):
-            with self.client.request(endpoint.method, path, name=endpoint.name, json=body,
-                                     headers=endpoint.headers or None, catch_response=True) as resp:
-                status = resp.status_code
-                if status in endpoint.expect:  # the common case first
-                    problem = _check_json(resp.content, endpoint) if check_shape else None
-                    resp.failure(ResponseInvalid(problem)) if problem else resp.success()
-                elif status == 429:
-                    resp.request_meta["name"] = f"{endpoint.name} (throttled)"
-                    resp.success()
-                elif not status:
-                    pass  # a connection error: Locust records it as a failure with the exception
-                elif self._validate == "off":
-                    resp.success()
-                else:
-                    resp.failure(ResponseInvalid(f"status {status}, expected {_statuses(endpoint.expect)}"))
+            http, uri, url = self._route(path)
+            start_time = time.time()
+            start = time.perf_counter()
+            resp = send(http, endpoint.method, uri, data, headers, url)
+            response_time = (time.perf_counter() - start) * 1000
+            status = resp.status_code
+            name = endpoint.name
+            exception: BaseException | None = None
+            if status in endpoint.expect:  # the common case first
+                problem = _check_json(resp.content, endpoint) if check_shape else None
+                if problem:
+                    exception = ResponseInvalid(problem)
+            elif status == 429:
+                name = f"{endpoint.name} (throttled)"
+            elif not status:
+                exception = resp.error  # nothing usable answered
+            elif self._validate != "off":
+                exception = ResponseInvalid(f"status {status}, expected {_statuses(endpoint.expect)}")
+            fire(request_type=endpoint.method, name=name, context=self.context(), response=resp,
+                 exception=exception, start_time=start_time, url=url, response_time=response_time,
+                 response_length=len(resp.content) if resp.content else 0)
             if status != 429:
                 if status:
                     self._errors_in_row = 0
                 else:
-                    self._connection_failed(resp)
+                    self._connection_failed(exception)
                 return resp
             self.throttled += 1
-            wait = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)
+            wait = parse_retry_after(resp.headers.get("Retry-After"), self.default_retry_after)  # type: ignore[arg-type]
             gevent.sleep(min(wait, self._max_retry_after))
         return None
 
-    def _connection_failed(self, resp: Any) -> None:
+    def _route(self, path: str) -> tuple[HTTPClient, str, str]:
+        """(client, request URI, full URL) for ``path``: under the host, or an absolute URL."""
+        if path[:1] == "/":
+            return self._http, self._base_path + path, self._base_url + path
+        url = URL(path)
+        return self.client.client.clientpool.get_client(url), url.request_uri, path
+
+    def _headers_for(self, endpoint: Endpoint) -> dict[str, str]:
+        """The headers of ``endpoint``'s requests from this user (built once per endpoint)."""
+        headers = {**(self.default_headers or {}), "Accept-Encoding": ACCEPT_ENCODING}
+        if self.client.auth_header:  # user:password in --host
+            headers["Authorization"] = self.client.auth_header
+        if endpoint.body is not None:
+            headers |= {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(endpoint.headers)
+        self._headers[id(endpoint)] = headers
+        return headers
+
+    def _connection_failed(self, error: BaseException | None) -> None:
         """Back off after a connection error (capped exponential), logging the first one."""
-        error = getattr(resp, "error", None) or resp.request_meta.get("exception")
         log_once(self.environment, log, f"API requests to {self.host} fail: {error!r} (is --host right and the server up?)")
         delay = min(self.backoff_max, self.backoff_base * (2 ** self._errors_in_row))
         self._errors_in_row += 1
         gevent.sleep(delay * self.random.uniform(0.8, 1.2))
+
+
+_dumps = json.JSONEncoder().encode  # what Locust's session sends for json=...
 
 
 try:  # orjson decodes about 3x faster, and decoding is most of what validation costs

@@ -218,6 +218,73 @@ def test_every_user_sends_its_own_client_id_and_the_token():
     assert env.stats.total.num_failures == 0
 
 
+def test_the_direct_http_path_decodes_prefixes_and_does_not_follow_redirects():
+    """ApiUser sends on geventhttpclient's HTTPClient, not Locust's UserAgent: what that layer did
+    for it (decompression, the --host path prefix, the JSON body headers) still happens, a
+    redirect is an answer to check, and a body cut short is a failed request."""
+    import gzip
+    import zlib
+
+    import brotli
+
+    seen: list[tuple[str, str, str, bytes]] = []
+    item = json.dumps({"id": 1, "name": "x", "price": 2.5}).encode()
+    encoders = {"gzip": gzip.compress, "deflate": lambda b: zlib.compress(b)[2:-4], "br": brotli.compress}
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        seen.append((path, environ.get("CONTENT_TYPE", ""), environ.get("HTTP_ACCEPT_ENCODING", ""), body))
+        if path.startswith("/base/enc/"):
+            encoding = path.rsplit("/", 1)[1]
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Encoding", encoding)])
+            return [encoders[encoding](item)]
+        if path == "/base/moved":
+            start_response("302 Found", [("Location", "/base/enc/gzip"), ("Content-Length", "0")])
+            return [b""]
+        if path == "/base/short":
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "500")])
+            return [item]  # 53 of the 500 bytes promised: the client waits for the rest until its timeout
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [item]
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    shape = {"id": int, "name": str, "price": float}
+
+    class Direct(ApiUser):
+        wait_time = constant(0.01)
+        network_timeout = 1.0
+        endpoints = (
+            *(Endpoint("GET", f"/enc/{e}", shape=shape) for e in encoders),
+            Endpoint("GET", "/moved", shape=shape),
+            Endpoint("GET", "/short", shape=shape),
+            Endpoint("POST", "/items", body=lambda u: {"name": "x"}, expect=(201,), shape=shape),
+        )
+
+    try:
+        env, runner = start(Direct, f"http://127.0.0.1:{server.server_port}/base")
+        try:
+            wait_for(lambda: all(entry(env, n, m) is not None and entry(env, n, m).num_requests >= 2
+                                 for n, m in (("/enc/gzip", "GET"), ("/enc/deflate", "GET"), ("/enc/br", "GET"),
+                                              ("/moved", "GET"), ("/short", "GET"), ("/items", "POST"))),
+                     timeout=30, what="each endpoint twice")
+        finally:
+            runner.quit()
+    finally:
+        server.stop()
+    assert all(entry(env, f"/enc/{e}").num_failures == 0 for e in encoders), env.stats.serialize_errors()
+    assert {p for p, *_ in seen if p.startswith("/base/enc/")} == {f"/base/enc/{e}" for e in encoders}
+    assert {a for *_, a, _ in seen} == {"gzip, deflate, br"}
+    assert errors(env, "/moved") == ["status 302, expected 200"]
+    assert entry(env, "/moved").num_failures == entry(env, "/moved").num_requests
+    assert entry(env, "/short").num_failures == entry(env, "/short").num_requests
+    assert "timed out" in errors(env, "/short")[0]  # the connection's error, not a status or a shape
+    posts = [(ct, body) for p, ct, _, body in seen if p == "/base/items"]
+    assert posts and all(ct == "application/json" and json.loads(body) == {"name": "x"} for ct, body in posts)
+    assert entry(env, "/items", "POST").num_failures == 0
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 
