@@ -30,6 +30,7 @@ from gevent.event import AsyncResult, Event
 
 from stresskit.arrival.pacer import Pacer, RateSchedule
 from stresskit.core.envtypes import RunEnvironment
+from stresskit.core.idle import idle
 from stresskit.core.lateness import current_lateness_ms, set_lateness_ms
 from stresskit.core.perrun import PerRun
 from stresskit.report.sketch import encode, new_sketch
@@ -253,8 +254,11 @@ def pace_user_class(cls: Any) -> None:
 
     def wait_time(self: Any) -> float:
         dispatcher = dispatcher_of(self.environment)
-        if dispatcher is not None and dispatcher.paced(getattr(self, "kind", None)) and dispatcher.take(self.kind):
-            return 0.0
+        if dispatcher is not None and dispatcher.paced(getattr(self, "kind", None)):
+            with idle(self):  # waiting for the next arrival is not time to recover in
+                took = dispatcher.take(self.kind)
+            if took:
+                return 0.0
         set_lateness_ms(None)
         return original_wait(self)
 

@@ -47,6 +47,7 @@ from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import WorkerRunner
 
 from stresskit.core.envtypes import RunEnvironment
+from stresskit.core.idle import idle_seconds
 from stresskit.core.kinds import KIND_NAMES
 from stresskit.core.perrun import Listeners
 from stresskit.errors import ConfigError, FaultError, FaultUnavailable, HarnessError
@@ -95,6 +96,10 @@ class Pending:
     timer: gevent.Greenlet | None = None
     on_recovered: Callable[[], None] | None = None
     gate: Callable[[], float | None] | None = None
+    idle_mark: float = 0.0
+    """The user's idle seconds (:mod:`stresskit.core.idle`) already credited to this debt."""
+    idle_credited: float = 0.0
+    """Idle seconds added to the limit so far: time with nothing to do is not time to recover in."""
 
 
 @dataclass
@@ -371,7 +376,8 @@ class FaultInjector:
 
     def _owe(self, user: User, state: UserState, kind: str, since: float, detail: str,
              on_recovered: Callable[[], None] | None = None, gate: Callable[[], float | None] | None = None) -> None:
-        pending = Pending(kind=kind, since=since, detail=detail, on_recovered=on_recovered, gate=gate)
+        pending = Pending(kind=kind, since=since, detail=detail, on_recovered=on_recovered, gate=gate,
+                          idle_mark=idle_seconds(user))
         limit = (self.config or FaultConfig()).recovery_limit
         pending.timer = gevent.spawn_later(limit, self._give_up, user, state, pending, limit)
         state.pending.append(pending)
@@ -392,6 +398,8 @@ class FaultInjector:
             response_length=0, exception=None, context={"user": state.slot},
         )
         detail = f"first success {seconds:.3f}s after the fault"
+        if pending.idle_credited:
+            detail += f", {pending.idle_credited:.1f}s of it with nothing to do"
         if isinstance(struck, str):
             detail += f"; the fault: {struck}"
         report(self.environment, "recovered", pending.kind, user=state.slot, detail=detail,
@@ -399,6 +407,14 @@ class FaultInjector:
 
     def _give_up(self, user: User, state: UserState, pending: Pending, limit: float) -> None:
         if pending not in state.pending:
+            return
+        idle_now = idle_seconds(user)
+        if idle_now - pending.idle_mark > 0.05:
+            # the user had nothing to do for part of the time (a page not yet due, an arrival not yet
+            # come): that part is added to the limit, and the debt is judged again after it
+            credit = idle_now - pending.idle_mark
+            pending.idle_mark, pending.idle_credited = idle_now, pending.idle_credited + credit
+            pending.timer = gevent.spawn_later(credit, self._give_up, user, state, pending, limit)
             return
         state.pending.remove(pending)
         if state.last_attempt < pending.since:
@@ -408,13 +424,14 @@ class FaultInjector:
             log.debug("%s made no attempt since %s: owes no recovery", state.slot, pending.kind)
             return
         self.stats["critical"] += 1
-        error = FaultError(f"{state.slot} not recovered from {pending.kind} within {limit:g}s")
+        idle_note = f" ({pending.idle_credited:.1f}s with nothing to do not counted)" if pending.idle_credited else ""
+        error = FaultError(f"{state.slot} not recovered from {pending.kind} within {limit:g}s{idle_note}")
         self.environment.events.request.fire(
             request_type=RECOVERY_REQUEST_TYPE, name=pending.kind, response_time=limit * 1000.0,
             response_length=0, exception=error, context={"user": state.slot},
         )
         report(self.environment, "critical", pending.kind, user=state.slot,
-               detail=f"not recovered within {limit:g}s ({pending.detail})")
+               detail=f"not recovered within {limit:g}s{idle_note} ({pending.detail})")
 
     def _forget_pending(self) -> None:
         for state in list(self._users.values()):

@@ -111,11 +111,12 @@ class ApiUser(FastHttpUser):
         self._http = self.client.client.clientpool.get_client(base)
         self._base_url = base_url.rstrip("/")
         self._base_path = base.path.rstrip("/")
-        self._headers: dict[int, dict[str, str]] = {}
         self.random = random.Random()
         self.throttled = 0
         self._errors_in_row = 0
         self._mix = _mix_for(type(self)) if self.endpoints else None
+        # the mix's endpoints live as long as the class, so their ids stay theirs
+        self._mix_headers = {id(e): self._headers_for(e) for e in (self._mix.endpoints if self._mix else ())}
         self._max_retry_after = setting(environment, "api_max_retry_after", float(self.max_retry_after))
         self._throttle_retries = setting(environment, "api_throttle_retries", int(self.throttle_retries))
         mode = {True: "shape", False: "off"}.get(self.validate, self.validate)  # type: ignore[call-overload]
@@ -149,7 +150,7 @@ class ApiUser(FastHttpUser):
         cookies, no redirects followed); each attempt fires one request event with its verdict."""
         path = endpoint.url(self) if endpoint.params is not None else endpoint.path
         data = None if endpoint.body is None else _dumps(endpoint.body(self))
-        headers = self._headers.get(id(endpoint)) or self._headers_for(endpoint)
+        headers = self._mix_headers.get(id(endpoint)) or self._headers_for(endpoint)
         check_shape = self._validate == "shape" and endpoint.shape is not None
         fire = self.environment.events.request.fire
         for _ in range(self._throttle_retries + 1):
@@ -193,14 +194,13 @@ class ApiUser(FastHttpUser):
         return self.client.client.clientpool.get_client(url), url.request_uri, path
 
     def _headers_for(self, endpoint: Endpoint) -> dict[str, str]:
-        """The headers of ``endpoint``'s requests from this user (built once per endpoint)."""
+        """The headers of ``endpoint``'s requests from this user (built once for the mix's endpoints)."""
         headers = {**(self.default_headers or {}), "Accept-Encoding": ACCEPT_ENCODING}
         if self.client.auth_header:  # user:password in --host
             headers["Authorization"] = self.client.auth_header
         if endpoint.body is not None:
             headers |= {"Content-Type": "application/json", "Accept": "application/json"}
         headers.update(endpoint.headers)
-        self._headers[id(endpoint)] = headers
         return headers
 
     def _connection_failed(self, error: BaseException | None) -> None:

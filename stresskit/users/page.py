@@ -40,6 +40,7 @@ from locust.exception import StopUser
 from stresskit.clients.page import PageProcessor, PageResult
 from stresskit.cluster.quota import PageGrant, PageQuota, page_quota_of
 from stresskit.core.envtypes import RunEnvironment
+from stresskit.core.idle import idle
 from stresskit.core.options import non_negative_int, positive_float, setting
 from stresskit.core.perrun import log_once
 from stresskit.errors import ConfigError, StressKitError
@@ -189,12 +190,13 @@ class PageProcessorUser(User):
         """Take the next page from the quota and process it; stop when every page is finished."""
         if self._start_error is not None or self.processor is None:
             raise StopUser()
-        grant = self.quota.acquire(timeout=float(self.quota_request_timeout))
-        if grant.status == "done":
-            raise StopUser()
-        if grant.status != "page" or grant.page is None:
-            gevent.sleep(float(self.quota_poll_interval))
-            return
+        with idle(self):  # waiting for a page to fall due is not time to recover in
+            grant = self.quota.acquire(timeout=float(self.quota_request_timeout))
+            if grant.status == "done":
+                raise StopUser()
+            if grant.status != "page" or grant.page is None:
+                gevent.sleep(float(self.quota_poll_interval))
+                return
         self._held = grant
         try:
             result = self.processor.process(grant.page, self.page_url(grant.page))

@@ -10,6 +10,7 @@
 
 import locust  # noqa: F401,I001  (gevent patching first)
 
+import contextlib
 import time
 from functools import partial
 
@@ -26,6 +27,7 @@ from stresskit.faults.injector import FaultInjector
 from stresskit.faults.log import attach_log
 from stresskit.faults.proxy import start_fault_proxy
 from stresskit.faults.recovery import announce_recovery, start_conditions
+from stresskit.core.idle import idle
 from stresskit.core.runstate import run_state_of
 from stresskit.users.api import ApiUser, Endpoint
 from tests.conftest import ADMIN_TOKEN
@@ -220,3 +222,60 @@ def test_a_burst_that_falls_short_disables_the_fault_only_if_it_was_never_produc
         runner.quit()
         injector.remove()
         server.stop()
+
+
+class FailsThenWaitsForWork(HttpUser):
+    """Fails while the fault is on, then waits 2.5 s for its next piece of work (like a page user
+    whose next page is not due yet), then works again. ``marks_idle``: the wait is marked as time
+    with nothing to do (as the page quota and the arrival dispatcher mark theirs)."""
+
+    wait_time = constant(0.02)
+    phase = "work"
+    marks_idle = True
+
+    @task
+    def work(self):
+        cls = type(self)
+        if cls.phase == "fail":
+            self.client.get("/does-not-exist", name="/api/items")  # a 404: a failure of its own action
+            cls.phase = "wait"
+        elif cls.phase == "wait":
+            with idle(self) if cls.marks_idle else contextlib.nullcontext():
+                gevent.sleep(2.5)
+            cls.phase = "work"
+        else:
+            self.client.get("/api/items?limit=5", name="/api/items")
+
+
+@pytest.mark.parametrize("marks_idle", [True, False])
+def test_time_with_nothing_to_do_does_not_count_against_the_recovery_limit(target, marks_idle):
+    """Seen in a quiet 1-hour soak: a page user struck by an armed fault waited ~35 s for its next
+    page to fall due, and was called "not recovered within 30s" (a critical failure the harness
+    made). Idle time is added to the limit; a wait not marked idle still fails at the limit."""
+    FailsThenWaitsForWork.phase, FailsThenWaitsForWork.marks_idle = "work", marks_idle
+    env, runner, log, injector = start(target.url, FaultConfig(rate=0.0, recovery_limit=1.0),
+                                       user_class=FailsThenWaitsForWork)
+    try:
+        wait_for(lambda: count(env, "/api/items", "GET") >= 3, what="first requests")
+        assert injector.begin_run_fault("backend_crash", time.time(), "drill") == 1
+        FailsThenWaitsForWork.phase = "fail"
+        wait_for(lambda: log_rows(log, "recovered") or log_rows(log, "critical"), timeout=10,
+                 what="the recovery judged")
+        if marks_idle:
+            wait_for(lambda: log_rows(log, "recovered"), timeout=10, what="the recovery after the wait")
+    finally:
+        FailsThenWaitsForWork.phase = "work"
+        runner.quit()
+        injector.remove()
+    if marks_idle:
+        [row] = log_rows(log, "recovered")
+        assert float(row["recovery_time"]) > 2.5 and "with nothing to do" in row["detail"], row
+        assert not log_rows(log, "critical") and run_state_of(env).critical_failures == 0
+    else:
+        [row] = log_rows(log, "critical")
+        assert "not recovered within 1s" in row["detail"], row
+        assert run_state_of(env).critical_failures == 1
+
+
+def log_rows(log, event):
+    return [r for r in log.rows if r["event"] == event]

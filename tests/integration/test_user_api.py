@@ -14,7 +14,7 @@ import urllib.request
 import gevent
 import pytest
 from gevent.pywsgi import WSGIServer
-from locust import constant
+from locust import constant, task
 from locust.env import Environment
 
 from stresskit.clients.endpoints import check_shape, parse_retry_after, shape_checker
@@ -227,14 +227,15 @@ def test_the_direct_http_path_decodes_prefixes_and_does_not_follow_redirects():
 
     import brotli
 
-    seen: list[tuple[str, str, str, bytes]] = []
+    seen: list[dict] = []
     item = json.dumps({"id": 1, "name": "x", "price": 2.5}).encode()
     encoders = {"gzip": gzip.compress, "deflate": lambda b: zlib.compress(b)[2:-4], "br": brotli.compress}
 
     def app(environ, start_response):
         path = environ["PATH_INFO"]
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        seen.append((path, environ.get("CONTENT_TYPE", ""), environ.get("HTTP_ACCEPT_ENCODING", ""), body))
+        seen.append({"path": path, "type": environ.get("CONTENT_TYPE", ""), "body": body,
+                     "encodings": environ.get("HTTP_ACCEPT_ENCODING", ""), "tag": environ.get("HTTP_X_TAG")})
         if path.startswith("/base/enc/"):
             encoding = path.rsplit("/", 1)[1]
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Encoding", encoding)])
@@ -262,27 +263,35 @@ def test_the_direct_http_path_decodes_prefixes_and_does_not_follow_redirects():
             Endpoint("POST", "/items", body=lambda u: {"name": "x"}, expect=(201,), shape=shape),
         )
 
+        @task
+        def ad_hoc(self):  # an endpoint made per call: its own headers, never another's
+            self.call(Endpoint("PUT", "/adhoc", body=lambda u: [1], headers={"X-Tag": "t"}, expect=(201,)))
+
     try:
         env, runner = start(Direct, f"http://127.0.0.1:{server.server_port}/base")
         try:
             wait_for(lambda: all(entry(env, n, m) is not None and entry(env, n, m).num_requests >= 2
                                  for n, m in (("/enc/gzip", "GET"), ("/enc/deflate", "GET"), ("/enc/br", "GET"),
-                                              ("/moved", "GET"), ("/short", "GET"), ("/items", "POST"))),
+                                              ("/moved", "GET"), ("/short", "GET"), ("/items", "POST"),
+                                              ("/adhoc", "PUT"))),
                      timeout=30, what="each endpoint twice")
         finally:
             runner.quit()
     finally:
         server.stop()
     assert all(entry(env, f"/enc/{e}").num_failures == 0 for e in encoders), env.stats.serialize_errors()
-    assert {p for p, *_ in seen if p.startswith("/base/enc/")} == {f"/base/enc/{e}" for e in encoders}
-    assert {a for *_, a, _ in seen} == {"gzip, deflate, br"}
+    assert {r["path"] for r in seen if r["path"].startswith("/base/enc/")} == {f"/base/enc/{e}" for e in encoders}
+    assert {r["encodings"] for r in seen} == {"gzip, deflate, br"}
     assert errors(env, "/moved") == ["status 302, expected 200"]
     assert entry(env, "/moved").num_failures == entry(env, "/moved").num_requests
     assert entry(env, "/short").num_failures == entry(env, "/short").num_requests
     assert "timed out" in errors(env, "/short")[0]  # the connection's error, not a status or a shape
-    posts = [(ct, body) for p, ct, _, body in seen if p == "/base/items"]
-    assert posts and all(ct == "application/json" and json.loads(body) == {"name": "x"} for ct, body in posts)
-    assert entry(env, "/items", "POST").num_failures == 0
+    posts = [r for r in seen if r["path"] == "/base/items"]
+    assert posts and all(r["type"] == "application/json" and json.loads(r["body"]) == {"name": "x"} and r["tag"] is None
+                         for r in posts)
+    puts = [r for r in seen if r["path"] == "/base/adhoc"]
+    assert puts and all(r["type"] == "application/json" and r["body"] == b"[1]" and r["tag"] == "t" for r in puts)
+    assert entry(env, "/items", "POST").num_failures == 0 and entry(env, "/adhoc", "PUT").num_failures == 0
 
 
 # -- bad input ---------------------------------------------------------------------------------
