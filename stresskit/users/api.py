@@ -128,7 +128,8 @@ class ApiUser(FastHttpUser):
     def context(self) -> dict:
         """Request-event context: the client id, so listeners can tell users apart.
 
-        The same dict every time (Locust merges it into a new one per request), built once."""
+        Built once: the mix's requests pass this same dict to every request event (listeners
+        must not change it); Locust's session merges it into a new one per request."""
         context = self.__dict__.get("_context")
         if context is None or context["client_id"] is not self.client_id:
             context = self._context = {"client_id": self.client_id}
