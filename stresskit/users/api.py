@@ -154,8 +154,8 @@ class ApiUser(FastHttpUser):
         headers = self._mix_headers.get(id(endpoint)) or self._headers_for(endpoint)
         check_shape = self._validate == "shape" and endpoint.shape is not None
         fire = self.environment.events.request.fire
+        http, uri, url = self._route(path)
         for _ in range(self._throttle_retries + 1):
-            http, uri, url = self._route(path)
             start_time = time.time()
             start = time.perf_counter()
             resp = send(http, endpoint.method, uri, data, headers, url)
