@@ -8,6 +8,10 @@ psutil the RSS of the load generator (the local process, or each worker), of the
 the target, and the size of every file the run writes. At the end it reports:
 
 * the RSS slope of each process after the warm-up (Theil–Sen, MB per hour of real time);
+* the same slope within each stage of constant load long enough to fit (its first
+  ``STAGE_SETTLE_S`` left out), and from the end of the busiest stage to the end of the run: a
+  process that holds more users holds more memory, and a step when the load rises is its new
+  high-water mark, not a leak — growth while the load is constant is;
 * the master's RSS at the end of the warm-up and at the end;
 * the run's files: bytes written per hour and how straight a line their growth is (R²);
 * how long ``stresskit report PREFIX`` takes on the run's files.
@@ -15,6 +19,7 @@ the target, and the size of every file the run writes. At the end it reports:
     .venv/bin/python benchmarks/bench_soak.py                         # one hour, one process
     .venv/bin/python benchmarks/bench_soak.py --minutes 8 --warmup 2  # a short look
     .venv/bin/python benchmarks/bench_soak.py --minutes 10 --workers 2 --probe
+    .venv/bin/python benchmarks/bench_soak.py --summarize runs/soak-TIME   # again, from its samples.json
 
 ``--probe`` also loads benchmarks/soak_probe.py into the locust process: tracemalloc snapshots
 after the warm-up and at the end, and the allocation sites that grew most (slows the run down).
@@ -41,12 +46,17 @@ from scipy import stats as sstats
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from stresskit.run.scenarios import load_scenarios
 from stresskit.target.launcher import free_port, start_redis, start_target
 
 MB = 1024 * 1024
 SKIPPED_CONDITIONS = ("memory_pressure", "network_instability", "resource_exhaustion")
 """Production's conditions are opted out: held memory and a network proxy would be what the
 benchmark measures, not the generator's and the target's own growth (failure injection stays on)."""
+STAGE_SETTLE_S = 120.0
+"""Seconds of a stage left out of its slope: the users of the new load are still spawning."""
+STAGE_MIN_S = 180.0
+"""A stage needs this many seconds after settling to get a slope of its own."""
 
 
 def slope_mb_per_hour(times: list[float], values: list[float]) -> float | None:
@@ -92,7 +102,11 @@ def main() -> int:
     parser.add_argument("--probe-target", action="store_true",
                         help="tracemalloc the reference target (see target_probe/sitecustomize.py)")
     parser.add_argument("--out", type=Path, default=None, help="directory for the run (default runs/soak-TIME)")
+    parser.add_argument("--summarize", type=Path, default=None, metavar="DIR",
+                        help="run nothing: summarize an earlier run's DIR/samples.json again")
     args = parser.parse_args()
+    if args.summarize is not None:
+        return resummarize(args.summarize)
     if not (args.minutes > 0 and args.time_scale > 0 and args.interval > 0 and args.workers >= 0):
         parser.error("--minutes, --time-scale and --interval must be > 0, --workers >= 0")
     warmup = (args.warmup if args.warmup is not None else max(1.0, args.minutes / 6)) * 60
@@ -197,8 +211,50 @@ def summarize(samples: list[dict], warmup: float, names: list[str], code: int | 
         files[name] = {"bytes_end": points[-1][1], "bytes_per_h": per_hour, "r2": r2}
     return {"minutes": args.minutes, "time_scale": args.time_scale, "workers": args.workers,
             "warmup_s": warmup, "locust_exit_code": code, "processes": processes, "files": files,
+            "stages": stage_slopes(samples, names, args.time_scale),
             "report_exit_code": report_code, "report_seconds": report_seconds,
             "samples": len(samples), "load_average": os.getloadavg()}
+
+
+def stage_slopes(samples: list[dict], names: list[str], time_scale: float) -> list[dict]:
+    """RSS slope of each process per stage of constant load, and after the busiest stage.
+
+    Sample times count from the start of the locust processes, which is within a few seconds of
+    the scenario's start: the first :data:`STAGE_SETTLE_S` of each stage are left out anyway.
+    """
+    scenario = load_scenarios().get("production").scaled(time_scale)
+    windows, start = [], 0.0
+    for stage in scenario.stages:
+        windows.append((stage.name or "stage", start + STAGE_SETTLE_S, start + stage.duration))
+        start += stage.duration
+    busiest = max(range(len(scenario.stages)), key=lambda i: scenario.stages[i].load)
+    windows.append((f"after {windows[busiest][0]}", windows[busiest][2] + STAGE_SETTLE_S, start))
+    out = []
+    for label, lo, hi in windows:
+        inside = [s for s in samples if lo <= s["t"] < hi]
+        if not inside or inside[-1]["t"] - inside[0]["t"] < STAGE_MIN_S:
+            continue
+        slopes = {}
+        for name in names:
+            points = [(s["t"], s[name]) for s in inside if s.get(name)]
+            slopes[name] = slope_mb_per_hour([p[0] for p in points], [p[1] for p in points])
+        out.append({"stage": label, "from_s": lo, "to_s": min(hi, inside[-1]["t"]), "slope_mb_per_h": slopes})
+    return out
+
+
+def resummarize(out: Path) -> int:
+    """Summarize an earlier run again from its samples.json and bench_soak.json (e.g. after a change here)."""
+    earlier = json.loads((out / "bench_soak.json").read_text())
+    samples = json.loads((out / "samples.json").read_text())
+    args = argparse.Namespace(minutes=earlier["minutes"], time_scale=earlier["time_scale"],
+                              workers=earlier["workers"])
+    result = summarize(samples, earlier["warmup_s"], list(earlier["processes"]), earlier["locust_exit_code"],
+                       earlier["report_exit_code"], earlier["report_seconds"], args)
+    result["load_average"] = earlier["load_average"]
+    if "run" in earlier:
+        result["run"] = earlier["run"]
+    print_result(result, out)
+    return 0
 
 
 def print_result(result: dict, out: Path) -> None:
@@ -211,6 +267,9 @@ def print_result(result: dict, out: Path) -> None:
         first = "–" if p["rss_after_warmup_mb"] is None else f"{p['rss_after_warmup_mb']:.1f}"
         last = "–" if p["rss_end_mb"] is None else f"{p['rss_end_mb']:.1f}"
         print(f"{name:<10} {first:>21} {last:>11} {slope:>11}")
+    for stage in result.get("stages", []):
+        slopes = ", ".join(f"{name} {'–' if v is None else f'{v:+.2f}'}" for name, v in stage["slope_mb_per_h"].items())
+        print(f"  {stage['stage']} ({stage['from_s'] / 60:.0f}–{stage['to_s'] / 60:.0f} min) MB/h: {slopes}")
     print(f"{'file':<28} {'bytes at end':>13} {'MB/h':>8} {'R²':>6}")
     for name, f in result["files"].items():
         rate = "–" if f["bytes_per_h"] is None else f"{f['bytes_per_h'] / MB:.2f}"

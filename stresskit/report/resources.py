@@ -113,7 +113,10 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 def _group_order(key: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Row order grouping ``key`` and, within a group, by time (cheap when the file is time-ordered)."""
-    order = np.argsort(key, kind="stable")
+    narrow = key
+    if len(key) and 0 <= key.min() and key.max() < np.iinfo(np.int16).max:
+        narrow = key.astype(np.int16)  # numpy sorts 16-bit keys stably by radix: ~8x faster than int64
+    order = np.argsort(narrow, kind="stable")
     ks, ts = key[order], t[order]
     same = ks[1:] == ks[:-1]
     if np.any(same & (ts[1:] < ts[:-1])):

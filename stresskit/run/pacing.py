@@ -222,6 +222,11 @@ def apply_pace(environment: RunEnvironment, scenario: Scenario, has_pages: bool,
         return f"{quota.total}, handed out as fast as they are taken; the run ends when they are done (--end-on-quota)"
     pace = PagePace.for_scenario(scenario)
     quota.set_pace(pace, clock)
+    if "browser" in scenario.rated_kinds() and quota.total > 0:
+        log.warning("scenario %s gives the browser kind a rate and has %d paced pages: the page pace hands "
+                    "the pages out, and a browser iteration that arrives before its page is due waits for it "
+                    "(or is dropped when no user is free); set pages = 0, or run with --end-on-quota, to let "
+                    "the rate govern", scenario.name, quota.total)
     load_hours = sum(stage_weight(scenario, i) * s.duration for i, s in enumerate(scenario.stages))
     load_hours /= 3600 * scenario.time_scale
     rate = f", about {quota.total / load_hours:.3g} an hour at load 1.0" if load_hours > 0 else ""

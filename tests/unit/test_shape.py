@@ -6,6 +6,7 @@ The shape runs inside a real Locust Environment and LocalRunner; only its clock 
 
 import argparse
 import inspect
+import logging
 
 import pytest
 from locust import User, constant, task
@@ -360,3 +361,27 @@ def test_importing_registers_nothing():
                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+BROWSER_RATE = """
+[scenarios.rated_pages]
+pages = {pages}
+duration = "60s"
+failure_rate = 0
+users = {{ api = 1 }}
+stages = [ {{ duration = "60s", rate = {{ browser = 3600 }}, max_users = {{ browser = 1 }} }} ]
+"""
+
+
+@pytest.mark.parametrize(("pages", "end_on_quota", "warned"), [(5, False, True), (5, True, False), (0, False, False)])
+def test_a_browser_rate_beside_a_paced_page_quota_is_warned_about(tmp_path, caplog, pages, end_on_quota, warned):
+    path = tmp_path / "scenarios.toml"
+    path.write_text(BROWSER_RATE.format(pages=pages))
+    env, shape = make(scenario="rated_pages", scenario_file=str(path), end_on_quota=end_on_quota)
+    with caplog.at_level(logging.WARNING, logger="stresskit.run.pacing"):
+        shape.begin(env)
+    lines = [r.getMessage() for r in caplog.records if r.name == "stresskit.run.pacing"]
+    assert bool(lines) == warned, lines
+    if warned:
+        assert "rated_pages gives the browser kind a rate and has 5 paced pages" in lines[0]
+        assert "set pages = 0, or run with --end-on-quota" in lines[0]
