@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RULE_TEXT", "LeakResult", "LeakRule", "analyze_leak", "window_floors"]
+__all__ = ["RULE_TEXT", "LeakResult", "LeakRule", "PendingLeak", "analyze_leak", "import_statistics", "judge_leak",
+           "measure_leak", "window_floors"]
 
 MB = 1e6
 LEAK, NO_LEAK, INCONCLUSIVE = "leak", "no leak", "inconclusive"
@@ -168,9 +169,14 @@ def sawtooth_period(t: np.ndarray, y: np.ndarray) -> float | None:
 
 
 def _scipy_stats():
-    from scipy import stats  # imported on first use: the report's parent process may never need it
+    from scipy import stats  # ~0.6 s: imported when first needed (see import_statistics)
 
     return stats
+
+
+def import_statistics() -> None:
+    """Import what :func:`judge_leak` needs now, e.g. while waiting for a helper process."""
+    _scipy_stats()
 
 
 def mann_kendall(y: np.ndarray) -> tuple[float, float, float]:
@@ -207,9 +213,33 @@ def mann_kendall(y: np.ndarray) -> tuple[float, float, float]:
     return tau, p, p_corrected
 
 
+@dataclass
+class PendingLeak:
+    """A series measured by :func:`measure_leak` and waiting for :func:`judge_leak`: its window
+    floors (hours since the fit's start, MB) and what the verdict needs besides."""
+
+    result: LeakResult
+    hours: np.ndarray
+    floors_mb: np.ndarray
+    rule: LeakRule
+    available_bytes: float | None = None
+
+
 def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = "", kind: str = "",
                  name: str = "", available_bytes: float | None = None, rule: LeakRule | None = None) -> LeakResult:
     """Regress one memory series (``t`` wall-clock seconds, ``y`` bytes) and give its verdict."""
+    measured = measure_leak(t, y, series=series, host=host, kind=kind, name=name, available_bytes=available_bytes,
+                            rule=rule)
+    return judge_leak(measured) if isinstance(measured, PendingLeak) else measured
+
+
+def measure_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = "", kind: str = "",
+                 name: str = "", available_bytes: float | None = None,
+                 rule: LeakRule | None = None) -> LeakResult | PendingLeak:
+    """The part of :func:`analyze_leak` that needs numpy only (warm-up, sawtooth, window floors):
+    a finished :class:`LeakResult` when the series is too short to judge, else a
+    :class:`PendingLeak` for :func:`judge_leak`. The report measures in its helper process and
+    judges in the main one, which imports scipy.stats (~0.6 s) while it waits for the helper."""
     rule = rule or LeakRule()
     t = np.asarray(t, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -253,9 +283,16 @@ def analyze_leak(t: np.ndarray, y: np.ndarray, *, series: str = "", host: str = 
     fmb = fy / MB
     result.floors_t = [round(float(v), 3) for v in ft]
     result.floors_mb = [round(float(v), 6) for v in fmb]
-    level = float(np.median(fmb))
-    result.level_mb = level
+    result.level_mb = float(np.median(fmb))
     result.fit_t0 = start
+    return PendingLeak(result, th, fmb, rule, available_bytes)
+
+
+def judge_leak(pending: PendingLeak) -> LeakResult:
+    """Slope (Theil–Sen, least squares), trend test and verdict of a measured series (scipy.stats)."""
+    result, th, fmb, rule, available_bytes = (pending.result, pending.hours, pending.floors_mb, pending.rule,
+                                              pending.available_bytes)
+    level = float(result.level_mb or 0.0)
     if np.ptp(fmb) == 0:
         slope = low = high = intercept = 0.0
         result.ols_slope_mb_per_h, result.ols_stderr_mb_per_h, result.r2 = 0.0, 0.0, 0.0

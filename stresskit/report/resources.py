@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from stresskit.core.limits import RESOURCE_ALERT_PERCENT
-from stresskit.report.leak import MB, LeakResult, LeakRule, analyze_leak
+from stresskit.report.leak import MB, LeakResult, LeakRule, PendingLeak, judge_leak, measure_leak
 from stresskit.report.load import InputNote, read_resources
 
 __all__ = ["ResourceOptions", "ResourcesResult", "analyze_resources", "time_above"]
@@ -43,7 +43,22 @@ class ResourcesResult:
     timelines: dict[str, pd.DataFrame] = field(default_factory=dict)  # system / process / browsers / generator
     gaps: dict[str, Any] = field(default_factory=dict)
     span: tuple[float, float] | None = None
-    charts: list[Any] | None = None  # pre-rendered memory/CPU charts (see analyze_resources(render=...))
+    pending: list[PendingLeak] = field(default_factory=list)  # measured, not judged yet (judge_leaks)
+
+    def add_leak(self, measured: LeakResult | PendingLeak) -> None:
+        """A series' result: final, or measured and waiting for :meth:`judge_leaks`."""
+        if isinstance(measured, PendingLeak):
+            self.pending.append(measured)
+            measured = measured.result
+        self.leaks.append(measured)
+
+    def judge_leaks(self) -> ResourcesResult:
+        """Judge the measured series (scipy.stats), in place: each is already in :attr:`leaks` (a
+        pickled copy keeps that sharing, so this works in the process the result was sent to)."""
+        for pending in self.pending:
+            judge_leak(pending)
+        self.pending = []
+        return self
 
 
 def time_above(t: np.ndarray, v: np.ndarray, threshold: float) -> tuple[float, float]:
@@ -112,16 +127,16 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _group_order(key: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Row order grouping ``key`` and, within a group, by time (cheap when the file is time-ordered)."""
-    narrow = key
+    """Row order grouping ``key`` and, within a group, by time.
+
+    A time-ordered file (the collector writes one) needs only a stable sort by key, which numpy
+    does by radix for 16-bit keys (~8x faster than for int64); otherwise sort by (key, time).
+    """
+    if len(t) > 1 and np.any(t[1:] < t[:-1]):
+        return np.lexsort((t, key))
     if len(key) and 0 <= key.min() and key.max() < np.iinfo(np.int16).max:
-        narrow = key.astype(np.int16)  # numpy sorts 16-bit keys stably by radix: ~8x faster than int64
-    order = np.argsort(narrow, kind="stable")
-    ks, ts = key[order], t[order]
-    same = ks[1:] == ks[:-1]
-    if np.any(same & (ts[1:] < ts[:-1])):
-        order = np.lexsort((t, key))
-    return order
+        key = key.astype(np.int16)
+    return np.argsort(key, kind="stable")
 
 
 def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]
@@ -130,9 +145,9 @@ def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]
     if not len(t):
         return []
     order = _group_order(key, t)
-    key, t = key[order], t[order]
-    cols = {c: v[order] for c, v in cols.items()}
-    boundaries = np.flatnonzero(np.diff(key)) + 1
+    key, t = np.take(key, order), np.take(t, order)
+    cols = {c: np.take(v, order) for c, v in cols.items()}
+    boundaries = np.flatnonzero(key[1:] != key[:-1]) + 1
     out = []
     for lo, hi in zip(np.r_[0, boundaries], np.r_[boundaries, len(key)], strict=False):
         tt = t[lo:hi]
@@ -147,22 +162,14 @@ def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]
     return out
 
 
-def analyze_resources(path: str, options: ResourceOptions | None = None,
-                      render: tuple[float | None, float | None] | None = None) -> ResourcesResult:
+def analyze_resources(path: str, options: ResourceOptions | None = None, *, judge: bool = True) -> ResourcesResult:
     """Everything the report needs from the resources file (runs standalone, e.g. in a child process).
 
-    With ``render=(origin, end)`` the memory and CPU charts are drawn too, on that clock (the
-    run's start and end; ``(None, None)`` uses the samples' own span), so a child process can
-    draw them while the parent works on the stats.
+    With ``judge=False`` the memory series are measured but not judged (no scipy import): the
+    caller runs :meth:`ResourcesResult.judge_leaks`, e.g. in another process.
     """
     result = _analyze(path, options or ResourceOptions())
-    if render is not None:
-        from stresskit.report.charts import resource_charts
-
-        opts = options or ResourceOptions()
-        result.charts = resource_charts(render[0], render[1], result if result.span else None, result.leaks,
-                                        opts.cpu_threshold)
-    return result
+    return result.judge_leaks() if judge else result
 
 
 def _analyze(path: str, options: ResourceOptions) -> ResourcesResult:
@@ -206,9 +213,9 @@ def _analyze(path: str, options: ResourceOptions) -> ResourcesResult:
                               "memory_above_s": mem_above, "memory_longest_above_s": mem_longest,
                               "sustained": bool(max(cpu_longest, mem_longest) >= options.sustain_s)})
             if np.isfinite(used).sum() >= 2:
-                result.leaks.append(analyze_leak(t, used, series=f"{host}: system memory used", host=host,
-                                                 kind="system", name="system",
-                                                 available_bytes=available_at_end.get(host), rule=options.rule))
+                result.add_leak(measure_leak(t, used, series=f"{host}: system memory used", host=host,
+                                             kind="system", name="system",
+                                             available_bytes=available_at_end.get(host), rule=options.rule))
             bucket = _bucket(t, {"cpu_percent": cpu, "memory_percent": mem, "used_mb": used / MB,
                                  "connections": v["connections"]}, step)
             bucket.insert(1, "host", host)
@@ -235,8 +242,8 @@ def _analyze(path: str, options: ResourceOptions) -> ResourcesResult:
                               **{f"cpu_{k}": x for k, x in _stat(cpu).items()}})
             if np.isfinite(rss).sum() >= 2 and np.nanmax(rss) > 0:  # (no browsers at all: nothing to regress)
                 available = available_at_end.get(host) if kind != "generator" else None
-                result.leaks.append(analyze_leak(t, rss, series=label, host=host, kind=kind, name=name,
-                                                 available_bytes=available, rule=options.rule))
+                result.add_leak(measure_leak(t, rss, series=label, host=host, kind=kind, name=name,
+                                             available_bytes=available, rule=options.rule))
             bucket = _bucket(t, {"rss_mb": rss / MB, "cpu_percent": cpu}, step)
             bucket.insert(1, "series", label)
             timeline.append(bucket)

@@ -109,10 +109,30 @@ def test_junit_has_a_case_per_criterion_and_failures(tmp_path):
 def test_parallel_path_gives_the_same_report(tmp_path):
     prefix = synthetic_run(tmp_path / "p", seconds=600, leak_mb_per_h=600.0)
     one = build_report(str(prefix), jobs=1)
-    two = build_report(str(prefix), jobs=2, charts=True)  # resources analysed (and drawn) in a child process
+    two = build_report(str(prefix), jobs=2, charts=True)  # resources measured in a child, judged here
     assert [(lk.series, lk.verdict, lk.slope_mb_per_h) for lk in one.leaks] == \
         [(lk.series, lk.verdict, lk.slope_mb_per_h) for lk in two.leaks]
+    assert any(lk.verdict == "leak" for lk in two.leaks) and not two.resources.pending
     assert one.resources.hosts.equals(two.resources.hosts)
     assert one.verdict.as_dict() == two.verdict.as_dict()
-    assert two.resources.charts and {c.key for c in two.resources.charts} >= {"memory_system", "cpu"}
     assert two.charts is not None and {c.key for c in two.charts[0]} >= {"rps", "latency"}
+    from stresskit.report.charts import all_charts
+
+    assert {c.key for c in all_charts(two)} >= {"memory_system", "cpu", "rps"}
+
+
+def test_the_helper_is_forked_only_while_no_other_thread_runs():
+    """A fork copies only the calling thread: a lock another thread holds would stay held in the child."""
+    import threading
+
+    from stresskit.report.build import _start_method
+
+    assert _start_method() == "fork"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)
+    other.start()
+    try:
+        assert _start_method() == "spawn"
+    finally:
+        release.set()
+        other.join(5)
