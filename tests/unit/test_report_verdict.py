@@ -1,6 +1,8 @@
 """The verdict, its exit codes, the baseline comparison and the JUnit/JSON documents."""
 
 import json
+import subprocess
+import sys
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -122,17 +124,17 @@ def test_parallel_path_gives_the_same_report(tmp_path):
 
 
 def test_the_helper_is_forked_only_while_no_other_thread_runs():
-    """A fork copies only the calling thread: a lock another thread holds would stay held in the child."""
-    import threading
-
-    from stresskit.report.build import _start_method
-
-    assert _start_method() == "fork"
-    release = threading.Event()
-    other = threading.Thread(target=release.wait, daemon=True)
-    other.start()
-    try:
-        assert _start_method() == "spawn"
-    finally:
-        release.set()
-        other.join(5)
+    """A fork copies only the calling thread: a lock another thread holds would stay held in the child.
+    Checked in a fresh interpreter (this test process may run threads of other tests)."""
+    script = (
+        "import threading\n"
+        "from stresskit.report.build import _start_method\n"
+        "alone = _start_method()\n"
+        "release = threading.Event()\n"
+        "other = threading.Thread(target=release.wait)\n"
+        "other.start()\n"
+        "print(alone, _start_method())\n"
+        "release.set()\n"
+        "other.join()\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["fork", "spawn"], out.stdout + out.stderr
