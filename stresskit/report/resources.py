@@ -129,14 +129,19 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
 def _group_order(key: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Row order grouping ``key`` and, within a group, by time.
 
-    A time-ordered file (the collector writes one) needs only a stable sort by key, which numpy
-    does by radix for 16-bit keys (~8x faster than for int64); otherwise sort by (key, time).
+    A stable sort by key keeps each key's rows in file order, which is time order when the file is
+    (the collector writes one per host); numpy sorts 16-bit keys by radix, ~8x faster than int64.
+    Only when a key's own rows are out of time order does it sort by (key, time).
     """
-    if len(t) > 1 and np.any(t[1:] < t[:-1]):
-        return np.lexsort((t, key))
+    narrow = key
     if len(key) and 0 <= key.min() and key.max() < np.iinfo(np.int16).max:
-        key = key.astype(np.int16)
-    return np.argsort(key, kind="stable")
+        narrow = key.astype(np.int16)
+    order = np.argsort(narrow, kind="stable")
+    if len(t) > 1 and np.any(t[1:] < t[:-1]):  # not time-ordered as a whole (several hosts): per key?
+        ks, ts = key[order], t[order]
+        if np.any((ks[1:] == ks[:-1]) & (ts[1:] < ts[:-1])):
+            order = np.lexsort((t, key))
+    return order
 
 
 def _series(t: np.ndarray, key: np.ndarray, cols: dict[str, np.ndarray]

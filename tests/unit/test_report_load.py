@@ -165,3 +165,23 @@ def test_fault_notices_are_said_not_counted_as_corrupt_or_as_faults(tmp_path):
     assert list(read.frame["event"]) == ["injected", "recovered"]
     assert "1 × unavailable rate_limiting" in read.note.line() and "harness_error" in read.note.line()
     assert len(read.extra["notices"]) == 2
+
+
+def test_resource_rows_out_of_time_order_give_the_same_analysis(tmp_path):
+    """Rows of several hosts interleave out of time order in a distributed run's file, and a row of one
+    process may come late: each series is still regressed in time order."""
+    from stresskit.report.resources import analyze_resources
+
+    prefix = synthetic_run(tmp_path / "r", seconds=600, leak_mb_per_h=600.0)
+    path = f"{prefix}_resources.csv"
+    ordered = analyze_resources(path)
+    lines = Path(path).read_text().splitlines(keepends=True)
+    body = lines[1:]
+    np.random.default_rng(7).shuffle(body)
+    shuffled_path = tmp_path / "shuffled_resources.csv"
+    shuffled_path.write_text(lines[0] + "".join(body))
+    shuffled = analyze_resources(str(shuffled_path))
+    assert len(ordered.leaks) >= 2 and any(lk.verdict == "leak" for lk in ordered.leaks)
+    assert [(lk.series, lk.verdict, lk.n_points, lk.slope_mb_per_h) for lk in ordered.leaks] == \
+        [(lk.series, lk.verdict, lk.n_points, lk.slope_mb_per_h) for lk in shuffled.leaks]
+    assert ordered.processes.equals(shuffled.processes)
