@@ -191,11 +191,13 @@ def build_report(prefix: str, *, baseline: str | None = None, tolerance: float =
     :param window_s: the time window of the per-window percentiles and timelines; None (the default)
         adapts it to the run's length, about 100–300 points per chart, 1 s at the finest
         (:func:`stresskit.report.windows.window_for`)
-    :param jobs: 1 (the default) keeps everything in this process; 2 analyses the resources file
-        in a spawned child process in parallel, None does so only for a file over 32 MiB on a
-        machine with two cores (the ``stresskit report`` CLI's default; a script using it needs the
-        usual ``if __name__ == "__main__":`` guard)
-    :param charts: draw the HTML charts now (in parallel where possible), for a later ``write(html=...)``
+    :param jobs: 1 (the default) keeps everything in this process; 2 reads the resources file and
+        measures its memory series in a child process in parallel (forked, or spawned while other
+        threads run: see :func:`_start_method`) and judges them here; None does so only for a file
+        over 32 MiB on a machine with two cores (the ``stresskit report`` CLI's default; a script
+        using it needs the usual ``if __name__ == "__main__":`` guard)
+    :param charts: draw the request and latency charts now, while the child works, for a later
+        ``write(html=...)`` (the resource charts are drawn at write time)
     :raises NoRunFilesError: no file of the run exists
     :raises EmptyRunError: there is nothing to report on
     """
