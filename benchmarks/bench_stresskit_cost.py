@@ -4,11 +4,11 @@ Two measurements, both against the reference target (no base latency, no effecti
 
 1. **Per listener** (``--listeners``, load-robust): one short headless run of the stresskit
    locustfile; once the users are running, a probe takes every listener on
-   ``environment.events.request`` (availability, corrected latency, metrics, fault injector, ...,
-   and Locust's own stats listener for scale) and calls each one N times with the arguments a
-   successful GET fires (and N/10 times with a failure), timing it in CPU time of the process
-   (``time.process_time``), so other load on the machine barely moves the figure. Printed as
-   microseconds per request per listener.
+   ``environment.events.request`` (stresskit's request feed, and Locust's own stats listener for
+   scale) and each part the feed calls (availability, latency sketches, fault injector), and calls
+   each one N times with the arguments a successful GET fires (and N/10 times with a failure),
+   timing it in CPU time of the process (``time.process_time``), so other load on the machine
+   barely moves the figure. Printed as microseconds per request per listener.
 2. **End to end** (``--repeat``, needs a quiet machine for a goal figure): the bare locustfile
    and the same one with ``use_stresskit(events, faults=False, scenarios=False, embedded_target=False)`` (no shape: the
    same 32 users as bare), interleaved bare → stresskit,
@@ -86,6 +86,14 @@ def _measure():
                         start_time=time.time(), url="http://127.0.0.1/api/items/1")
             row[f"us_{kind}"] = 1e6 * (time.process_time() - t0) / count
         out.append(row)
+        for part in getattr(getattr(handler, "__self__", None), "_listeners", ()):  # stresskit's request feed
+            row = {"listener": f"  via the feed: {part.__module__}.{part.__qualname__}", "part": True}
+            for kind, count, exc in (("ok", n, None), ("failure", max(1, n // 10), RuntimeError("HTTP 503"))):
+                t0 = time.process_time()
+                for i in range(count):
+                    part("GET", "/api/items/[id]", 1.5 + (i % 7), exc, time.time())
+                row[f"us_{kind}"] = 1e6 * (time.process_time() - t0) / count
+            out.append(row)
     with open(os.environ["BENCH_LISTENERS"], "w") as fh:
         json.dump(out, fh)
     env.runner.quit()
@@ -123,7 +131,7 @@ def main() -> int:
         print("|---|---:|---:|")
         for row in rows:
             print(f"| `{row['listener']}` | {row['us_ok']:.2f} | {row['us_failure']:.2f} |")
-        stresskit_rows = [r for r in rows if not r["listener"].startswith("locust.")]
+        stresskit_rows = [r for r in rows if not r["listener"].startswith("locust.") and not r.get("part")]
         print(f"| stresskit listeners together | {sum(r['us_ok'] for r in stresskit_rows):.2f} | "
               f"{sum(r['us_failure'] for r in stresskit_rows):.2f} |", flush=True)
         if args.listeners:

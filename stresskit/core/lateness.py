@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from greenlet import getcurrent
 
-__all__ = ["current_lateness_ms", "set_lateness_ms"]
+__all__ = ["LATENESS_ATTR", "current_lateness_ms", "set_lateness_ms"]
 
-_ATTR = "_stresskit_lateness_ms"
+LATENESS_ATTR = "_stresskit_lateness_ms"
+"""The greenlet attribute that holds it (the latency recorder reads it inline on its hot path)."""
 
 
 def set_lateness_ms(value: float | None) -> None:
     """Set (or with ``None`` clear) the current greenlet's iteration lateness in milliseconds."""
-    setattr(getcurrent(), _ATTR, value)
+    setattr(getcurrent(), LATENESS_ATTR, value)
 
 
 def current_lateness_ms() -> float | None:
     """The current greenlet's iteration lateness (ms), or ``None`` when its iteration is not paced."""
-    return getattr(getcurrent(), _ATTR, None)
+    return getattr(getcurrent(), LATENESS_ATTR, None)

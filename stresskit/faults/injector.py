@@ -50,6 +50,7 @@ from stresskit.core.envtypes import RunEnvironment
 from stresskit.core.idle import idle_seconds
 from stresskit.core.kinds import KIND_NAMES
 from stresskit.core.perrun import Listeners
+from stresskit.core.requestfeed import request_feed
 from stresskit.errors import ConfigError, FaultError, FaultUnavailable, HarnessError
 from stresskit.faults.admin import TargetAdmin
 from stresskit.faults.config import FaultConfig, load_config
@@ -131,7 +132,8 @@ class FaultInjector:
         """Kinds this backend cannot produce (kind → why), reported once and not drawn again."""
         self.config_from_master = False
         events = environment.events
-        self._listeners = Listeners((events.request, self._on_request), (events.test_start, self._on_test_start),
+        self._listeners = Listeners((request_feed(environment), self._on_request),
+                                    (events.test_start, self._on_test_start),
                                     (events.test_stop, self._on_test_stop), (events.quitting, self._on_quitting))
         runner = environment.runner
         if runner is not None and RUN_FAULT_MESSAGE not in runner.custom_messages:
@@ -178,8 +180,8 @@ class FaultInjector:
 
     # -- the request listener --------------------------------------------------------------------
 
-    def _on_request(self, request_type: str = "", name: str = "", response_time: float | None = None,
-                    exception: BaseException | None = None, **_: Any) -> None:
+    def _on_request(self, request_type: str, name: str, response_time: float | None,
+                    exception: BaseException | None, now: float) -> None:
         if request_type == RECOVERY_REQUEST_TYPE or self._removed:
             return
         user = current_user()

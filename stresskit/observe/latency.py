@@ -6,7 +6,9 @@ DDSketch (1% relative accuracy, at most 2048 bins) per (request type, name) for 
 window (1 s early in a run, coarser as it goes on — at most 60 s by default, see
 :mod:`stresskit.report.windows` — so a report can draw any run length) and for the whole run:
 
-- each worker (or the local runner) records every ``request`` event's response time;
+- each worker (or the local runner) records every ``request`` event's response time: appended to a
+  buffer per key, folded into the key's sketch with numpy every few thousand values and whenever
+  sketches are read, shipped or written, so a request costs a list append, not a DDSketch insertion;
 - workers send what they recorded since their last report with Locust's ``report_to_master``
   piggyback (every 3 s) and start afresh, so a worker holds only a few seconds of sketches;
 - the master merges them (``worker_report``) and writes each window to
@@ -31,16 +33,21 @@ import logging
 import math
 import os
 import time
+from array import array
 from typing import IO, Any
 
+from greenlet import getcurrent
+
 from stresskit.core.envtypes import RunEnvironment
-from stresskit.core.lateness import current_lateness_ms
+from stresskit.core.lateness import LATENESS_ATTR
 from stresskit.core.perrun import Listeners, PerRun
+from stresskit.core.requestfeed import request_feed
 from stresskit.core.schema import LATENCY_SUFFIX
 from stresskit.report.sketch import (
     BIN_LIMIT,
     FORMAT_VERSION,
     RELATIVE_ACCURACY,
+    add_values,
     encode,
     merge_encoded,
     new_sketch,
@@ -64,6 +71,8 @@ Key = tuple[float, str, str, str]
 INTENDED = "intended"
 SKIPPED_TYPES = frozenset({"DROPPED"})
 """Request types that are counts, not latencies (dropped open-model iterations)."""
+FOLD_AT = 4096
+"""Buffered values of one key that are folded into its sketch at once (32 KiB of doubles)."""
 
 
 class LatencyRecorder:
@@ -87,6 +96,9 @@ class LatencyRecorder:
         self.relative_accuracy = relative_accuracy
         self.bin_limit = bin_limit
         self._path = path
+        # this window's values per (type, name), not yet in a sketch (see _fold_all)
+        self._buffers: dict[tuple[str, str], array] = {}
+        self._intended: dict[tuple[str, str], array] = {}  # the same, from the intended start (paced)
         self._pending: dict[Key, Any] = {}  # worker: recorded since the last report
         self._open: dict[Key, Any] = {}  # master/local: merged, not yet written
         self._run: dict[tuple[str, str, str], Any] = {}  # master/local: whole run
@@ -96,12 +108,13 @@ class LatencyRecorder:
         self._started: float | None = None
         self._role_memo: str | None = None
         self._win_lo = self._win_hi = self._win_start = -math.inf  # the window of the last request
+        self._tick_at = -math.inf  # the next request at or after this takes the slow path (_tick)
         self._finished = False
         self.lines_written = 0
         self._write_failed = False
         events = environment.events
         self._listeners = Listeners(
-            (events.request, self._on_request),
+            (request_feed(environment), self._on_request),
             (events.report_to_master, self._on_report_to_master),
             (events.worker_report, self._on_worker_report),
             (events.test_start, self._on_test_start),
@@ -131,20 +144,26 @@ class LatencyRecorder:
         (see :mod:`stresskit.report.windows`), so a report re-aggregates any run to ~300 points."""
         return grain_for(at - (self._started if self._started is not None else at), self.window_s)
 
-    def _window_start(self, now: float) -> float:
-        # Hot path: the window found last is reused while ``now`` is inside it and before the grain
-        # can change (the grain depends on the elapsed time; see grain_for), so grain_for runs about
-        # once per window instead of once per request.
-        if self._win_lo <= now < self._win_hi:
-            return self._win_start
-        grain = self._grain(now)
-        start = math.floor(now / grain) * grain
-        self._win_lo, self._win_start = start, start
-        started = self._started if self._started is not None else now
-        self._win_hi = min(start + grain, started + next_grain_change(now - started, self.window_s))
-        if self._started is None:  # the first request starts the clock (see _add): reuse nothing yet
-            self._win_hi = self._win_lo
-        return start
+    def _tick(self, now: float) -> None:
+        """The slow path of a request, at most about once a second: the clock starts at the first
+        request (unless test_start started it), the window is found anew when ``now`` left it or the
+        grain can change (it depends on the elapsed time; see grain_for), and the local runner or the
+        master writes the windows that closed."""
+        if self._started is None:
+            self._started = now
+        if not self._win_lo <= now < self._win_hi:
+            grain = self._grain(now)
+            start = math.floor(now / grain) * grain
+            if start != self._win_start:
+                self._fold_all()  # the buffers belong to the window that ended
+            self._win_lo, self._win_start = start, start
+            self._win_hi = min(start + grain, self._started + next_grain_change(now - self._started, self.window_s))
+        self._tick_at = self._win_hi
+        if self._role() != "worker":
+            self._tick_at = min(self._win_hi, now + 1.0)
+            if now - self._last_close_check >= 1.0:
+                self._last_close_check = now
+                self._close_due(now)
 
     def remove(self) -> None:
         """Unsubscribe from every event (the file is flushed and closed first)."""
@@ -156,40 +175,49 @@ class LatencyRecorder:
     def _sketch(self) -> Any:
         return new_sketch(self.relative_accuracy, self.bin_limit)
 
-    def _on_request(self, request_type: str = "", name: str = "", response_time: float | None = None,
-                    **_: Any) -> None:
+    def _on_request(self, request_type: str, name: str, response_time: float | None, exception: Any,
+                    now: float) -> None:
+        # The hot path: one buffer append per request, into the current window's buffer of its
+        # (type, name); the buffers are folded into the window's sketches in bulk (see _fold_all),
+        # and the whole-run sketch gets each window merged into it when the window closes.
         if response_time is None or request_type in SKIPPED_TYPES:
             return
-        value = max(float(response_time), 0.0)
-        now = time.time()
-        start = self._window_start(now)
-        key = (start, str(request_type or ""), str(name), "")
-        self._add(key, value, now)
-        lateness = current_lateness_ms()
+        if not self._win_lo <= now < self._tick_at:
+            self._tick(now)
+        value = response_time if response_time > 0 else 0.0
+        values = self._buffers.get((request_type, name))
+        if values is None:
+            values = self._buffers[(request_type, name)] = array("d")
+        values.append(value)
+        if len(values) >= FOLD_AT:  # bounds the intended buffers too: never longer than these
+            self._fold_all()
+        lateness = getattr(getcurrent(), LATENESS_ATTR, None)
         if lateness is not None:  # a paced iteration: also from its intended start
-            self._add((start, key[1], key[2], INTENDED), value + lateness, now)
+            values = self._intended.get((request_type, name))
+            if values is None:
+                values = self._intended[(request_type, name)] = array("d")
+            values.append(value + lateness)
 
-    def _add(self, key: Key, value: float, now: float) -> None:
-        if self._role() == "worker":
-            sketch = self._pending.get(key)
-            if sketch is None:
-                sketch = self._pending[key] = self._sketch()
-            sketch.add(value)
+    def _fold_all(self) -> None:
+        """Add the current window's buffered values to its sketches: the worker's pending ones, else
+        the open windows' (called before sketches are read, shipped or written)."""
+        if not (self._buffers or self._intended):
             return
-        if self._started is None:
-            self._started = now
-        # one sketch insertion per request: the window's; the whole-run sketch gets each window
-        # merged into it when the window closes (see _close_due and _run_view)
-        sketch = self._open.get(key)
-        if sketch is None:
-            sketch = self._open[key] = self._sketch()
-        sketch.add(value)
-        if now - self._last_close_check >= 1.0:
-            self._last_close_check = now
-            self._close_due(now)
+        sketches = self._pending if self._role() == "worker" else self._open
+        for series, buffers in (("", self._buffers), (INTENDED, self._intended)):
+            for (rtype, name), values in buffers.items():
+                key = (self._win_start, str(rtype or ""), str(name), series)
+                sketch = sketches.get(key)
+                if sketch is None:
+                    sketch = sketches[key] = self._sketch()
+                add_values(sketch, values)
+        self._buffers, self._intended = {}, {}
 
     def _on_report_to_master(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
-        if data is None or not self._pending:
+        if data is None:
+            return
+        self._fold_all()
+        if not self._pending:
             return
         data[MESSAGE_KEY] = [{"start": k[0], "type": k[1], "name": k[2], **({"series": k[3]} if k[3] else {}),
                               **encode(s)} for k, s in self._pending.items()]
@@ -230,13 +258,14 @@ class LatencyRecorder:
     def _on_test_start(self, **_: Any) -> None:
         if self._role() == "worker":
             self._pending = {}
+            self._buffers, self._intended = {}, {}
             self._started = time.time()
-            self._win_hi = -math.inf
+            self._win_hi = self._tick_at = -math.inf
             return
-        if self._run or self._open:  # a second test in the same process (web UI): finish the first
+        if self._run or self._open or self._buffers:  # a second test in the same process (web UI): finish the first
             self.flush()
         self._started = time.time()
-        self._win_hi = -math.inf
+        self._win_hi = self._tick_at = -math.inf
         self._finished = False
 
     def _on_quitting(self, **_: Any) -> None:
@@ -248,6 +277,7 @@ class LatencyRecorder:
 
     def flush(self) -> None:
         """Write every open window and the whole-run sketches (master/local); called at quit."""
+        self._fold_all()
         if self._open:
             self._close_due(math.inf)
         if self._run and not self._finished:
@@ -259,6 +289,7 @@ class LatencyRecorder:
             self._handle.flush()
 
     def _close_due(self, now: float) -> None:
+        self._fold_all()
         due = [k for k in self._open if k[0] + self.window_s + self.grace_s <= now]
         if not due:
             return
@@ -303,6 +334,7 @@ class LatencyRecorder:
     def _run_view(self, series: str) -> dict[tuple[str, str, str], Any]:
         """The whole-run sketches of one series so far: the closed windows' (``_run``) with the open
         windows merged into copies (queries are rare — a scrape, a web UI poll — requests are not)."""
+        self._fold_all()
         view = {k: s for k, s in list(self._run.items()) if k[2] == series}
         copied: set[tuple[str, str, str]] = set()
         for (_, rtype, name, kind), sketch in list(self._open.items()):

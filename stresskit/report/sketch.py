@@ -26,7 +26,8 @@ import numpy as np
 from ddsketch import LogCollapsingLowestDenseDDSketch
 from ddsketch.mapping import LogarithmicMapping
 
-__all__ = ["BIN_LIMIT", "RELATIVE_ACCURACY", "Hist", "decode_hist", "encode", "merge_encoded", "new_sketch"]
+__all__ = ["BIN_LIMIT", "RELATIVE_ACCURACY", "Hist", "add_values", "decode_hist", "encode", "merge_encoded",
+           "new_sketch"]
 
 RELATIVE_ACCURACY = 0.01
 BIN_LIMIT = 2048
@@ -56,6 +57,33 @@ def encode(sketch: Any) -> dict[str, Any]:
     else:
         data["k0"], data["bins"] = 0, []
     return data
+
+
+def add_values(sketch: Any, values: Any) -> None:
+    """Add many latencies (ms, >= 0) to ``sketch`` at once: the bins, count, sum, min and max that
+    one ``sketch.add`` per value gives, computed with numpy and one ``store.add`` per distinct bin.
+
+    The latency recorder buffers each request's value and folds the buffer in with this, which
+    costs a fraction of ``DDSketch.add``'s pure-Python key computation per request.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    if not data.size:
+        return
+    mapping = sketch._mapping
+    positive = data[data > mapping.min_possible]
+    if positive.size:
+        # LogarithmicMapping.key: ceil(log2(v) * multiplier) + offset (ddsketch < 4)
+        keys = np.ceil(np.log2(positive) * mapping._multiplier).astype(np.int64) + int(mapping._offset)
+        lowest = int(keys.min())
+        counts = np.bincount(keys - lowest)
+        store = sketch._store
+        for index in np.flatnonzero(counts).tolist():
+            store.add(lowest + index, float(counts[index]))
+    sketch._zero_count += float(data.size - positive.size)
+    sketch._count += float(data.size)
+    sketch._sum += float(data.sum())
+    sketch._min = min(sketch._min, float(data.min()))
+    sketch._max = max(sketch._max, float(data.max()))
 
 
 def merge_encoded(sketch: Any, data: dict[str, Any]) -> None:

@@ -66,6 +66,7 @@ from stresskit.core.kinds import KIND_NAMES, KIND_OF_REQUEST_TYPE, USER_KINDS, k
 from stresskit.core.limits import MAX_ERROR_RATIO
 from stresskit.core.options import option, register_options
 from stresskit.core.perrun import Listeners, Once, PerRun
+from stresskit.core.requestfeed import request_feed
 from stresskit.events import stresskit_events_of
 
 __all__ = [
@@ -328,7 +329,9 @@ class Availability:
 
     def __init__(self, environment: RunEnvironment) -> None:
         self.environment = environment
-        self.counts: dict[str, _Counts] = {}
+        self._counts: dict[str, _Counts] = {}
+        self._tally: dict[str, list[int]] = {}  # [ok, failed] per kind in the current second, not yet settled
+        self._tally_from = self._tally_to = 0.0  # the current second (clock seconds)
         self.dropped = 0
         self._pending: dict[str, dict[int, list[int]]] = {}
         self.excuses: list[tuple[str, float, float]] = []
@@ -346,7 +349,7 @@ class Availability:
         events = environment.events
         hooks = stresskit_events_of(environment)
         self._listeners = Listeners(
-            (events.request, self._on_request),
+            (request_feed(environment), self._on_request),
             (events.report_to_master, self._on_report_to_master),
             (events.worker_report, self._on_worker_report),
             (events.test_start, self._on_test_start),
@@ -388,9 +391,12 @@ class Availability:
 
     # -- counting ----------------------------------------------------------------------------
 
-    def _on_request(self, request_type: str = "", name: str = "", exception: Any = None, **_: Any) -> None:
-        # The hot path (every request of the run): the kind of a (type, name) pair is looked up once
-        # and memoised (bounded), and a local count skips record()'s clock check (its window is now).
+    def _on_request(self, request_type: str, name: str, response_time: float | None, exception: Any,
+                    now: float) -> None:
+        # The hot path (every request of the run, from the request feed): the kind of a (type, name)
+        # pair is looked up once and memoised (bounded), the user's declared kind once per user, and
+        # the request is tallied for the current second; the tally is settled into the counts once
+        # a second (or when they are read), skipping record()'s clock check (its window is now).
         try:
             kind = self._kind_memo[(request_type, name)]
         except (KeyError, TypeError):
@@ -404,19 +410,44 @@ class Availability:
                     pass
         if kind is None:
             return
-        kind = _declared_kind() or kind
-        window = int(time.time() // RESOLUTION)
-        if self._is_worker():
-            slot = self._pending.setdefault(kind, {}).setdefault(window, [0, 0])
-            slot[1 if exception else 0] += 1
+        declared: str | None = getattr(gevent.getcurrent(), _DECLARED_KIND_ATTR, _UNKNOWN)  # found before
+        if declared is _UNKNOWN:
+            declared = _declared_kind()
+        if declared is not None:
+            kind = declared
+        if not self._tally_from <= now < self._tally_to:  # a new second: the last one's tally is settled
+            self._settle()
+            window = now // RESOLUTION
+            self._tally_from, self._tally_to = window * RESOLUTION, (window + 1) * RESOLUTION
+        tally = self._tally.get(kind)
+        if tally is None:
+            tally = self._tally[kind] = [0, 0]
+        tally[exception is not None] += 1
+
+    def _settle(self) -> None:
+        """Move the current second's tally into the counts (local / master) or the counts a worker
+        ships (its next report)."""
+        tally, self._tally = self._tally, {}
+        if not tally:
             return
-        counts = self.counts.get(kind)
-        if counts is None:
-            counts = self.counts[kind] = _Counts()
-        if exception:
-            counts.add(window, 0, 1)
-        else:
-            counts.add(window, 1, 0)
+        window = int(self._tally_from // RESOLUTION)
+        if self._is_worker():
+            for kind, (ok, failed) in tally.items():
+                slot = self._pending.setdefault(kind, {}).setdefault(window, [0, 0])
+                slot[0] += ok
+                slot[1] += failed
+            return
+        for kind, (ok, failed) in tally.items():
+            counts = self._counts.get(kind)
+            if counts is None:
+                counts = self._counts[kind] = _Counts()
+            counts.add(window, ok, failed)
+
+    @property
+    def counts(self) -> dict[str, _Counts]:
+        """Successes and failures per kind and second so far (master / local runner)."""
+        self._settle()
+        return self._counts
 
     def record(self, kind: str, window: int, ok: int, failed: int) -> None:
         """Add counts of one window (master / local runner). A window more than
@@ -433,7 +464,10 @@ class Availability:
         self.counts.setdefault(kind, _Counts()).add(window, ok, failed)
 
     def _on_report_to_master(self, client_id: str = "", data: dict | None = None, **_: Any) -> None:
-        if data is None or not self._pending:
+        if data is None:
+            return
+        self._settle()
+        if not self._pending:
             return
         pending, self._pending = self._pending, {}
         data[REPORT_KEY] = {kind: [[w, ok, failed] for w, (ok, failed) in sorted(windows.items())]
@@ -457,7 +491,8 @@ class Availability:
 
     def _on_test_start(self, **_: Any) -> None:
         """A new test: every per-test figure starts from zero."""
-        self.counts = {}
+        self._counts = {}
+        self._tally = {}
         self.dropped = 0
         self._pending = {}
         self.excuses = []
@@ -639,12 +674,24 @@ class Availability:
 def _declared_kind() -> str | None:
     """The ``kind`` of the Locust user whose own greenlet fires the request (Locust runs each user
     in a greenlet spawned with the user as its one argument), when it declares a known one: a
-    page processor that fetches pages over HTTP is judged as ``browser``, not ``api``."""
-    args = getattr(gevent.getcurrent(), "args", None)
-    if not args or len(args) != 1:
-        return None
-    kind = getattr(args[0], "kind", None)
-    return kind if isinstance(kind, str) and kind in KINDS else None
+    page processor that fetches pages over HTTP is judged as ``browser``, not ``api``. Found once
+    per greenlet and kept on it (a user's greenlet runs that one user)."""
+    current = gevent.getcurrent()
+    known: str | None = getattr(current, _DECLARED_KIND_ATTR, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
+    args = getattr(current, "args", None)
+    kind = getattr(args[0], "kind", None) if args and len(args) == 1 else None
+    kind = kind if isinstance(kind, str) and kind in KINDS else None
+    try:
+        setattr(current, _DECLARED_KIND_ATTR, kind)
+    except (AttributeError, TypeError):  # a greenlet type without attributes: look it up each time
+        pass
+    return kind
+
+
+_DECLARED_KIND_ATTR = "_stresskit_declared_kind"
+_UNKNOWN: Any = object()  # "not looked up yet" on a greenlet
 
 
 def _fault_targets(kind: str) -> tuple[str, ...]:

@@ -81,3 +81,29 @@ def test_live_run_figures_include_open_windows_and_count_each_request_once(tmp_p
     assert sketches.run[("GET", "/a")].n == 100
     assert sum(h.n for h in sketches.windows[("GET", "/a")].values()) == 100
     rec.remove()
+
+
+def test_buffered_values_are_folded_at_the_limit_and_whenever_read(tmp_path):
+    """Requests are buffered and folded into the sketches in bulk: every value is in the figures
+    read live, shipped by a worker and written at the end, and a key's buffer never passes FOLD_AT."""
+    from stresskit.observe.latency import FOLD_AT
+
+    env = Environment()
+    rec = LatencyRecorder(env, window_s=60.0, grace_s=0.0, path=str(tmp_path / "b_latency.jsonl"))
+    fire(env, "/a", [5.0] * (FOLD_AT + 7))
+    assert max(len(v) for v in rec._buffers.values()) < FOLD_AT  # one fold happened at the limit
+    (n, total, _), = rec.run_summaries((0.5,)).values()
+    assert n == FOLD_AT + 7 and total == 5.0 * (FOLD_AT + 7)
+    fire(env, "/a", [7.0] * 3)
+    rec.flush()
+    sketches, _ = read_latency(str(tmp_path / "b_latency.jsonl"))
+    assert sketches.run[("GET", "/a")].n == FOLD_AT + 10
+    rec.remove()
+
+    worker_env = Environment()
+    worker = WorkerSide(worker_env, window_s=60.0)
+    fire(worker_env, "/w", [3.0] * 11)
+    data: dict = {}
+    worker_env.events.report_to_master.fire(client_id="w1", data=data)
+    assert sum(item["n"] for item in data[MESSAGE_KEY]) == 11 and worker._buffers == {}
+    worker.remove()

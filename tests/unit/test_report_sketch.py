@@ -77,3 +77,26 @@ def test_bad_lines_are_rejected(bad):
 def test_hist_is_a_dataclass_with_bins():
     hist = Hist(n=2, total=3.0, vmin=1.0, vmax=2.0, zero=0, ra=0.01, k0=5, bins=np.array([1.0, 1.0]))
     assert hist.mean == 1.5
+
+
+def test_values_added_at_once_fill_the_same_bins_as_one_add_each():
+    """The latency recorder folds its buffered values in with add_values: the sketch must be the one
+    DDSketch.add per value gives (bins, zero count, count, min, max; the sum to rounding)."""
+    from array import array
+
+    from stresskit.report.sketch import add_values
+
+    rng = np.random.default_rng(7)
+    for trial in range(10):
+        values = np.concatenate([rng.lognormal(2.0, 1.5 + trial / 10, 3000), [0.0, 0.0, 1e-12, 0.5, 2e5]])
+        one_by_one, at_once = new_sketch(), new_sketch()
+        for v in values:
+            one_by_one.add(float(v))
+        add_values(at_once, array("d", values[:1000]))  # in two folds, as the recorder does
+        add_values(at_once, array("d", values[1000:]))
+        a, b = encode(one_by_one), encode(at_once)
+        assert math.isclose(a.pop("sum"), b.pop("sum"), rel_tol=1e-12)
+        assert a == b, trial
+    empty = new_sketch()
+    add_values(empty, array("d"))
+    assert empty.count == 0
