@@ -2,13 +2,15 @@
 
 Sub-command modules are imported only when chosen, so ``stresskit agent`` never imports
 Locust or gevent, and a bad option costs no heavy import. Each module exposes
-``configure(parser)`` and ``run(args) -> int``.
+``configure(parser)`` and ``run(args) -> int``; one that sets ``EXIT_WITHOUT_TEARDOWN = True``
+ends the console-script process as soon as ``run`` returns (see :func:`_end_now`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +63,7 @@ def build_parser(only: str | None = None) -> OneLineParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stresskit`` console script."""
+    argv_given = argv
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=chosen if chosen in SUBCOMMANDS else None)
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
     except ConfigError as exc:
         print(f"stresskit {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -82,6 +85,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    if argv_given is None and getattr(module, "EXIT_WITHOUT_TEARDOWN", False):
+        _end_now(code)
+    return code
+
+
+def _end_now(code: int) -> None:
+    """End the process without the interpreter's teardown, once the command's work is done.
+
+    ``stresskit report`` holds ~0.6 GB of arrays and frames at the end of a 20-hour run's report;
+    freeing them object by object at exit took ~0.2 s of its ~3 s. Its files are written and
+    closed, and its helper process has ended, before ``run`` returns: only the buffered output is
+    left to flush. Only the console script does this (``main(argv)`` in a program returns).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ from stresskit.core.limits import RESOURCE_ALERT_PERCENT
 from stresskit.errors import ReportError
 from stresskit.report.verdict import ReportExit
 
-__all__ = ["configure", "run"]
+__all__ = ["EXIT_WITHOUT_TEARDOWN", "configure", "run"]
+
+EXIT_WITHOUT_TEARDOWN = True
+"""The console script ends the process as soon as the report is written (stresskit.cli._end_now)."""
 
 
 def _positive(text: str) -> float:
