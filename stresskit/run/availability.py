@@ -422,7 +422,7 @@ class Availability:
         tally = self._tally.get(kind)
         if tally is None:
             tally = self._tally[kind] = [0, 0]
-        tally[exception is not None] += 1
+        tally[1 if exception else 0] += 1
 
     def _settle(self) -> None:
         """Move the current second's tally into the counts (local / master) or the counts a worker
