@@ -30,6 +30,7 @@ LOCUST = str(Path(sys.executable).with_name("locust"))
 LOCUSTFILE = '''
 import json
 import os
+import time
 
 import gevent
 from locust import events
@@ -45,6 +46,8 @@ register_options(events, quota.add_arguments, add_arguments)
 quota.use_page_quota(events, stop_when_done=True)
 OUT = os.environ["PAGE_TEST_OUT"]
 HOLD_AFTER = int(os.environ.get("PAGE_TEST_HOLD_AFTER", "0"))
+WAIT_FOR_HOLD = os.environ.get("PAGE_TEST_WAIT_FOR_HOLD") == "1"
+BARRIER = os.environ.get("PAGE_TEST_BARRIER") == "1"
 
 
 @events.init.add_listener
@@ -72,6 +75,25 @@ class Pages(PageProcessorUser):
         super().on_start()
         if HOLD_AFTER:
             self.processor.after_ready_hooks.append(self.hold)
+        if WAIT_FOR_HOLD:
+            self.processor.after_ready_hooks.append(self.wait_for_hold)
+        if BARRIER:
+            self.processor.after_ready_hooks.append(self.barrier)
+
+    def barrier(self, driver, page):
+        """Each worker's first page waits until the other worker has one too: on a slow machine one
+        worker could otherwise finish every page while the other's browser starts."""
+        open(os.path.join(OUT, f"ready-{os.getpid()}"), "w").close()
+        deadline = time.monotonic() + 120
+        while len([n for n in os.listdir(OUT) if n.startswith("ready-")]) < 2 and time.monotonic() < deadline:
+            gevent.sleep(0.1)
+
+    def wait_for_hold(self, driver, page):
+        """The other worker works on no page until the holding worker holds its second one: on a
+        slow machine it could otherwise finish every page while the holder's first page loads."""
+        deadline = time.monotonic() + 120
+        while not os.path.exists(os.path.join(OUT, "holding.json")) and time.monotonic() < deadline:
+            gevent.sleep(0.1)
 
     def hold(self, driver, page):
         """A worker that hangs while holding a page (the test then kills it)."""
@@ -103,8 +125,10 @@ class Cluster:
         self.workers = []
         for i in range(2):
             worker_env = dict(env)
-            if hold_second_worker and i == 1:
-                worker_env["PAGE_TEST_HOLD_AFTER"] = "1"
+            if hold_second_worker:
+                worker_env["PAGE_TEST_HOLD_AFTER" if i == 1 else "PAGE_TEST_WAIT_FOR_HOLD"] = "1"
+            else:
+                worker_env["PAGE_TEST_BARRIER"] = "1"
             self.workers.append(ManagedProcess(f"locust worker {i}", [
                 LOCUST, "-f", str(self.locustfile), "--worker",
                 "--master-host", "127.0.0.1", "--master-port", str(port),
