@@ -429,11 +429,13 @@ def all_charts(report: Any) -> list[Chart]:
     origin, end = report.started, report.ended
     if origin is None and report.resources is not None and report.resources.span:
         origin, end = report.resources.span
+    middle = resource_charts(origin, end, report.resources, report.leaks, report.resource_options.cpu_threshold)
     cached = getattr(report, "charts", None)
+    if callable(cached):  # being drawn by the report's helper process (while the lines above ran)
+        cached = cached()
     if cached is not None:
         main, extras = cached
     else:
         main, extras = traffic_charts(origin, end, report.throughput, report.latency, report.faults,
                                       report.window_s, all_outages(report.extras))
-    middle = resource_charts(origin, end, report.resources, report.leaks, report.resource_options.cpu_threshold)
     return main + middle + extras
