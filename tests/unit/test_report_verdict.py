@@ -140,3 +140,18 @@ def test_the_helper_is_forked_only_while_no_other_thread_runs():
         "other.join()\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["fork", "spawn"], out.stdout + out.stderr
+
+
+def test_charts_the_helper_failed_to_draw_are_drawn_here(tmp_path):
+    """A helper that could not draw the request charts (it died, a value would not pickle) must not
+    cost the HTML its charts: the report draws them itself at write time."""
+    import concurrent.futures
+
+    from stresskit.report.build import _HelperCharts
+    from stresskit.report.charts import all_charts
+
+    report = build_report(str(synthetic_run(tmp_path / "f", seconds=300)), jobs=1)
+    failed: concurrent.futures.Future = concurrent.futures.Future()
+    failed.set_exception(RuntimeError("the helper process died"))
+    report.charts = _HelperCharts(concurrent.futures.ProcessPoolExecutor(max_workers=1), failed).result
+    assert {c.key for c in all_charts(report)} >= {"rps", "latency"}
