@@ -75,9 +75,9 @@ class Report:
     leak_rule: LeakRule
     resource_options: ResourceOptions
     baseline: dict[str, Any] | None = None
-    # the traffic charts drawn ahead (build_report(charts=True)): (main, extras), or a callable that
-    # waits for them and returns them (None: draw them at write time)
-    charts: tuple[list[Any], list[Any]] | Callable[[], tuple[list[Any], list[Any]] | None] | None = None
+    # the traffic charts the helper draws ahead (build_report(charts=True)): a callable that waits for
+    # them and returns (main, extras), or None when it could not (then they are drawn at write time)
+    charts: Callable[[], tuple[list[Any], list[Any]] | None] | None = None
     generated: float = field(default_factory=time.time)
     extras: dict[str, Any] = field(default_factory=dict)  # shared-contract keys of _run.json (runinfo.py)
     timings: dict[str, float] = field(default_factory=dict)
@@ -332,7 +332,6 @@ class _HelperCharts:
             self._pool.shutdown(wait=True)
 
     def discard(self) -> None:
-        self._future.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -430,9 +430,8 @@ def all_charts(report: Any) -> list[Chart]:
     if origin is None and report.resources is not None and report.resources.span:
         origin, end = report.resources.span
     middle = resource_charts(origin, end, report.resources, report.leaks, report.resource_options.cpu_threshold)
-    cached = getattr(report, "charts", None)
-    if callable(cached):  # being drawn by the report's helper process (while the lines above ran)
-        cached = cached()
+    pending = getattr(report, "charts", None)  # being drawn by the report's helper while the line above ran
+    cached = pending() if pending is not None else None
     if cached is not None:
         main, extras = cached
     else:
