@@ -147,8 +147,9 @@ def test_a_healthy_production_soak_with_run_wide_conditions_passes_without_bookk
     scenarios = tmp_path / "soak.toml"
     scenarios.write_text(SOAK)
     # no --host: the embedded target behind the fault proxy, Redis and a fault-enabled agent are started.
-    # The recovery limit is the default 30 s, above the 10 s client timeout: a request a blackhole caught
-    # (another user's network_timeout) hangs until that timeout (known, see test_fault_effects.py)
+    # CI run of 74d2fc6: a request sent into a network_instability blackhole hung on after it, until a
+    # later episode closed its connection (30.5 s), and its user's rate_limiting recovery missed the 30 s
+    # limit; the blackhole's end now closes the connections it held (test_fault_effects.py)
     run = locust(tmp_path, MIX, "--scenario-file", str(scenarios), "--scenario", "soak",
                  "--faults", "websocket_drop,rate_limiting,network_timeout", "--fault-duration", "0.5",
                  "--fault-memory-mb", "32", "--fault-recovery-limit", "30", env={"E2E_PAGE_WAIT": "0.1"})
@@ -170,6 +171,10 @@ def test_a_healthy_production_soak_with_run_wide_conditions_passes_without_bookk
         for row in faults:
             if row["kind"] == kind and row["event"] == "recovered" and row["user"]:
                 assert float(row["timestamp"]) >= lifts[0], row
+    # no API request outlives the harness's blackholes: each ends with its episode (0.5 s) or the user's
+    # network_timeout window (0.5 s), never at a client timeout
+    api = [r for r in run.rows("_stats.csv") if r["Type"] in ("GET", "POST") and r["Name"].startswith("/api/")]
+    assert api and max(float(r["Max Response Time"]) for r in api) < 5000, api
     # the conditions' episodes end, so every client kind is still judged for availability (not excused all run)
     kinds = (doc.get("availability") or {}).get("kinds", {})
     assert all(k["availability"] is not None for k in kinds.values()), kinds

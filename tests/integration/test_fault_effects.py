@@ -111,13 +111,13 @@ def test_network_timeout_through_the_fault_proxy_times_requests_out_then_recover
     assert entry(env, "network_timeout", "RECOVERY").min_response_time >= 1400
 
 
-@pytest.mark.xfail(strict=True, reason="known: a blackhole's end leaves connections it held silent; cutting them "
-                   "(proxy off around the removal) made ApiUsers back off into missed recovery limits, so it was "
-                   "reverted; the fix belongs in how recoveries treat harness-made connection errors")
 def test_a_request_begun_in_the_blackhole_does_not_hang_past_its_end(target, tmp_path):
-    """CI run of 39a9b4c: a bystander's request sent while another user's 0.5 s blackhole was on hung
-    10 s (its client timeout) after the toxic went, so its own recovery from rate_limiting missed the
-    10 s limit: a critical failure made by the harness. The blackhole's end now cuts its connections."""
+    """CI runs of 39a9b4c and 74d2fc6: a bystander's request sent while a 0.5 s blackhole was on (another
+    user's network_timeout, or a network_instability episode) lost its bytes; a timeout toxic closes a
+    connection only ``timeout`` after it first held it, so a connection opened during the blackhole
+    outlived the toxic open and silent, and the request hung to its client timeout: 30 s later its
+    own recovery from rate_limiting was a critical failure made by the harness. The blackhole's end
+    now closes every connection it held, and only those: the proxy keeps listening."""
     import socket
 
     import gevent
@@ -139,13 +139,53 @@ def test_a_request_begun_in_the_blackhole_does_not_hang_past_its_end(target, tmp
         reader.join(timeout=5)
         assert reader.ready(), "the request hung on after the blackhole"
         assert time.monotonic() - ended < 3
-        assert reader.value == b"" or isinstance(reader.exception, OSError)  # cut, nothing answered
+        assert reader.value == b"" or isinstance(reader.exception, OSError)  # closed, nothing answered
         sock.close()
         assert client.proxy("target")["enabled"] and not client.toxics("target")
         # the proxy serves again at once
         with socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=5) as again:
             again.sendall(b"GET /api/items?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             assert again.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        proxy.stop()
+
+
+def test_a_get_caught_by_a_blackhole_is_answered_right_after_its_end_not_at_the_client_timeout(target, tmp_path):
+    """What a bystander ApiUser sees: its keep-alive GET sent into the blackhole is answered once the
+    blackhole ends (the closed connection makes the HTTP client send it again on a fresh one), well
+    before its 60 s network timeout; a connection the blackhole never held is left alone."""
+    import socket
+
+    import gevent
+    from geventhttpclient import HTTPClient
+
+    from stresskit.faults.effects.network import timeout_via_proxy
+
+    proxy = start_fault_proxy(f"127.0.0.1:{target.port}", workdir=tmp_path)
+    try:
+        client = proxy.client()
+        http = HTTPClient("127.0.0.1", proxy.listen_port, network_timeout=60, connection_timeout=60)
+        first = http.get("/api/items?limit=1")
+        assert first.status_code == 200
+        first.read()
+        # a second proxy the blackhole is not on: its connection must survive the first's end
+        client.create_proxy("other", "127.0.0.1:0", f"127.0.0.1:{target.port}")
+        other_port = int(client.proxy("other")["listen"].rsplit(":", 1)[1])
+        bystander = socket.create_connection(("127.0.0.1", other_port), timeout=10)
+        injected = timeout_via_proxy(client, "target", duration=0.5)
+        sent = time.monotonic()
+        caught = gevent.spawn(lambda: http.get("/api/items?limit=1"))
+        caught.join(timeout=0.3)
+        assert not caught.ready(), "the blackhole let the request through"
+        injected.release()
+        caught.join(timeout=10)
+        assert caught.successful(), caught.exception
+        assert caught.value.status_code == 200
+        assert time.monotonic() - sent < 5  # answered after the ~0.5 s blackhole, not at the 60 s timeout
+        bystander.sendall(b"GET /api/items?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert bystander.recv(64).startswith(b"HTTP/1.1 200")
+        bystander.close()
+        http.close()
     finally:
         proxy.stop()
 

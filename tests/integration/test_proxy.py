@@ -5,6 +5,7 @@ Upstreams are the reference target and a small byte server of this test (for siz
 
 import locust  # noqa: F401,I001  (gevent patching first)
 
+import http.client
 import socket
 import subprocess
 import sys
@@ -186,6 +187,36 @@ def test_timeout_toxic_is_a_blackhole_then_closes(proxy):
         conn.close()
     assert 0.4 <= time.monotonic() - start < 3
     client.remove_toxic("target", "closer")
+    assert get(proxy.url + "/healthz")
+
+
+def test_removing_a_timeout_toxic_closes_the_connections_it_held_and_no_other(proxy):
+    """Toxiproxy's timeout toxic closes its connections when it is removed (the bytes it dropped are
+    gone, the stream is broken); one kept open would leave a request waiting for its client timeout."""
+    client = proxy.client()
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    # a toxic that held no connection (toxicity 0) closes none when it goes
+    client.add_toxic("target", "timeout", {"timeout": 0}, name="spares", toxicity=0.0)
+    bystander = http.client.HTTPConnection("127.0.0.1", proxy.listen_port, timeout=5)
+    try:
+        bystander.request("GET", "/healthz")
+        assert bystander.getresponse().read()
+        client.remove_toxic("target", "spares")
+        bystander.request("GET", "/healthz")  # the same keep-alive connection still serves
+        assert bystander.getresponse().read()
+    finally:
+        bystander.close()
+    client.add_toxic("target", "timeout", {"timeout": 0}, name="hole", stream="upstream")
+    with socket.create_connection(("127.0.0.1", proxy.listen_port), timeout=5) as held:
+        held.sendall(request)  # dropped
+        held.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            held.recv(65536)
+        held.settimeout(5)
+        started = time.monotonic()
+        client.remove_toxic("target", "hole")
+        assert held.recv(65536) == b""  # closed by the removal, nothing answered
+        assert time.monotonic() - started < 2
     assert get(proxy.url + "/healthz")
 
 

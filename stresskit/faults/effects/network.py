@@ -1,9 +1,9 @@
 """``network_timeout``: requests that really time out, for ``duration`` seconds.
 
 With a fault proxy (``--fault-proxy``), a Toxiproxy ``timeout`` toxic on both streams drops
-every byte and closes each connection after ``duration``; without one, the target's admin knob
-delays every API response by ``duration`` — longer than any sensible client timeout. Either way
-the effect is lifted after ``duration`` seconds.
+every byte for ``duration`` and closes every connection it held when it ends; without one, the
+target's admin knob delays every API response by ``duration`` — longer than any sensible client
+timeout. Either way the effect is lifted after ``duration`` seconds.
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ def timeout_via_proxy(client: ToxiproxyClient, proxy: str, duration: float, faul
         raise
 
     def release() -> None:
-        _remove(client, proxy, added)
+        _remove(client, proxy, added)  # the toxic closes every connection it held as it goes
 
-    return Injected(f"proxy {proxy}: timeout toxic ({ms} ms, data dropped, then closed) for {duration:g}s",
-                    release=release, release_after=duration)
+    return Injected(f"proxy {proxy}: timeout toxic ({ms} ms, data dropped, then every connection it held "
+                    f"closed) for {duration:g}s", release=release, release_after=duration)
 
 
 def timeout_via_admin(admin: TargetAdmin, duration: float) -> Injected:

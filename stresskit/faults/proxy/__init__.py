@@ -16,7 +16,8 @@ latency        latency, jitter (ms)  every chunk is delayed by latency ± jitter
 bandwidth      rate (KB/s)           the stream is paced to ``rate`` kilobytes per second
 slow_close     delay (ms)            the close is passed on only after ``delay``
 timeout        timeout (ms)          data is dropped; after ``timeout`` the connection is closed
-                                     (0: kept open, data dropped until the toxic goes: a blackhole)
+                                     (0: kept open: a blackhole); as in Toxiproxy, removing the
+                                     toxic closes every connection it held (their bytes are gone)
 reset_peer     timeout (ms)          after ``timeout`` the connection is reset (TCP RST)
 slicer         average_size,         chunks are cut into pieces of about ``average_size`` bytes,
                size_variation,       ``delay`` microseconds apart

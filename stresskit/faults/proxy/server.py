@@ -374,7 +374,14 @@ class Proxy:
         return toxic
 
     def remove_toxic(self, name: str) -> None:
-        self._toxic(name)
+        toxic = self._toxic(name)
+        if toxic.type == "timeout":
+            # as Toxiproxy's timeout toxic cleans up: the bytes it dropped are gone for good, so every
+            # connection it held is closed with it, never left open and silent (a request begun in it
+            # would otherwise hang until the client's own timeout, long after the toxic went)
+            for link in list(self.links):
+                if toxic in link.active(toxic.stream, "timeout"):
+                    link.abort(reset=False)
         del self.toxics[name]
         self.changed()
         log.info("%s: - toxic %s", self.name, name)
