@@ -410,9 +410,10 @@ class Availability:
                     pass
         if kind is None:
             return
-        declared: str | None = getattr(gevent.getcurrent(), _DECLARED_KIND_ATTR, _UNKNOWN)  # found before
+        current = gevent.getcurrent()
+        declared: str | None = getattr(current, _DECLARED_KIND_ATTR, _UNKNOWN)  # found before
         if declared is _UNKNOWN:
-            declared = _declared_kind()
+            declared = _declared_kind(current)
         if declared is not None:
             kind = declared
         if not self._tally_from <= now < self._tally_to:  # a new second: the last one's tally is settled
@@ -671,15 +672,11 @@ class Availability:
                 "kinds": {k: f.as_dict() for k, f in self.figures().items()}}
 
 
-def _declared_kind() -> str | None:
-    """The ``kind`` of the Locust user whose own greenlet fires the request (Locust runs each user
-    in a greenlet spawned with the user as its one argument), when it declares a known one: a
-    page processor that fetches pages over HTTP is judged as ``browser``, not ``api``. Found once
-    per greenlet and kept on it (a user's greenlet runs that one user)."""
-    current = gevent.getcurrent()
-    known: str | None = getattr(current, _DECLARED_KIND_ATTR, _UNKNOWN)
-    if known is not _UNKNOWN:
-        return known
+def _declared_kind(current: Any) -> str | None:
+    """The ``kind`` of the Locust user whose own greenlet (``current``) fires the request (Locust runs
+    each user in a greenlet spawned with the user as its one argument), when it declares a known one:
+    a page processor that fetches pages over HTTP is judged as ``browser``, not ``api``. Kept on the
+    greenlet, where the request path looks first (a user's greenlet runs that one user)."""
     args = getattr(current, "args", None)
     kind = getattr(args[0], "kind", None) if args and len(args) == 1 else None
     kind = kind if isinstance(kind, str) and kind in KINDS else None
